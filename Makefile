@@ -1,0 +1,45 @@
+# The template's own tasks. Run `make help` for the list. Needs only python3 (3.11+) and make.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+DEMO_DIR := build/demo
+LOCK := $(BIN)/uv pip compile --quiet --universal --generate-hashes --python-version 3.11 --no-header
+
+.PHONY: help venv demo test test-fast lint lock clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/uv.txt
+
+$(VENV)/.installed: $(BIN)/uv requirements/dev.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements/dev.txt
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv with the template's pinned tools
+
+demo: venv ## Bake a default project into build/demo and run it: setup, dvc repro, serve, predict
+	rm -rf $(DEMO_DIR)
+	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
+	$(MAKE) -C $(DEMO_DIR)/penguin-classifier setup train demo
+	@echo "The baked project is in $(DEMO_DIR)/penguin-classifier (see its README.md)."
+
+test: venv ## Run every template test, the slow end-to-end ones included
+	$(BIN)/pytest
+
+test-fast: venv ## Run the template tests without the slow end-to-end ones
+	$(BIN)/pytest -m "not slow"
+
+lint: venv ## Lint the template's own code (the templated project is linted after baking)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+lock: $(BIN)/uv ## Re-pin requirements/*.txt with hashes
+	cd requirements && $(LOCK) dev.in -o dev.txt && $(LOCK) uv.in -o uv.txt
+
+clean: ## Remove the demo bake and caches
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,185 @@
+"""Load params.yaml into typed, frozen settings; the only place that knows where files live.
+
+Every path in params.yaml is relative to the project root (the folder holding
+params.yaml) and is resolved here, so code never builds a path by hand. Environment
+variables override any key: ``{{ cookiecutter.module_name | upper }}__SERVING__MAX_BATCH_SIZE=50``
+sets ``serving.max_batch_size`` (values are parsed as YAML, so numbers and lists work).
+``{{ cookiecutter.module_name | upper }}_PARAMS`` points at another params file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from {{ cookiecutter.module_name }}.schema import FeatureSchema
+
+ENV_PREFIX = "{{ cookiecutter.module_name | upper }}"
+PARAMS_ENV = f"{ENV_PREFIX}_PARAMS"
+PARAMS_FILE = "params.yaml"
+
+
+class ConfigError(ValueError):
+    """params.yaml (or an override) is missing, malformed or names an unknown key."""
+
+
+class _Section(BaseModel):
+    """Strict and frozen: a misspelt key fails loudly instead of being ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathSettings(_Section):
+    """Every file the project reads or writes, relative to the project root."""
+
+    raw_data: Path
+    clean_data: Path
+    train_data: Path
+    test_data: Path
+    model: Path
+    metadata: Path
+    metrics: Path
+    predictions: Path
+
+
+class DataSettings(_Section):
+    """How to read the raw CSV and what counts as enough clean data."""
+
+    separator: str = ","
+    na_values: tuple[str, ...] = ()
+    min_rows: int = Field(default=30, ge=2)
+
+
+class SplitSettings(_Section):
+    """Hold-out split used for evaluation."""
+
+    test_size: float = Field(gt=0, lt=1)
+    random_state: int = 42
+    stratify: bool = True
+
+
+class ModelSettings(_Section):
+    """The estimator (a dotted import path) and how features are prepared for it."""
+
+    estimator: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    numeric_imputer: Literal["mean", "median", "most_frequent"] = "median"
+    scale_numeric: bool = True
+
+
+class EvaluateSettings(_Section):
+    """Quality gate: the model must beat a naive baseline on ``metric`` by ``min_improvement``."""
+
+    metric: Literal["accuracy", "balanced_accuracy", "f1_macro", "f1_weighted"] = "f1_macro"
+    baseline_strategy: Literal["most_frequent", "prior", "stratified", "uniform"] = (
+        "most_frequent"
+    )
+    min_improvement: float = Field(default=0.05, ge=0)
+
+
+class ServingSettings(_Section):
+    """Limits and policies of the prediction API."""
+
+    max_batch_size: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    extra_columns: Literal["ignore", "reject"] = "ignore"
+    trusted_types: tuple[str, ...] = ()
+
+
+class Settings(_Section):
+    """The whole of params.yaml, validated; ``root`` is the folder that holds it."""
+
+    root: Path
+    paths: PathSettings
+    data: DataSettings = DataSettings()
+    feature_schema: FeatureSchema = Field(alias="schema")
+    split: SplitSettings
+    model: ModelSettings
+    evaluate: EvaluateSettings = EvaluateSettings()
+    serving: ServingSettings = ServingSettings()
+
+    def with_paths(self, **changes: Path) -> Settings:
+        """Return a copy with some paths replaced (tests use it to write into a temp dir)."""
+        return self.model_copy(update={"paths": self.paths.model_copy(update=changes)})
+
+
+def default_params_path() -> Path:
+    """Where params.yaml is: the env override, else the project that holds this package."""
+    if os.environ.get(PARAMS_ENV):
+        return Path(os.environ[PARAMS_ENV]).expanduser().resolve()
+    source_tree_root = Path(__file__).resolve().parents[2]
+    if (source_tree_root / PARAMS_FILE).is_file():
+        return source_tree_root / PARAMS_FILE
+    return Path.cwd() / PARAMS_FILE
+
+
+def load_settings(
+    params_path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, override from the environment, validate and resolve params.yaml."""
+    path = Path(params_path) if params_path else default_params_path()
+    environ = os.environ if environ is None else environ
+    raw = _read_yaml(path)
+    _apply_env_overrides(raw, environ)
+    root = path.resolve().parent
+    try:
+        settings = Settings.model_validate({**raw, "root": root})
+    except ValidationError as error:
+        raise ConfigError(_describe(error, path)) from None
+    resolved = {
+        name: value if value.is_absolute() else root / value
+        for name, value in settings.paths.model_dump().items()
+    }
+    return settings.with_paths(**resolved)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(
+            f"{path} not found: run from the project folder or set {PARAMS_ENV} to its path"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections, got {type(raw).__name__}")
+    if "root" in raw:
+        raise ConfigError(f"{path}: 'root' is reserved (it is the folder holding params.yaml)")
+    return raw
+
+
+def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """Set ``raw[a][b] = value`` for each ``PREFIX__A__B=value`` in the environment."""
+    marker = f"{ENV_PREFIX}__"
+    for name in sorted(environ):
+        if not name.startswith(marker):
+            continue
+        keys = [key.lower() for key in name[len(marker) :].split("__")]
+        try:
+            value = yaml.safe_load(environ[name])
+        except yaml.YAMLError as error:
+            raise ConfigError(f"environment variable {name} is not valid YAML: {error}") from None
+        node = raw
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment variable {name}: {key!r} is not a section")
+            node = child
+        node[keys[-1]] = value
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    """One line per problem, naming the key as it is written in params.yaml."""
+    lines = [f"{path} has {error.error_count()} problem(s):"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        key = key.replace("feature_schema", "schema")
+        hint = " (unknown key: check its spelling)" if item["type"] == "extra_forbidden" else ""
+        lines.append(f"  {key}: {item['msg']}{hint}")
+    return "\n".join(lines)

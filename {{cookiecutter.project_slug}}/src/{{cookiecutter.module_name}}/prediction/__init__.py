@@ -1,0 +1,1 @@
+"""Prediction: load a verified artifact and serve it. Never imports ``training``."""

@@ -1,0 +1,57 @@
+"""Flask application factory: ``gunicorn '{{ cookiecutter.module_name }}.prediction.app:create_app()'``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from {{ cookiecutter.module_name }}.config import Settings, load_settings
+from {{ cookiecutter.module_name }}.prediction.api import api
+from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError, load_model
+from {{ cookiecutter.module_name }}.prediction.validation import RequestError
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app; load and verify the model once, at start-up.
+
+    A missing or tampered model does not stop the app: liveness stays green and
+    readiness answers 503 with the reason, so an orchestrator keeps it out of rotation.
+    """
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.serving.max_body_bytes
+    app.json.sort_keys = False
+    try:
+        app.extensions["model"] = load_model(
+            settings.paths.model, settings.paths.metadata, settings.serving.trusted_types
+        )
+    except ModelLoadError as error:
+        log.error("model not loaded: %s", error)
+        app.extensions["model_error"] = str(error)
+    app.register_blueprint(api)
+    register_error_handlers(app)
+    return app
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Every error is JSON ``{"error", "detail"}``; no stack trace ever reaches a client."""
+
+    @app.errorhandler(RequestError)
+    def client_error(error: RequestError) -> Any:
+        return jsonify(error.to_json()), error.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        name = (error.name or "error").lower().replace(" ", "_")
+        return jsonify(error=name, detail=error.description), error.code
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception) -> Any:
+        log.exception("unhandled error")
+        return jsonify(error="internal_error", detail="the server failed; see its log"), 500

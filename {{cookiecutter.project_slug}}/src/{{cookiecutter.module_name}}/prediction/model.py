@@ -1,0 +1,80 @@
+"""Load a model artifact only after checking it against its metadata; predict records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from {{ cookiecutter.module_name }}.schema import FeatureSchema
+from {{ cookiecutter.module_name }}.storage import (
+    UntrustedArtifactError,
+    load_pipeline,
+    read_json,
+    sha256_file,
+)
+
+
+class ModelLoadError(RuntimeError):
+    """The artifact is missing, does not match its metadata, or cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified pipeline with the metadata it was certified with."""
+
+    pipeline: Any
+    metadata: dict[str, Any]
+    schema: FeatureSchema
+
+    @property
+    def version(self) -> str:
+        """The model version every response names."""
+        return str(self.metadata["version"])
+
+    def predict(self, features: pd.DataFrame) -> list[dict[str, Any]]:
+        """Predict typed feature rows: one label and class probabilities per row."""
+        labels = self.pipeline.predict(features)
+        result = [{"prediction": str(label)} for label in labels]
+        if hasattr(self.pipeline, "predict_proba"):
+            classes = [str(label) for label in self.pipeline.classes_]
+            for row, probabilities in zip(result, self.pipeline.predict_proba(features), strict=True):
+                row["probabilities"] = {
+                    label: round(float(p), 6) for label, p in zip(classes, probabilities, strict=True)
+                }
+        return result
+
+
+def load_model(
+    model_path: Path, metadata_path: Path, extra_trusted: tuple[str, ...] = ()
+) -> LoadedModel:
+    """Read metadata, verify the artifact's sha256 against it, then load the pipeline."""
+    if not Path(metadata_path).is_file():
+        raise ModelLoadError(
+            f"no model metadata at {metadata_path}: train and certify a model with "
+            "`make train` (dvc repro); a model that failed the quality gate has none"
+        )
+    if not Path(model_path).is_file():
+        raise ModelLoadError(f"no model artifact at {model_path}: run `make train`")
+    try:
+        metadata = read_json(metadata_path)
+        expected = metadata["artifact"]["sha256"]
+        schema = FeatureSchema.model_validate(metadata["schema"])
+        metadata["version"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ModelLoadError(f"metadata {metadata_path} is unreadable or incomplete: {error}") from None
+    actual = sha256_file(model_path)
+    if actual != expected:
+        raise ModelLoadError(
+            f"artifact {model_path} has sha256 {actual[:12]}… but its metadata expects "
+            f"{expected[:12]}…: the file was changed or replaced; retrain with `make train`"
+        )
+    try:
+        pipeline = load_pipeline(model_path, extra_trusted)
+    except UntrustedArtifactError as error:
+        raise ModelLoadError(str(error)) from None
+    except Exception as error:  # a corrupt archive can fail in many ways inside skops
+        raise ModelLoadError(f"artifact {model_path} cannot be loaded: {error}") from None
+    return LoadedModel(pipeline=pipeline, metadata=metadata, schema=schema)

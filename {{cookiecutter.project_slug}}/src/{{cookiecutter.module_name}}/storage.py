@@ -1,0 +1,84 @@
+"""File helpers shared by training and prediction: atomic writes and content hashes.
+
+A write goes to a temporary file in the destination folder and is then renamed over
+the target, so a crash never leaves a half-written model, dataset or report behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def atomic_write(target: Path, write: Callable[[Path], Any]) -> None:
+    """Call ``write(temporary_path)`` and move the result to ``target`` atomically."""
+    with atomic_path(target) as temporary:
+        write(temporary)
+
+
+def write_json(target: Path, payload: Any) -> None:
+    """Write JSON (sorted keys, trailing newline) atomically, so diffs stay readable."""
+    text = json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    atomic_write(target, lambda path: path.write_text(text, encoding="utf-8"))
+
+
+def read_json(path: Path) -> Any:
+    """Read a UTF-8 JSON file."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks so large artifacts need little memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# Types outside scikit-learn that a plain sklearn pipeline needs; anything else must be
+# listed in params.yaml (serving.trusted_types) before a model using it will load.
+TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+
+
+class UntrustedArtifactError(ValueError):
+    """The artifact asks to load a type nobody declared safe."""
+
+
+def load_pipeline(path: Path, extra_trusted: tuple[str, ...] = ()) -> Any:
+    """Load a skops artifact, trusting only scikit-learn/NumPy/SciPy and declared types."""
+    import skops.io as sio  # local import: only the model-loading paths need skops
+
+    untrusted = sio.get_untrusted_types(file=path)
+    refused = [
+        name
+        for name in untrusted
+        if not name.startswith(TRUSTED_TYPE_PREFIXES) and name not in extra_trusted
+    ]
+    if refused:
+        raise UntrustedArtifactError(
+            f"{path} contains types that are not trusted: {refused}; if you know where the "
+            "model came from, list them under serving.trusted_types in params.yaml"
+        )
+    return sio.load(path, trusted=untrusted)

@@ -1,0 +1,1 @@
+"""Training: read and validate data, build features, fit, evaluate. Run by DVC stages."""

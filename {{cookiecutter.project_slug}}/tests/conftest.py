@@ -1,0 +1,74 @@
+"""Shared fixtures: the project's settings and one pipeline run into a temporary folder.
+
+Tests train their own model from the configured raw data (a few seconds), so they prove
+the code path works without depending on a previous `dvc repro`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from {{ cookiecutter.module_name }}.config import Settings, load_settings
+from {{ cookiecutter.module_name }}.prediction.app import create_app
+from {{ cookiecutter.module_name }}.prediction.model import LoadedModel, load_model
+from {{ cookiecutter.module_name }}.storage import read_json
+from {{ cookiecutter.module_name }}.training.data import run_prepare, run_split
+from {{ cookiecutter.module_name }}.training.evaluate import run_evaluate
+from {{ cookiecutter.module_name }}.training.train import run_train
+
+
+def redirect_outputs(settings: Settings, folder: Path) -> Settings:
+    """Settings whose every output path lies in ``folder`` (the raw data stays put)."""
+    outputs = {
+        name: folder / path.name
+        for name, path in settings.paths.model_dump().items()
+        if name != "raw_data"
+    }
+    outputs["train_data"] = folder / "train.csv"
+    outputs["test_data"] = folder / "test.csv"
+    return settings.with_paths(**outputs)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """The project's settings, exactly as params.yaml gives them."""
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def trained(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Run prepare, split, train and evaluate into a temp folder; return its settings."""
+    trained_settings = redirect_outputs(settings, tmp_path_factory.mktemp("pipeline"))
+    run_prepare(trained_settings)
+    run_split(trained_settings)
+    run_train(trained_settings)
+    run_evaluate(trained_settings)
+    return trained_settings
+
+
+@pytest.fixture(scope="session")
+def metrics(trained: Settings) -> dict[str, Any]:
+    """The metrics the evaluate stage wrote."""
+    return read_json(trained.paths.metrics)
+
+
+@pytest.fixture(scope="session")
+def model(trained: Settings) -> LoadedModel:
+    """The certified model, loaded the way the server loads it."""
+    return load_model(trained.paths.model, trained.paths.metadata)
+
+
+@pytest.fixture
+def example_record(model: LoadedModel) -> dict[str, Any]:
+    """A valid request record (a fresh copy each test, so tests may mutate it)."""
+    return dict(model.metadata["input_example"])
+
+
+@pytest.fixture
+def client(trained: Settings) -> FlaskClient:
+    """A test client of the app serving the trained model."""
+    return create_app(trained).test_client()

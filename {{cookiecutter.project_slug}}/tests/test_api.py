@@ -1,0 +1,112 @@
+"""The HTTP API through Flask's test client: good requests, bad requests, probes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.prediction.app import create_app
+from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+
+
+def assert_json_error(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert set(body) == {"error", "detail"}
+    assert "Traceback" not in response.get_data(as_text=True)
+    return body
+
+
+def test_predict_one_record(client: FlaskClient, example_record: dict, model: LoadedModel) -> None:
+    response = client.post("/predict", json=example_record)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["model_version"] == model.version
+    assert len(body["predictions"]) == 1
+    prediction = body["predictions"][0]
+    assert prediction["prediction"] in model.metadata["classes"]
+    assert set(prediction["probabilities"]) == set(model.metadata["classes"])
+
+
+def test_predict_a_batch(client: FlaskClient, example_record: dict) -> None:
+    response = client.post("/predict", json=[example_record, example_record])
+    assert response.status_code == 200
+    assert len(response.get_json()["predictions"]) == 2
+
+
+def test_health_probes(client: FlaskClient, model: LoadedModel) -> None:
+    assert client.get("/health/live").get_json() == {"status": "alive"}
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.get_json()["model_version"] == model.version
+
+
+def test_metadata_names_version_schema_and_metrics(client: FlaskClient, model: LoadedModel) -> None:
+    body = client.get("/metadata").get_json()
+    assert body["version"] == model.version
+    assert body["schema"]["target"] == model.schema.target
+    assert "model" in body["metrics"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "error"),
+    [
+        ({"data": "{not json", "content_type": "application/json"}, 400, "malformed_json"),
+        ({"data": "", "content_type": "application/json"}, 400, "empty_body"),
+        ({"data": "a=1", "content_type": "application/x-www-form-urlencoded"}, 415, None),
+        ({"json": []}, 400, "empty_batch"),
+        ({"json": "just a string"}, 400, "invalid_body"),
+        ({"json": [1, 2]}, 400, "invalid_record"),
+        ({"json": {}}, 422, "missing_column"),
+    ],
+)
+def test_bad_requests_get_json_4xx(
+    client: FlaskClient, kwargs: dict, status: int, error: str | None
+) -> None:
+    body = assert_json_error(client.post("/predict", **kwargs), status)
+    if error:
+        assert body["error"] == error
+
+
+def test_wrong_type_is_422_naming_the_field(
+    client: FlaskClient, example_record: dict, model: LoadedModel
+) -> None:
+    if not model.schema.numeric:
+        pytest.skip("the schema has no numeric column")
+    name = model.schema.numeric[0]
+    body = assert_json_error(client.post("/predict", json={**example_record, name: "x"}), 422)
+    assert name in body["detail"]
+
+
+def test_body_over_the_limit_is_413(trained: Settings, example_record: dict) -> None:
+    tight = trained.model_copy(
+        update={"serving": trained.serving.model_copy(update={"max_body_bytes": 1024})}
+    )
+    client = create_app(tight).test_client()
+    response = client.post("/predict", json=[example_record] * 200)
+    assert_json_error(response, 413)
+
+
+def test_unknown_route_and_method_are_json(client: FlaskClient) -> None:
+    assert_json_error(client.get("/nowhere"), 404)
+    assert_json_error(client.get("/predict"), 405)
+
+
+def test_without_a_model_ready_is_503_and_live_is_200(trained: Settings, tmp_path) -> None:
+    empty = trained.with_paths(model=tmp_path / "none.skops", metadata=tmp_path / "none.json")
+    client = create_app(empty).test_client()
+    assert client.get("/health/live").status_code == 200
+    body = assert_json_error(client.get("/health/ready"), 503)
+    assert "make train" in body["detail"]
+    assert_json_error(client.post("/predict", json={}), 503)
+
+
+def test_tampered_artifact_is_refused(trained: Settings, tmp_path) -> None:
+    tampered = tmp_path / "model.skops"
+    tampered.write_bytes(trained.paths.model.read_bytes() + b"x")
+    client = create_app(trained.with_paths(model=tampered)).test_client()
+    body = assert_json_error(client.get("/health/ready"), 503)
+    assert "sha256" in body["detail"]

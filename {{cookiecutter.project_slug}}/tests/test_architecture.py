@@ -1,0 +1,30 @@
+"""Prediction stays independent of training: the import-linter contracts hold."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import {{ cookiecutter.module_name }}
+
+
+def test_import_contracts_hold() -> None:
+    lint_imports = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
+    project = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [lint_imports], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Prediction never imports training KEPT" in result.stdout
+
+
+def test_importing_prediction_loads_no_training_module() -> None:
+    code = (
+        "import sys, {0}.prediction.app;"
+        "bad = [m for m in sys.modules if m.startswith('{0}.training') or m == 'dvc'];"
+        "sys.exit(bool(bad) and print(bad))"
+    ).format({{ cookiecutter.module_name }}.__name__)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

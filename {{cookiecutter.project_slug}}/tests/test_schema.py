@@ -1,0 +1,64 @@
+"""The feature schema validates itself and types incoming data the same way everywhere."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from {{ cookiecutter.module_name }}.schema import FeatureSchema, SchemaError
+
+
+@pytest.fixture
+def schema() -> FeatureSchema:
+    return FeatureSchema(target="y", numeric=("a", "b"), categorical=("c",))
+
+
+def test_features_keep_schema_order(schema: FeatureSchema) -> None:
+    assert schema.features == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"target": "y"}, "at least one column"),
+        ({"target": "a", "numeric": ("a",)}, "also listed as a feature"),
+        ({"target": "y", "numeric": ("a",), "categorical": ("a",)}, "listed twice"),
+        ({"target": "y", "numeric": ("a",), "ranges": {"z": (0, 1)}}, "not numeric"),
+        ({"target": "y", "numeric": ("a",), "ranges": {"a": (2, 1)}}, "above high"),
+        ({"target": "y", "numeric": ("a",), "colour": 1}, "Extra inputs"),
+    ],
+)
+def test_invalid_schema_is_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        FeatureSchema(**kwargs)
+
+
+def test_coerce_types_numbers_and_labels(schema: FeatureSchema) -> None:
+    frame = pd.DataFrame({"a": ["1.5", None], "b": [2, 3], "c": [1.0, None], "extra": [0, 0]})
+    typed = schema.coerce_features(frame)
+    assert list(typed.columns) == ["a", "b", "c"]
+    assert typed["a"].dtype == np.float64
+    assert typed["a"].iloc[0] == 1.5 and math.isnan(typed["a"].iloc[1])
+    assert typed["c"].iloc[0] == "1"  # 1.0 and "1" are the same category
+    assert typed["c"].isna().iloc[1]
+
+
+def test_coerce_names_missing_columns(schema: FeatureSchema) -> None:
+    with pytest.raises(SchemaError, match=r"\['b'\]"):
+        schema.coerce_features(pd.DataFrame({"a": [1], "c": ["x"]}))
+
+
+def test_coerce_names_non_numeric_values(schema: FeatureSchema) -> None:
+    frame = pd.DataFrame({"a": ["oops"], "b": [1], "c": ["x"]})
+    with pytest.raises(SchemaError, match="'a' must be numeric.*oops"):
+        schema.coerce_features(frame)
+
+
+def test_coerce_refuses_booleans_as_numbers(schema: FeatureSchema) -> None:
+    frame = pd.DataFrame({"a": [True], "b": [1], "c": ["x"]})
+    with pytest.raises(SchemaError, match="booleans"):
+        schema.coerce_features(frame)
