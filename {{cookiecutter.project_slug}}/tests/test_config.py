@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from {{ cookiecutter.module_name }}.config import ENV_PREFIX, ConfigError, Settings, load_settings
+from {{ cookiecutter.module_name }}.config import (
+    ENV_PREFIX,
+    ConfigError,
+    Settings,
+    load_settings,
+)
 
 
 def write_params(folder: Path, settings: Settings, **section_changes: dict) -> Path:

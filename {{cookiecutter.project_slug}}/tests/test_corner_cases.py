@@ -12,7 +12,10 @@ import pytest
 
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
-from {{ cookiecutter.module_name }}.prediction.validation import RequestError, parse_records
+from {{ cookiecutter.module_name }}.prediction.validation import (
+    RequestError,
+    parse_records,
+)
 
 
 def predict(model: LoadedModel, settings: Settings, payload: Any) -> list[dict[str, Any]]:

@@ -7,11 +7,14 @@ import pytest
 
 from {{ cookiecutter.module_name }}.config import DataSettings, Settings
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
-from {{ cookiecutter.module_name }}.training.data import DataError, clean, read_csv, split
-
-SCHEMA = FeatureSchema(
-    target="y", numeric=("a",), categorical=("c",), ranges={"a": (0.0, 10.0)}
+from {{ cookiecutter.module_name }}.training.data import (
+    DataError,
+    clean,
+    read_csv,
+    split,
 )
+
+SCHEMA = FeatureSchema(target="y", numeric=("a",), categorical=("c",), ranges={"a": (0.0, 10.0)})
 OPTIONS = DataSettings(min_rows=2)
 
 
@@ -56,7 +59,7 @@ def test_missing_column_is_named() -> None:
 
 def test_value_outside_range_is_refused() -> None:
     frame = pd.DataFrame({"a": [1, 99], "c": ["x", "y"], "y": ["p", "q"]})
-    with pytest.raises(DataError, match="outside schema.ranges"):
+    with pytest.raises(DataError, match=r"outside schema\.ranges"):
         clean(frame, SCHEMA, OPTIONS)
 
 

@@ -9,7 +9,10 @@ import pytest
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.storage import sha256_file
-from {{ cookiecutter.module_name }}.training.evaluate import QualityGateError, run_evaluate
+from {{ cookiecutter.module_name }}.training.evaluate import (
+    QualityGateError,
+    run_evaluate,
+)
 
 
 def test_model_beats_the_baseline_by_the_configured_margin(

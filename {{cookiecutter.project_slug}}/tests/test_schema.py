@@ -42,7 +42,8 @@ def test_coerce_types_numbers_and_labels(schema: FeatureSchema) -> None:
     typed = schema.coerce_features(frame)
     assert list(typed.columns) == ["a", "b", "c"]
     assert typed["a"].dtype == np.float64
-    assert typed["a"].iloc[0] == 1.5 and math.isnan(typed["a"].iloc[1])
+    assert typed["a"].iloc[0] == 1.5
+    assert math.isnan(typed["a"].iloc[1])
     assert typed["c"].iloc[0] == "1"  # 1.0 and "1" are the same category
     assert typed["c"].isna().iloc[1]
 
@@ -54,7 +55,7 @@ def test_coerce_names_missing_columns(schema: FeatureSchema) -> None:
 
 def test_coerce_names_non_numeric_values(schema: FeatureSchema) -> None:
     frame = pd.DataFrame({"a": ["oops"], "b": [1], "c": ["x"]})
-    with pytest.raises(SchemaError, match="'a' must be numeric.*oops"):
+    with pytest.raises(SchemaError, match=r"'a' must be numeric.*oops"):
         schema.coerce_features(frame)
 
 

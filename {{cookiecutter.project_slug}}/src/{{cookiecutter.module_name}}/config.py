@@ -76,9 +76,7 @@ class EvaluateSettings(_Section):
     """Quality gate: the model must beat a naive baseline on ``metric`` by ``min_improvement``."""
 
     metric: Literal["accuracy", "balanced_accuracy", "f1_macro", "f1_weighted"] = "f1_macro"
-    baseline_strategy: Literal["most_frequent", "prior", "stratified", "uniform"] = (
-        "most_frequent"
-    )
+    baseline_strategy: Literal["most_frequent", "prior", "stratified", "uniform"] = "most_frequent"
     min_improvement: float = Field(default=0.05, ge=0)
 
 

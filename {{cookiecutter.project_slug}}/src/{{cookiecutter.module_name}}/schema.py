@@ -41,7 +41,9 @@ class FeatureSchema(BaseModel):
             raise ValueError(f"target {self.target!r} is also listed as a feature")
         unknown = sorted(set(self.ranges) - set(self.numeric))
         if unknown:
-            raise ValueError(f"schema.ranges names columns that are not numeric features: {unknown}")
+            raise ValueError(
+                f"schema.ranges names columns that are not numeric features: {unknown}"
+            )
         for name, (low, high) in self.ranges.items():
             if low > high:
                 raise ValueError(f"schema.ranges[{name!r}]: low {low} is above high {high}")

@@ -18,8 +18,14 @@ import urllib.request
 from typing import Any
 
 from {{ cookiecutter.module_name }}.config import ConfigError, load_settings
-from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError, load_model
-from {{ cookiecutter.module_name }}.prediction.validation import RequestError, parse_records
+from {{ cookiecutter.module_name }}.prediction.model import (
+    ModelLoadError,
+    load_model,
+)
+from {{ cookiecutter.module_name }}.prediction.validation import (
+    RequestError,
+    parse_records,
+)
 
 APP = "{{ cookiecutter.module_name }}.prediction.app:create_app()"
 
@@ -27,8 +33,12 @@ APP = "{{ cookiecutter.module_name }}.prediction.app:create_app()"
 def predict_file(path: str) -> int:
     """Print predictions for the JSON records in ``path`` (``-`` reads standard input)."""
     settings = load_settings()
-    model = load_model(settings.paths.model, settings.paths.metadata, settings.serving.trusted_types)
-    with open(sys.stdin.fileno() if path == "-" else path, encoding="utf-8", closefd=path != "-") as stream:
+    model = load_model(
+        settings.paths.model, settings.paths.metadata, settings.serving.trusted_types
+    )
+    with open(
+        sys.stdin.fileno() if path == "-" else path, encoding="utf-8", closefd=path != "-"
+    ) as stream:
         payload = json.load(stream)
     features = parse_records(payload, model.schema, settings.serving)
     answer = {"model_version": model.version, "predictions": model.predict(features)}
@@ -78,8 +88,17 @@ def demo() -> int:
     """Serve with gunicorn, send the model's example record, print both, stop."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", APP]
-    print(f"$ {' '.join(command[1:])}", flush=True)
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        APP,
+    ]
+    print(f"$ gunicorn {' '.join(command[3:])}", flush=True)
     server = subprocess.Popen(command)
     try:
         wait_until_ready(base, server)
@@ -97,10 +116,14 @@ def demo() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch the sub-command; report user errors in one line."""
-    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.module_name }}.prediction")
+    parser = argparse.ArgumentParser(
+        prog="python -m {{ cookiecutter.module_name }}.prediction",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     predict = commands.add_parser("predict", help="score JSON records from a file or stdin")
-    predict.add_argument("input", help="JSON file with one record or a list of records; - for stdin")
+    predict.add_argument(
+        "input", help="JSON file with one record or a list of records; - for stdin"
+    )
     commands.add_parser("demo", help="serve, send one example request, print it, stop")
     args = parser.parse_args(argv)
     try:

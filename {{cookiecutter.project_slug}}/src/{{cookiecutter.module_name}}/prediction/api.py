@@ -9,7 +9,10 @@ from flask import Blueprint, current_app, jsonify, request
 
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
-from {{ cookiecutter.module_name }}.prediction.validation import RequestError, parse_records
+from {{ cookiecutter.module_name }}.prediction.validation import (
+    RequestError,
+    parse_records,
+)
 
 api = Blueprint("api", __name__)
 

@@ -10,7 +10,10 @@ from werkzeug.exceptions import HTTPException
 
 from {{ cookiecutter.module_name }}.config import Settings, load_settings
 from {{ cookiecutter.module_name }}.prediction.api import api
-from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError, load_model
+from {{ cookiecutter.module_name }}.prediction.model import (
+    ModelLoadError,
+    load_model,
+)
 from {{ cookiecutter.module_name }}.prediction.validation import RequestError
 
 log = logging.getLogger(__name__)

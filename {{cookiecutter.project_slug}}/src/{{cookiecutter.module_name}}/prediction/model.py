@@ -40,9 +40,12 @@ class LoadedModel:
         result = [{"prediction": str(label)} for label in labels]
         if hasattr(self.pipeline, "predict_proba"):
             classes = [str(label) for label in self.pipeline.classes_]
-            for row, probabilities in zip(result, self.pipeline.predict_proba(features), strict=True):
+            for row, probabilities in zip(
+                result, self.pipeline.predict_proba(features), strict=True
+            ):
                 row["probabilities"] = {
-                    label: round(float(p), 6) for label, p in zip(classes, probabilities, strict=True)
+                    label: round(float(p), 6)
+                    for label, p in zip(classes, probabilities, strict=True)
                 }
         return result
 
@@ -64,7 +67,9 @@ def load_model(
         schema = FeatureSchema.model_validate(metadata["schema"])
         metadata["version"]
     except (ValueError, KeyError, TypeError) as error:
-        raise ModelLoadError(f"metadata {metadata_path} is unreadable or incomplete: {error}") from None
+        raise ModelLoadError(
+            f"metadata {metadata_path} is unreadable or incomplete: {error}"
+        ) from None
     actual = sha256_file(model_path)
     if actual != expected:
         raise ModelLoadError(

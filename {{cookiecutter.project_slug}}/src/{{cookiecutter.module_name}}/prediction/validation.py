@@ -71,7 +71,9 @@ def _check_record(index: int, record: Any, schema: FeatureSchema, limits: Servin
             continue
         if isinstance(value, bool) or not isinstance(value, int | float) or math.isinf(value):
             raise RequestError(
-                422, "wrong_type", f"{where}: column {name!r} must be a number or null, got {value!r}"
+                422,
+                "wrong_type",
+                f"{where}: column {name!r} must be a number or null, got {value!r}",
             )
     for name in schema.categorical:
         value = record[name]

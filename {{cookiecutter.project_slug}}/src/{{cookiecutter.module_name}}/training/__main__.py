@@ -8,10 +8,21 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from {{ cookiecutter.module_name }}.config import ConfigError, Settings, load_settings
+from {{ cookiecutter.module_name }}.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+)
 from {{ cookiecutter.module_name }}.storage import UntrustedArtifactError
-from {{ cookiecutter.module_name }}.training.data import DataError, run_prepare, run_split
-from {{ cookiecutter.module_name }}.training.evaluate import QualityGateError, run_evaluate
+from {{ cookiecutter.module_name }}.training.data import (
+    DataError,
+    run_prepare,
+    run_split,
+)
+from {{ cookiecutter.module_name }}.training.evaluate import (
+    QualityGateError,
+    run_evaluate,
+)
 from {{ cookiecutter.module_name }}.training.train import TrainingError, run_train
 
 STAGES: dict[str, Callable[[Settings], Any]] = {
@@ -26,7 +37,9 @@ USER_ERRORS = (ConfigError, DataError, TrainingError, QualityGateError, Untruste
 
 def main(argv: list[str] | None = None) -> int:
     """Run the named stages in order; exit 1 with a readable message on a user error."""
-    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.module_name }}.training")
+    parser = argparse.ArgumentParser(
+        prog="python -m {{ cookiecutter.module_name }}.training",
+    )
     parser.add_argument("stages", nargs="+", choices=[*STAGES, "all"], help="stages to run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

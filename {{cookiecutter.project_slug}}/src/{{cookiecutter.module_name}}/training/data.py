@@ -13,7 +13,11 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from {{ cookiecutter.module_name }}.config import DataSettings, Settings, SplitSettings
+from {{ cookiecutter.module_name }}.config import (
+    DataSettings,
+    Settings,
+    SplitSettings,
+)
 from {{ cookiecutter.module_name }}.schema import FeatureSchema, SchemaError
 from {{ cookiecutter.module_name }}.storage import atomic_write
 
@@ -40,7 +44,7 @@ def read_csv(path: Path, schema: FeatureSchema, options: DataSettings) -> pd.Dat
             f"data file {path} not found: check paths in params.yaml "
             "(or run `dvc pull` if the data is stored in a DVC remote)"
         )
-    text_columns = {name: "string" for name in [*schema.categorical, schema.target]}
+    text_columns = dict.fromkeys([*schema.categorical, schema.target], "string")
     try:
         return pd.read_csv(
             path,
@@ -53,9 +57,9 @@ def read_csv(path: Path, schema: FeatureSchema, options: DataSettings) -> pd.Dat
         raise DataError(f"could not read {path} as CSV: {error}") from None
 
 
-def clean(frame: pd.DataFrame, schema: FeatureSchema, options: DataSettings) -> tuple[
-    pd.DataFrame, CleanReport
-]:
+def clean(
+    frame: pd.DataFrame, schema: FeatureSchema, options: DataSettings
+) -> tuple[pd.DataFrame, CleanReport]:
     """Validate raw rows and keep only schema columns and rows with a target.
 
     Raises DataError for problems a person must fix (absent columns, text in a numeric

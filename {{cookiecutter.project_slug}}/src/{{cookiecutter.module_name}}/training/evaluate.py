@@ -18,7 +18,11 @@ from sklearn.dummy import DummyClassifier
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.storage import load_pipeline, sha256_file, write_json
+from {{ cookiecutter.module_name }}.storage import (
+    load_pipeline,
+    sha256_file,
+    write_json,
+)
 from {{ cookiecutter.module_name }}.training.data import load_split, write_csv
 
 log = logging.getLogger(__name__)
@@ -89,9 +93,7 @@ def run_evaluate(settings: Settings) -> dict[str, Any]:
         "rows": {"train": len(train_features), "test": len(test_features)},
     }
     write_json(paths.metrics, metrics)
-    write_csv(
-        pd.DataFrame({"actual": test_target, "predicted": predicted}), paths.predictions
-    )
+    write_csv(pd.DataFrame({"actual": test_target, "predicted": predicted}), paths.predictions)
     if not verdict["passed"]:
         paths.metadata.unlink(missing_ok=True)
         raise QualityGateError(

@@ -30,7 +30,5 @@ def build_preprocessor(schema: FeatureSchema, options: ModelSettings) -> ColumnT
             ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
             ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
         ]
-        transformers.append(
-            ("categorical", Pipeline(categorical_steps), list(schema.categorical))
-        )
+        transformers.append(("categorical", Pipeline(categorical_steps), list(schema.categorical)))
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)

@@ -1,0 +1,101 @@
+"""Baking and inspecting projects for the template's tests."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+TOOLS = Path(sys.executable).parent  # ruff and friends live beside the test interpreter
+DEFAULT_SLUG = "penguin-classifier"
+DEFAULT_MODULE = "penguin_classifier"
+
+
+def bake(output_dir: Path, **answers: Any) -> Path:
+    """Generate a project with default answers overridden by ``answers``; return its path."""
+    project = cookiecutter(
+        str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir)
+    )
+    return Path(project)
+
+
+def project_files(project: Path) -> list[str]:
+    """Every file of a baked project, as sorted POSIX paths relative to it."""
+    return sorted(path.relative_to(project).as_posix() for path in project.rglob("*") if path.is_file())
+
+
+def expected_tree(module: str = DEFAULT_MODULE, license_file: bool = True) -> list[str]:
+    """The exact file list a bake must produce for the given answers."""
+    files = [
+        ".dvc/.gitignore",
+        ".dvc/config",
+        ".dvcignore",
+        ".gitignore",
+        "Makefile",
+        "README.md",
+        "data/raw/.gitignore",
+        "data/raw/penguins.csv",
+        "data/raw/penguins.csv.dvc",
+        "dvc.yaml",
+        "gunicorn.conf.py",
+        "params.yaml",
+        "pyproject.toml",
+        *[f"requirements/{name}.{ext}" for name in ("dev", "serve", "train", "uv") for ext in ("in", "txt")],
+        *[
+            f"src/{module}/{name}.py"
+            for name in (
+                "__init__",
+                "config",
+                "schema",
+                "storage",
+                "prediction/__init__",
+                "prediction/__main__",
+                "prediction/api",
+                "prediction/app",
+                "prediction/model",
+                "prediction/validation",
+                "training/__init__",
+                "training/__main__",
+                "training/data",
+                "training/evaluate",
+                "training/features",
+                "training/train",
+            )
+        ],
+        *[
+            f"tests/{name}.py"
+            for name in (
+                "conftest",
+                "test_api",
+                "test_architecture",
+                "test_config",
+                "test_corner_cases",
+                "test_data",
+                "test_features",
+                "test_model_quality",
+                "test_schema",
+            )
+        ],
+    ]
+    if license_file:
+        files.append("LICENSE")
+    return sorted(files)
+
+
+def parse_structured_files(project: Path) -> dict[str, Any]:
+    """Parse every YAML, TOML and JSON file; a syntax error fails the caller."""
+    parsed: dict[str, Any] = {}
+    for path in sorted(project.rglob("*")):
+        if path.suffix in {".yaml", ".yml"}:
+            parsed[str(path)] = yaml.safe_load(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".toml":
+            parsed[str(path)] = tomllib.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".json":
+            parsed[str(path)] = json.loads(path.read_text(encoding="utf-8"))
+    return parsed

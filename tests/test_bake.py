@@ -1,0 +1,121 @@
+"""A default bake gives exactly the expected, fully rendered, reproducible project."""
+
+from __future__ import annotations
+
+import filecmp
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import (
+    DEFAULT_MODULE,
+    TOOLS,
+    bake,
+    expected_tree,
+    parse_structured_files,
+    project_files,
+)
+
+UNRENDERED = ("{{", "{%", "%}", "cookiecutter")
+
+
+def test_default_bake_has_the_exact_tree(default_project: Path) -> None:
+    assert default_project.name == "penguin-classifier"
+    assert project_files(default_project) == expected_tree()
+
+
+def test_no_template_syntax_is_left(default_project: Path) -> None:
+    leftovers = []
+    for relative in project_files(default_project):
+        text = (default_project / relative).read_text(encoding="utf-8", errors="replace")
+        leftovers += [f"{relative}: {marker}" for marker in UNRENDERED if marker in text]
+    assert leftovers == []
+
+
+def test_structured_files_parse(default_project: Path) -> None:
+    parsed = parse_structured_files(default_project)
+    names = {Path(path).name for path in parsed}
+    assert {"params.yaml", "dvc.yaml", "pyproject.toml"} <= names
+
+
+def test_dvc_pipeline_has_the_four_stages_wired_to_params(default_project: Path) -> None:
+    pipeline = yaml.safe_load((default_project / "dvc.yaml").read_text(encoding="utf-8"))
+    assert list(pipeline["stages"]) == ["prepare", "split", "train", "evaluate"]
+    for name, stage in pipeline["stages"].items():
+        assert stage["cmd"] == f"python -m {DEFAULT_MODULE}.training {name}"
+        assert stage["params"], name
+        assert all(str(dep).startswith(("${paths.", "src/")) for dep in stage["deps"]), name
+    evaluate = pipeline["stages"]["evaluate"]
+    assert evaluate["metrics"] == [{"${paths.metrics}": {"cache": False}}]
+    assert "${paths.predictions}" in evaluate["plots"][0]
+
+
+def test_dvc_is_configured_offline(default_project: Path) -> None:
+    config = (default_project / ".dvc/config").read_text(encoding="utf-8")
+    assert "analytics = false" in config
+    assert "check_update = false" in config
+
+
+def test_data_and_models_are_ignored_by_git(default_project: Path) -> None:
+    ignored = (default_project / ".gitignore").read_text(encoding="utf-8").split()
+    assert {"/models/", "/data/interim/", "/data/processed/"} <= set(ignored)
+    assert (default_project / "data/raw/.gitignore").read_text(encoding="utf-8") == "/penguins.csv\n"
+
+
+def test_serve_requirements_exclude_training_tools(default_project: Path) -> None:
+    serve = (default_project / "requirements/serve.txt").read_text(encoding="utf-8")
+    pinned = {line.split("==")[0] for line in serve.splitlines() if "==" in line and not line.startswith(" ")}
+    assert {"flask", "gunicorn", "scikit-learn", "skops"} <= pinned
+    assert not pinned & {"dvc", "pytest", "ruff", "import-linter"}
+    for name in ("serve", "train", "dev"):
+        text = (default_project / f"requirements/{name}.txt").read_text(encoding="utf-8")
+        requirements = [line for line in text.splitlines() if line and line[0].isalpha()]
+        assert requirements, name
+        assert all("==" in line for line in requirements), name
+        assert text.count("--hash=sha256:") >= len(requirements), name
+
+
+def test_import_contract_forbids_training_in_prediction(default_project: Path) -> None:
+    config = tomllib.loads((default_project / "pyproject.toml").read_text(encoding="utf-8"))
+    contract = config["tool"]["importlinter"]["contracts"][0]
+    assert contract["type"] == "forbidden"
+    assert contract["source_modules"] == [f"{DEFAULT_MODULE}.prediction"]
+    assert contract["forbidden_modules"] == [f"{DEFAULT_MODULE}.training"]
+
+
+def test_two_bakes_are_byte_identical(tmp_path: Path) -> None:
+    first = bake(tmp_path / "one")
+    second = bake(tmp_path / "two")
+    files = project_files(first)
+    assert files == project_files(second)
+    match, mismatch, errors = filecmp.cmpfiles(first, second, files, shallow=False)
+    assert mismatch == [] and errors == []
+
+
+def test_no_path_of_this_machine_leaks(default_project: Path, tmp_path: Path) -> None:
+    for relative in project_files(default_project):
+        text = (default_project / relative).read_text(encoding="utf-8", errors="replace")
+        assert str(default_project.parent) not in text, relative
+        assert str(Path.home()) + "/" not in text, relative
+
+
+@pytest.mark.parametrize("license_name", ["MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary"])
+def test_each_license_bakes(tmp_path: Path, license_name: str) -> None:
+    project = bake(tmp_path, license=license_name)
+    assert project_files(project) == expected_tree(license_file=license_name != "Proprietary")
+    config = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert config["project"].get("license") == (None if license_name == "Proprietary" else license_name)
+
+
+def test_baked_code_is_lint_clean(default_project: Path) -> None:
+    for command in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
+        result = subprocess.run(
+            [str(TOOLS / command[0]), *command[1:]],
+            cwd=default_project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
