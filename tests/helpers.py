@@ -27,7 +27,9 @@ def bake(output_dir: Path, **answers: Any) -> Path:
 
 def project_files(project: Path) -> list[str]:
     """Every file of a baked project, as sorted POSIX paths relative to it."""
-    return sorted(path.relative_to(project).as_posix() for path in project.rglob("*") if path.is_file())
+    return sorted(
+        path.relative_to(project).as_posix() for path in project.rglob("*") if path.is_file()
+    )
 
 
 def expected_tree(module: str = DEFAULT_MODULE, license_file: bool = True) -> list[str]:
@@ -46,7 +48,11 @@ def expected_tree(module: str = DEFAULT_MODULE, license_file: bool = True) -> li
         "gunicorn.conf.py",
         "params.yaml",
         "pyproject.toml",
-        *[f"requirements/{name}.{ext}" for name in ("dev", "serve", "train", "uv") for ext in ("in", "txt")],
+        *[
+            f"requirements/{name}.{ext}"
+            for name in ("dev", "serve", "train", "uv")
+            for ext in ("in", "txt")
+        ],
         *[
             f"src/{module}/{name}.py"
             for name in (

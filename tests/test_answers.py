@@ -15,9 +15,9 @@ from helpers import TEMPLATE, TOOLS, bake, expected_tree, project_files
 from jinja2 import Environment
 
 AWKWARD = {
-    "project_name": "Zoë's \"Quoted\" Ünïcode Project",
-    "author_name": "Åsa O'Connor \"the\" Ñandú",
-    "description": "Says \"hi\", isn't shy: {not jinja} \\ done",
+    "project_name": 'Zoë\'s "Quoted" Ünïcode Project',
+    "author_name": 'Åsa O\'Connor "the" Ñandú',
+    "description": 'Says "hi", isn\'t shy: {not jinja} \\ done',
 }
 
 
@@ -49,7 +49,9 @@ def run_pre_gen_hook(tmp_path: Path, **answers: str) -> subprocess.CompletedProc
     (a replay file, an edited cookiecutter.json, cruft).
     """
     context = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
-    context = {key: value[0] if isinstance(value, list) else value for key, value in context.items()}
+    context = {
+        key: value[0] if isinstance(value, list) else value for key, value in context.items()
+    }
     context.update(project_slug="penguin-classifier", module_name="penguin_classifier", **answers)
     source = (TEMPLATE / "hooks/pre_gen_project.py").read_text(encoding="utf-8")
     script = tmp_path / "pre_gen_project.py"
@@ -68,7 +70,7 @@ def test_unsupported_python_is_rejected_by_the_hook(tmp_path: Path, python_versi
 
 
 def test_unsupported_python_is_rejected_on_the_command_line(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="3.10 provided for choice variable python_version"):
+    with pytest.raises(ValueError, match=r"3\.10 provided for choice variable python_version"):
         bake(tmp_path, python_version="3.10")
 
 

@@ -61,12 +61,18 @@ def test_dvc_is_configured_offline(default_project: Path) -> None:
 def test_data_and_models_are_ignored_by_git(default_project: Path) -> None:
     ignored = (default_project / ".gitignore").read_text(encoding="utf-8").split()
     assert {"/models/", "/data/interim/", "/data/processed/"} <= set(ignored)
-    assert (default_project / "data/raw/.gitignore").read_text(encoding="utf-8") == "/penguins.csv\n"
+    assert (default_project / "data/raw/.gitignore").read_text(
+        encoding="utf-8"
+    ) == "/penguins.csv\n"
 
 
 def test_serve_requirements_exclude_training_tools(default_project: Path) -> None:
     serve = (default_project / "requirements/serve.txt").read_text(encoding="utf-8")
-    pinned = {line.split("==")[0] for line in serve.splitlines() if "==" in line and not line.startswith(" ")}
+    pinned = {
+        line.split("==")[0]
+        for line in serve.splitlines()
+        if "==" in line and not line.startswith(" ")
+    }
     assert {"flask", "gunicorn", "scikit-learn", "skops"} <= pinned
     assert not pinned & {"dvc", "pytest", "ruff", "import-linter"}
     for name in ("serve", "train", "dev"):
@@ -90,8 +96,9 @@ def test_two_bakes_are_byte_identical(tmp_path: Path) -> None:
     second = bake(tmp_path / "two")
     files = project_files(first)
     assert files == project_files(second)
-    match, mismatch, errors = filecmp.cmpfiles(first, second, files, shallow=False)
-    assert mismatch == [] and errors == []
+    _, mismatch, errors = filecmp.cmpfiles(first, second, files, shallow=False)
+    assert mismatch == []
+    assert errors == []
 
 
 def test_no_path_of_this_machine_leaks(default_project: Path, tmp_path: Path) -> None:
@@ -106,7 +113,9 @@ def test_each_license_bakes(tmp_path: Path, license_name: str) -> None:
     project = bake(tmp_path, license=license_name)
     assert project_files(project) == expected_tree(license_file=license_name != "Proprietary")
     config = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
-    assert config["project"].get("license") == (None if license_name == "Proprietary" else license_name)
+    assert config["project"].get("license") == (
+        None if license_name == "Proprietary" else license_name
+    )
 
 
 def test_baked_code_is_lint_clean(default_project: Path) -> None:
