@@ -1,0 +1,196 @@
+"""The full user path on a baked project: install, dvc repro, tests, lint, serve, predict.
+
+Slow (minutes): it creates the project's virtualenv from its pinned, hashed requirements
+with the project's own `make setup`, exactly as a new user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helpers import DEFAULT_MODULE, TEMPLATE, bake
+
+pytestmark = pytest.mark.slow
+
+RAW_PENGUINS = TEMPLATE / "tests/data/penguins_raw.csv"
+
+
+def run(command: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run a command in the project; fail the test with its output if it fails."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
+    result = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+    assert result.returncode == 0, (
+        f"{command} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def http(
+    method: str, url: str, body: bytes | None = None, content_type: str = "application/json"
+) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        url, data=body, method=method, headers={"Content-Type": content_type}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A default bake, set up with `make setup` and trained with `make train`."""
+    path = bake(tmp_path_factory.mktemp("e2e"))
+    run(["git", "init", "--quiet"], path)
+    run(["make", "setup"], path)
+    run(["make", "train"], path)
+    return path
+
+
+@pytest.fixture
+def server(project: Path) -> Iterator[str]:
+    """gunicorn serving the project's model on a free loopback port."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(project / ".venv/bin/gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            f"{DEFAULT_MODULE}.prediction.app:create_app()",
+        ],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stderr.read().decode()[-3000:]
+            try:
+                if http("GET", f"{base}/health/ready")[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            time.sleep(0.3)
+        else:
+            pytest.fail("gunicorn did not become ready in 90 s")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_pipeline_outputs_and_lock(project: Path) -> None:
+    metrics = json.loads((project / "reports/metrics.json").read_text(encoding="utf-8"))
+    assert metrics["gate"]["passed"] is True
+    assert metrics["model"]["f1_macro"] > metrics["baseline"]["f1_macro"] + 0.1
+    assert (project / "models/model.skops").is_file()
+    lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8"))
+    assert set(lock["stages"]) == {"prepare", "split", "train", "evaluate"}
+
+
+def test_second_repro_does_nothing(project: Path) -> None:
+    output = run(["make", "train"], project).stdout
+    assert "Data and pipelines are up to date." in output
+    assert "Running stage" not in output
+
+
+def test_project_tests_and_linters_pass(project: Path) -> None:
+    result = run(["make", "test"], project)
+    assert " passed" in result.stdout
+    assert " failed" not in result.stdout
+    run(["make", "lint"], project)
+
+
+def test_served_prediction_over_http(project: Path, server: str) -> None:
+    metadata = json.loads((project / "models/metadata.json").read_text(encoding="utf-8"))
+    record = metadata["input_example"]
+    status, body = http("POST", f"{server}/predict", json.dumps([record, record]).encode())
+    assert status == 200
+    assert body["model_version"] == metadata["version"]
+    assert [row["prediction"] for row in body["predictions"]] == [
+        body["predictions"][0]["prediction"]
+    ] * 2
+    assert body["predictions"][0]["prediction"] in metadata["classes"]
+    assert (
+        http("GET", f"{server}/metadata")[1]["artifact"]["sha256"] == metadata["artifact"]["sha256"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"{oops", "application/json", 400),
+        (b"", "application/json", 400),
+        (b"[]", "application/json", 400),
+        (b'{"island": "Biscoe"}', "application/json", 422),
+        (b"species=Adelie", "text/plain", 415),
+    ],
+)
+def test_bad_requests_over_http_are_json_4xx(
+    server: str, body: bytes, content_type: str, status: int
+) -> None:
+    got, answer = http("POST", f"{server}/predict", body, content_type)
+    assert got == status
+    assert set(answer) == {"error", "detail"}
+
+
+def test_demo_target_serves_and_stops(project: Path) -> None:
+    output = run(["make", "demo"], project, timeout=300).stdout
+    assert "HTTP 200" in output
+    assert '"model_version"' in output
+    assert "make serve" in output
+
+
+def test_own_csv_needs_only_params_changes(tmp_path: Path) -> None:
+    """A different real CSV (other column names, binary target, gaps) trains and serves."""
+    other = bake(tmp_path)
+    run(["git", "init", "--quiet"], other)
+    run(["make", "setup"], other)
+    shutil.copy(RAW_PENGUINS, other / "data/raw/penguins_raw.csv")
+    params = yaml.safe_load((other / "params.yaml").read_text(encoding="utf-8"))
+    params["paths"]["raw_data"] = "data/raw/penguins_raw.csv"
+    params["data"]["na_values"] = ["NA", "", "."]
+    params["schema"] = {
+        "target": "Sex",
+        "numeric": [
+            "Culmen Length (mm)",
+            "Culmen Depth (mm)",
+            "Flipper Length (mm)",
+            "Body Mass (g)",
+            "Delta 15 N (o/oo)",
+            "Delta 13 C (o/oo)",
+        ],
+        "categorical": ["Species", "Island", "Clutch Completion"],
+    }
+    (other / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    run(["make", "train"], other)
+    metadata = json.loads((other / "models/metadata.json").read_text(encoding="utf-8"))
+    assert metadata["classes"] == ["FEMALE", "MALE"]
+    run(["make", "test"], other)
+    output = run(["make", "demo"], other, timeout=300).stdout
+    assert "HTTP 200" in output
