@@ -11,6 +11,7 @@ import pytest
 import yaml
 from helpers import (
     DEFAULT_MODULE,
+    TEMPLATE,
     TOOLS,
     bake,
     expected_tree,
@@ -128,3 +129,18 @@ def test_baked_code_is_lint_clean(default_project: Path) -> None:
             check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_template_file_is_committed() -> None:
+    """A file git ignores (e.g. data under a project .gitignore) would vanish from clones."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--others", "--ignored", "--exclude-standard", "--", "*cookiecutter*"],
+        cwd=TEMPLATE,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listed.returncode != 0:
+        pytest.skip("the template is not a git checkout")
+    hidden = [line for line in listed.stdout.splitlines() if "__pycache__" not in line]
+    assert hidden == [], "force-add these with `git add -f`"
