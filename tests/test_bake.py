@@ -134,7 +134,15 @@ def test_baked_code_is_lint_clean(default_project: Path) -> None:
 def test_every_template_file_is_committed() -> None:
     """A file git ignores (e.g. data under a project .gitignore) would vanish from clones."""
     listed = subprocess.run(
-        ["git", "ls-files", "--others", "--ignored", "--exclude-standard", "--", "*cookiecutter*"],
+        [
+            "git",
+            "ls-files",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+            "--",
+            ":(literal){{cookiecutter.project_slug}}",
+        ],
         cwd=TEMPLATE,
         capture_output=True,
         text=True,
