@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -105,3 +106,16 @@ def parse_structured_files(project: Path) -> dict[str, Any]:
         elif path.suffix == ".json":
             parsed[str(path)] = json.loads(path.read_text(encoding="utf-8"))
     return parsed
+
+
+def assert_lint_clean(project: Path) -> None:
+    """ruff check and ruff format --check pass on a freshly baked project."""
+    for command in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
+        result = subprocess.run(
+            [str(TOOLS / command[0]), *command[1:]],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
-from helpers import TEMPLATE, TOOLS, bake, expected_tree, project_files
+from helpers import TEMPLATE, assert_lint_clean, bake, expected_tree, project_files
 from jinja2 import Environment
 
 AWKWARD = {
@@ -95,15 +95,7 @@ def test_awkward_answers_bake_and_parse(tmp_path: Path) -> None:
 
 def test_long_module_name_stays_lint_clean(tmp_path: Path) -> None:
     project = bake(tmp_path, project_name="Customer Lifetime Value Churn Propensity Model")
-    for command in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
-        result = subprocess.run(
-            [str(TOOLS / command[0]), *command[1:]],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+    assert_lint_clean(project)
 
 
 @pytest.mark.parametrize("python_version", ["3.11", "3.12", "3.13"])

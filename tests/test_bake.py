@@ -12,7 +12,7 @@ import yaml
 from helpers import (
     DEFAULT_MODULE,
     TEMPLATE,
-    TOOLS,
+    assert_lint_clean,
     bake,
     expected_tree,
     parse_structured_files,
@@ -120,15 +120,7 @@ def test_each_license_bakes(tmp_path: Path, license_name: str) -> None:
 
 
 def test_baked_code_is_lint_clean(default_project: Path) -> None:
-    for command in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
-        result = subprocess.run(
-            [str(TOOLS / command[0]), *command[1:]],
-            cwd=default_project,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+    assert_lint_clean(default_project)
 
 
 def test_every_template_file_is_committed() -> None:
