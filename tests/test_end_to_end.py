@@ -60,10 +60,16 @@ def http(
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A default bake, set up with `make setup` and trained with `make train`."""
-    path = bake(tmp_path_factory.mktemp("e2e"))
-    run(["git", "init", "--quiet"], path)
+    """A default bake, set up with `make setup` and trained with `make train`.
+
+    It is baked inside another git repository (as `make demo` does under build/), so
+    `make setup` must give the project a repository of its own for DVC.
+    """
+    outer = tmp_path_factory.mktemp("e2e")
+    run(["git", "init", "--quiet"], outer)
+    path = bake(outer)
     run(["make", "setup"], path)
+    assert (path / ".git").is_dir()
     run(["make", "train"], path)
     return path
 
