@@ -26,7 +26,7 @@ demo: venv ## Bake a default project into build/demo and run it: setup, dvc repr
 	rm -rf $(DEMO_DIR)
 	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
 	$(MAKE) -C $(DEMO_DIR)/penguin-classifier setup train demo
-	@echo "The baked project is in $(DEMO_DIR)/penguin-classifier (see its README.md)."
+	@echo "The baked project is in $(DEMO_DIR)/penguin-classifier. To keep serving: cd $(DEMO_DIR)/penguin-classifier && make serve"
 
 test: venv ## Run every template test, the slow end-to-end ones included
 	$(BIN)/pytest
