@@ -16,6 +16,12 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 TOOLS = Path(sys.executable).parent  # ruff and friends live beside the test interpreter
 DEFAULT_SLUG = "penguin-classifier"
 DEFAULT_MODULE = "penguin_classifier"
+# Answers that break naive templates: quotes, apostrophes, non-ASCII, braces, backslashes.
+AWKWARD = {
+    "project_name": 'Zoë\'s "Quoted" Ünïcode Project',
+    "author_name": 'Åsa O\'Connor "the" Ñandú',
+    "description": 'Says "hi", isn\'t shy: {not jinja} \\ done',
+}
 
 
 def bake(output_dir: Path, **answers: Any) -> Path:

@@ -11,14 +11,8 @@ from pathlib import Path
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
-from helpers import TEMPLATE, assert_lint_clean, bake, expected_tree, project_files
+from helpers import AWKWARD, TEMPLATE, assert_lint_clean, bake, expected_tree, project_files
 from jinja2 import Environment
-
-AWKWARD = {
-    "project_name": 'Zoë\'s "Quoted" Ünïcode Project',
-    "author_name": 'Åsa O\'Connor "the" Ñandú',
-    "description": 'Says "hi", isn\'t shy: {not jinja} \\ done',
-}
 
 
 @pytest.mark.parametrize(

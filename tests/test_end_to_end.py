@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import DEFAULT_MODULE, TEMPLATE, bake
+from helpers import AWKWARD, DEFAULT_MODULE, TEMPLATE, bake
 
 pytestmark = pytest.mark.slow
 
@@ -200,3 +200,27 @@ def test_own_csv_needs_only_params_changes(tmp_path: Path) -> None:
     run(["make", "test"], other)
     output = run(["make", "demo"], other, timeout=300).stdout
     assert "HTTP 200" in output
+
+
+def test_awkward_answers_import_and_load_their_settings(project: Path, tmp_path: Path) -> None:
+    """Quotes, apostrophes and non-ASCII answers give a package that imports and runs."""
+    awkward = bake(tmp_path, **AWKWARD)
+    module = "zoe_s_quoted_unicode_project"
+    code = (
+        f"import {module}, {module}.prediction.app, {module}.training.__main__\n"
+        f"from {module}.config import load_settings\n"
+        "settings = load_settings()\n"
+        "assert settings.root.name == 'zoe-s-quoted-unicode-project', settings.root\n"
+        f"print({module}.__doc__.splitlines()[0])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(awkward / "src")}
+    result = subprocess.run(
+        [str(project / ".venv/bin/python"), "-c", code],
+        cwd=awkward,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Zoë's 'Quoted' Ünïcode Project" in result.stdout
