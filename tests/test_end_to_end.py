@@ -224,3 +224,18 @@ def test_awkward_answers_import_and_load_their_settings(project: Path, tmp_path:
     )
     assert result.returncode == 0, result.stderr
     assert "Zoë's 'Quoted' Ünïcode Project" in result.stdout
+
+
+def test_lock_check_passes_and_bites_on_an_edited_in_file(project: Path) -> None:
+    run(["make", "lock-check"], project)
+    serve_in = project / "requirements/serve.in"
+    original = serve_in.read_text(encoding="utf-8")
+    try:
+        serve_in.write_text(original + "requests\n", encoding="utf-8")
+        result = subprocess.run(
+            ["make", "lock-check"], cwd=project, capture_output=True, text=True, check=False
+        )
+        assert result.returncode != 0
+        assert "serve.txt does not match serve.in" in result.stdout
+    finally:
+        serve_in.write_text(original, encoding="utf-8")
