@@ -28,8 +28,6 @@ def redirect_outputs(settings: Settings, folder: Path) -> Settings:
         for name, path in settings.paths.model_dump().items()
         if name != "raw_data"
     }
-    outputs["train_data"] = folder / "train.csv"
-    outputs["test_data"] = folder / "test.csv"
     return settings.with_paths(**outputs)
 
 

@@ -65,7 +65,8 @@ def load_model(
         metadata = read_json(metadata_path)
         expected = metadata["artifact"]["sha256"]
         schema = FeatureSchema.model_validate(metadata["schema"])
-        metadata["version"]
+        if not metadata.get("version"):
+            raise KeyError("version")
     except (ValueError, KeyError, TypeError) as error:
         raise ModelLoadError(
             f"metadata {metadata_path} is unreadable or incomplete: {error}"
