@@ -20,13 +20,17 @@ def test_import_contracts_hold() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Prediction never imports training KEPT" in result.stdout
+    assert "Prediction never imports the registry (it reads only the model store) KEPT" in (
+        result.stdout
+    )
 
 
 def test_importing_the_app_loads_no_training_code() -> None:
     package = {{ cookiecutter.module_name }}.__name__
     code = (
         f"import sys, {package}.prediction.app\n"
-        f"bad = [m for m in sys.modules if m.startswith('{package}.training') or m == 'dvc']\n"
+        f"bad = [m for m in sys.modules if m.startswith(('{package}.training', '{package}.registry'))"
+        " or m in ('dvc', 'gto')]\n"
         "print(bad)\n"
         "sys.exit(1 if bad else 0)"
     )

@@ -45,6 +45,7 @@ class PathSettings(_Section):
     metadata: Path
     metrics: Path
     predictions: Path
+    registry: Path
 
 
 class DataSettings(_Section):
@@ -87,6 +88,14 @@ class ServingSettings(_Section):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     extra_columns: Literal["ignore", "reject"] = "ignore"
     trusted_types: tuple[str, ...] = ()
+    serve_unpromoted: bool = True
+
+
+class RegistrySettings(_Section):
+    """Model versions in git (GTO tags) and the champion/challenger gate of promotion."""
+
+    artifact: str = Field(default="model", pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+    tolerance: float = Field(default=0.02, ge=0)
 
 
 class Settings(_Section):
@@ -100,6 +109,7 @@ class Settings(_Section):
     model: ModelSettings
     evaluate: EvaluateSettings = EvaluateSettings()
     serving: ServingSettings = ServingSettings()
+    registry: RegistrySettings = RegistrySettings()
 
     def with_paths(self, **changes: Path) -> Settings:
         """Return a copy with some paths replaced (tests use it to write into a temp dir)."""

@@ -18,10 +18,8 @@ import urllib.request
 from typing import Any
 
 from {{ cookiecutter.module_name }}.config import ConfigError, load_settings
-from {{ cookiecutter.module_name }}.prediction.model import (
-    ModelLoadError,
-    load_model,
-)
+from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
+from {{ cookiecutter.module_name }}.prediction.store import load_served_model
 from {{ cookiecutter.module_name }}.prediction.validation import (
     RequestError,
     parse_records,
@@ -33,9 +31,7 @@ APP = "{{ cookiecutter.module_name }}.prediction.app:create_app()"
 def predict_file(path: str) -> int:
     """Print predictions for the JSON records in ``path`` (``-`` reads standard input)."""
     settings = load_settings()
-    model = load_model(
-        settings.paths.model, settings.paths.metadata, settings.serving.trusted_types
-    )
+    model = load_served_model(settings)
     with open(
         sys.stdin.fileno() if path == "-" else path, encoding="utf-8", closefd=path != "-"
     ) as stream:
@@ -103,6 +99,12 @@ def demo() -> int:
     try:
         wait_until_ready(base, server)
         _, metadata = http("GET", f"{base}/metadata")
+        serving = metadata.get("serving", {})
+        print(
+            f"\nServing model {metadata['version']} ({serving.get('stage')}, from the {serving.get('source')})"
+        )
+        if serving.get("stage") != "prod":
+            print(f"  {serving.get('detail', '')}")
         record = metadata["input_example"]
         print(f"\nPOST {base}/predict\n{json.dumps(record, indent=2)}")
         status, answer = http("POST", f"{base}/predict", record)

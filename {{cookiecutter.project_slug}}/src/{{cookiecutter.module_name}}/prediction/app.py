@@ -10,10 +10,8 @@ from werkzeug.exceptions import HTTPException
 
 from {{ cookiecutter.module_name }}.config import Settings, load_settings
 from {{ cookiecutter.module_name }}.prediction.api import api
-from {{ cookiecutter.module_name }}.prediction.model import (
-    ModelLoadError,
-    load_model,
-)
+from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
+from {{ cookiecutter.module_name }}.prediction.store import load_served_model
 from {{ cookiecutter.module_name }}.prediction.validation import RequestError
 
 log = logging.getLogger(__name__)
@@ -31,9 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.serving.max_body_bytes
     app.json.sort_keys = False
     try:
-        app.extensions["model"] = load_model(
-            settings.paths.model, settings.paths.metadata, settings.serving.trusted_types
-        )
+        app.extensions["model"] = load_served_model(settings)
     except ModelLoadError as error:
         log.error("model not loaded: %s", error)
         app.extensions["model_error"] = str(error)

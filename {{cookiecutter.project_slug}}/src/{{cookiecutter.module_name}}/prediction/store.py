@@ -1,0 +1,149 @@
+"""The model store the server reads: one folder per version and a ``prod`` pointer.
+
+Layout under ``paths.registry`` (written only by the registry, read here)::
+
+    prod.json                  {"version": "v2.0.0", "history": ["v1.0.0"]}
+    versions/v2.0.0/           the artifact and its metadata.json, exactly as registered
+    audit.jsonl                one JSON line per promotion or rollback
+
+The pointer is replaced atomically, so a reader sees the old version or the new one,
+never a mix. Serving needs nothing but this folder: no git, no DVC. Before any
+promotion there is no pointer; then, if ``serving.serve_unpromoted`` allows it, the
+last trained model (``paths.model``) is served and marked as unpromoted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.prediction.model import (
+    LoadedModel,
+    ModelLoadError,
+    load_model,
+)
+from {{ cookiecutter.module_name }}.storage import read_json
+
+log = logging.getLogger(__name__)
+
+POINTER_FILE = "prod.json"
+VERSIONS_FOLDER = "versions"
+METADATA_FILE = "metadata.json"
+AUDIT_FILE = "audit.jsonl"
+PROD_STAGE = "prod"
+# Registered versions are semantic versions (GTO's format): v1.0.0, v2.0.0, ...
+VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+$")
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """Which version is in prod, and the prod versions before it (oldest first)."""
+
+    version: str
+    history: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The pointer file's content."""
+        return {"version": self.version, "history": list(self.history)}
+
+
+@dataclass(frozen=True)
+class ModelStore:
+    """Paths inside the store; the one place that knows its layout."""
+
+    root: Path
+
+    @property
+    def pointer_path(self) -> Path:
+        return self.root / POINTER_FILE
+
+    @property
+    def audit_path(self) -> Path:
+        return self.root / AUDIT_FILE
+
+    @property
+    def versions_root(self) -> Path:
+        return self.root / VERSIONS_FOLDER
+
+    def version_dir(self, version: str) -> Path:
+        """The folder of one version; refuses names that are not versions (no path tricks)."""
+        if not VERSION_PATTERN.match(version):
+            raise ModelLoadError(f"{version!r} is not a model version (expected v1.0.0, ...)")
+        return self.versions_root / version
+
+    def metadata_path(self, version: str) -> Path:
+        return self.version_dir(version) / METADATA_FILE
+
+    def artifact_path(self, version: str, metadata: dict[str, Any]) -> Path:
+        """The artifact file the metadata names, inside the version's folder."""
+        return self.version_dir(version) / Path(str(metadata["artifact"]["file"])).name
+
+    def read_pointer(self) -> Pointer | None:
+        """The prod pointer, or None before the first promotion."""
+        if not self.pointer_path.is_file():
+            return None
+        try:
+            raw = read_json(self.pointer_path)
+            pointer = Pointer(str(raw["version"]), tuple(str(v) for v in raw.get("history", [])))
+        except (ValueError, KeyError, TypeError) as error:
+            raise ModelLoadError(
+                f"prod pointer {self.pointer_path} is unreadable: {error}"
+            ) from None
+        self.version_dir(pointer.version)  # validates the name
+        return pointer
+
+    def load_version(self, version: str, extra_trusted: tuple[str, ...] = ()) -> LoadedModel:
+        """Load one stored version, verifying its artifact against its metadata."""
+        metadata_path = self.metadata_path(version)
+        try:
+            metadata = read_json(metadata_path)
+            artifact = self.artifact_path(version, metadata)
+        except FileNotFoundError:
+            raise ModelLoadError(f"version {version} is not in the store {self.root}") from None
+        except (ValueError, KeyError, TypeError) as error:
+            raise ModelLoadError(f"metadata {metadata_path} is unreadable: {error}") from None
+        return load_model(artifact, metadata_path, extra_trusted)
+
+
+def load_served_model(settings: Settings) -> LoadedModel:
+    """The model to serve: the prod version of the store, else (if allowed) the last trained.
+
+    The returned metadata gains a ``serving`` entry saying where the model came from, so
+    ``/metadata`` shows whether a person promoted it.
+    """
+    store = ModelStore(settings.paths.registry)
+    trusted = settings.serving.trusted_types
+    pointer = store.read_pointer()
+    if pointer is not None:
+        model = store.load_version(pointer.version, trusted)
+        if model.version != pointer.version:
+            raise ModelLoadError(
+                f"the store's prod pointer names {pointer.version} but that folder holds "
+                f"{model.version}: the store was edited by hand; promote a version again"
+            )
+        return _with_serving_note(model, {"source": "registry", "stage": PROD_STAGE})
+    if not settings.serving.serve_unpromoted:
+        raise ModelLoadError(
+            f"no version is in prod in the model store {store.root}: promote one with "
+            "`make promote VERSION=...` (serving.serve_unpromoted is false)"
+        )
+    model = load_model(settings.paths.model, settings.paths.metadata, trusted)
+    log.warning(
+        "no version promoted to prod yet: serving the last trained model %s, unpromoted",
+        model.version,
+    )
+    note = {
+        "source": "workspace",
+        "stage": "unpromoted",
+        "detail": "no version is in prod yet; `make promote VERSION=...` puts one there",
+    }
+    return _with_serving_note(model, note)
+
+
+def _with_serving_note(model: LoadedModel, note: dict[str, str]) -> LoadedModel:
+    return dataclasses.replace(model, metadata={**model.metadata, "serving": note})

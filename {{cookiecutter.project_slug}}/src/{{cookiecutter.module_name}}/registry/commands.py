@@ -1,0 +1,299 @@
+"""The registry's commands: register, promote, rollback, and the list of versions.
+
+Order of writes in a promotion or rollback: (1) every check (artifact hash, gate,
+a person's confirmation), (2) the git tag (GTO), (3) the store's prod pointer (the
+switch the server follows), (4) the audit line. Nothing before (3) changes what is
+served; a crash after (2) leaves git ahead of the store, which ``models`` reports.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.prediction.model import (
+    LoadedModel,
+    ModelLoadError,
+    load_model,
+)
+from {{ cookiecutter.module_name }}.prediction.store import PROD_STAGE, ModelStore, Pointer
+from {{ cookiecutter.module_name }}.registry import publish, tags
+from {{ cookiecutter.module_name }}.registry.gate import Comparison, compare
+from {{ cookiecutter.module_name }}.registry.lineage import (
+    RegistryError,
+    committed_lineage,
+    utc_now,
+    whoami,
+)
+from {{ cookiecutter.module_name }}.storage import read_json
+
+Confirm = Callable[[str], bool]
+Say = Callable[[str], None]
+_VERSION_INPUT = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
+
+
+def normalize_version(text: str) -> str:
+    """Accept ``v2``, ``2``, ``v2.0`` or ``v2.0.0``; return ``v2.0.0``."""
+    match = _VERSION_INPUT.match(text.strip())
+    if not match:
+        raise RegistryError(f"{text!r} is not a version: write it like v2 or v2.0.0")
+    major, minor, patch = (int(part or 0) for part in match.groups())
+    return f"v{major}.{minor}.{patch}"
+
+
+def _store(settings: Settings) -> ModelStore:
+    return ModelStore(settings.paths.registry)
+
+
+def _load_stored(settings: Settings, version: str, serving: str | None) -> LoadedModel:
+    """A stored version, verified; a refusal that says prod is untouched if it fails."""
+    try:
+        return _store(settings).load_version(version, settings.serving.trusted_types)
+    except ModelLoadError as error:
+        keeps = f"prod keeps serving {serving}" if serving else "nothing was changed"
+        raise RegistryError(f"{version} refused: {error}; {keeps}") from None
+
+
+def register(settings: Settings, say: Say = print) -> str:
+    """Make the last trained model a version: git tag on its commit, copy in the store."""
+    root, paths, name = settings.root, settings.paths, settings.registry.artifact
+    try:
+        model = load_model(paths.model, paths.metadata, settings.serving.trusted_types)
+    except ModelLoadError as error:
+        raise RegistryError(str(error)) from None
+    lineage = committed_lineage(root, paths.model)
+    store = _store(settings)
+    sha = model.metadata["artifact"]["sha256"]
+    versions = tags.list_versions(root, name)
+    for tagged in versions:
+        stored = store.metadata_path(tagged.version)
+        if stored.is_file() and read_json(stored)["artifact"]["sha256"] == sha:
+            say(f"This model is already registered as {tagged.version}.")
+            return tagged.version
+    same_commit = [tagged for tagged in versions if tagged.commit == lineage["git_commit"]]
+    version = same_commit[0].version if same_commit else tags.next_version(versions)
+    if not same_commit:
+        message = f"Register {name} {version}: sha256 {sha}"
+        tags.register(root, name, version, lineage["git_commit"], message)
+    metadata = {
+        **model.metadata,
+        "version": version,
+        "lineage": {
+            **lineage,
+            "trained_as": model.version,
+            "registered_at": utc_now(),
+            "registered_by": whoami(root),
+        },
+    }
+    publish.export_version(store, version, paths.model, metadata)
+    metric = settings.evaluate.metric
+    say(
+        f"Registered {version} (commit {lineage['git_commit'][:8]}, "
+        f"{metric} {model.metadata['metrics']['model'][metric]:.4f}). "
+        f"It is not served until someone runs: make promote VERSION={version}"
+    )
+    return version
+
+
+@dataclass(frozen=True)
+class Change:
+    """One promotion or rollback, as it goes into the audit log."""
+
+    event: str
+    source: str | None
+    target: str
+    reason: str
+    forced: bool
+    metrics: dict[str, Any]
+
+
+def _apply(settings: Settings, change: Change, pointer: Pointer) -> None:
+    """Tag in git, move the pointer, log: the only writes of a promotion or rollback."""
+    store, root = _store(settings), settings.root
+    message = f"{change.event} {change.source or '-'} -> {change.target}: {change.reason}"
+    tags.assign(root, settings.registry.artifact, change.target, PROD_STAGE, message)
+    publish.write_pointer(store, pointer)
+    target = read_json(store.metadata_path(change.target))
+    publish.append_audit(
+        store,
+        {
+            "event": change.event,
+            "at": utc_now(),
+            "by": whoami(root),
+            "from": change.source,
+            "to": change.target,
+            "reason": change.reason,
+            "forced": change.forced,
+            "metrics": change.metrics,
+            "git_commit": target.get("lineage", {}).get("git_commit"),
+            "data": target.get("lineage", {}).get("data"),
+            "sha256": target["artifact"]["sha256"],
+        },
+    )
+
+
+def refusal(comparison: Comparison, version: str, champion: str | None) -> str:
+    """Why the gate refused, and the exact command to override it."""
+    override = f"to promote anyway: make promote VERSION={version} FORCE='your reason'"
+    if comparison.champion_problem:
+        return f"{comparison.champion_problem}, so the gate cannot compare; {override}"
+    return (
+        f"candidate {version} {comparison.metric} {comparison.candidate:.4f} is worse than "
+        f"prod {champion} {comparison.champion:.4f} by more than the tolerance "
+        f"{comparison.tolerance} (registry.tolerance in params.yaml); {override}"
+    )
+
+
+def describe(comparison: Comparison, version: str, champion: str | None) -> str:
+    """The numbers a person checks before confirming."""
+    lines = [
+        f"{comparison.metric} on the holdout:",
+        f"  candidate {version}: {comparison.candidate:.4f}",
+    ]
+    if champion is None:
+        lines.append("  prod: none yet (this is the first promotion)")
+    elif comparison.champion is None:
+        lines.append(f"  prod {champion}: not comparable ({comparison.champion_problem})")
+    else:
+        delta = comparison.candidate - comparison.champion
+        lines.append(f"  prod {champion}: {comparison.champion:.4f} (change {delta:+.4f})")
+    return "\n".join(lines)
+
+
+def promote(
+    settings: Settings,
+    version: str,
+    confirm: Confirm,
+    force: str | None = None,
+    reason: str | None = None,
+    say: Say = print,
+) -> bool:
+    """Put ``version`` in prod after the gate and a person's yes; False if nothing changed."""
+    version = normalize_version(version)
+    registered = [
+        tagged.version for tagged in tags.list_versions(settings.root, settings.registry.artifact)
+    ]
+    if version not in registered:
+        known = ", ".join(registered) or "none yet (run `make register` after training)"
+        raise RegistryError(f"{version} is not a registered version; registered: {known}")
+    pointer = _store(settings).read_pointer()
+    current = pointer.version if pointer else None
+    if current == version:
+        say(f"{version} is already in prod: nothing to do.")
+        return False
+    candidate = _load_stored(settings, version, current)
+    champion = _load_stored(settings, current, current) if current else None
+    comparison = compare(settings, candidate, champion)
+    say(describe(comparison, version, current))
+    if not comparison.passed and not force:
+        raise RegistryError(refusal(comparison, version, current))
+    if not comparison.passed:
+        say(f"The gate refused it, but FORCE gives a reason: {force}")
+    if not confirm(f"Promote {version} to prod (now: {current or 'none'})?"):
+        say("Cancelled: nothing was changed.")
+        return False
+    history = (*pointer.history, current) if pointer and current else ()
+    change = Change(
+        event="promote",
+        source=current,
+        target=version,
+        reason=force or reason or "promoted",
+        forced=not comparison.passed,
+        metrics=comparison.to_json(),
+    )
+    _apply(settings, change, Pointer(version, history))
+    say(
+        f"{version} is now in prod (was {current or 'none'}). Restart or reload the server to serve it."
+    )
+    return True
+
+
+def rollback(
+    settings: Settings, confirm: Confirm, reason: str | None = None, say: Say = print
+) -> bool:
+    """Put the previous prod version back; False if the person declined."""
+    pointer = _store(settings).read_pointer()
+    if pointer is None:
+        raise RegistryError("no version is in prod yet: there is nothing to roll back")
+    if not pointer.history:
+        raise RegistryError(
+            f"{pointer.version} is the first version ever put in prod: there is no earlier "
+            "one to roll back to (promote another with `make promote VERSION=...`)"
+        )
+    target = pointer.history[-1]
+    model = _load_stored(settings, target, pointer.version)
+    metric = settings.evaluate.metric
+    recorded = model.metadata.get("metrics", {}).get("model", {}).get(metric)
+    say(f"Roll back prod from {pointer.version} to {target} ({metric} at training: {recorded}).")
+    if not confirm(f"Roll back prod to {target}?"):
+        say("Cancelled: nothing was changed.")
+        return False
+    change = Change(
+        event="rollback",
+        source=pointer.version,
+        target=target,
+        reason=reason or "rollback",
+        forced=False,
+        metrics={"metric": metric, "target_at_training": recorded},
+    )
+    _apply(settings, change, Pointer(target, pointer.history[:-1]))
+    say(
+        f"{target} is back in prod (was {pointer.version}). Restart or reload the server to serve it."
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of ``make models``."""
+
+    version: str
+    stage: str
+    metric: float | None
+    registered_at: str
+    registered_by: str
+    commit: str
+    data: str
+
+
+def list_models(settings: Settings) -> tuple[list[Row], list[str]]:
+    """Every registered version with its stage and metric; warnings about inconsistencies."""
+    store = _store(settings)
+    pointer = store.read_pointer()
+    metric = settings.evaluate.metric
+    rows, warnings = [], []
+    git_prod = None
+    for tagged in tags.list_versions(settings.root, settings.registry.artifact):
+        if PROD_STAGE in tagged.stages:
+            git_prod = tagged.version
+        path = store.metadata_path(tagged.version)
+        metadata = read_json(path) if path.is_file() else {}
+        if not metadata:
+            warnings.append(f"{tagged.version} has no copy in the store {store.root}")
+        lineage = metadata.get("lineage", {})
+        stage = ""
+        if pointer and tagged.version == pointer.version:
+            stage = PROD_STAGE
+        elif pointer and tagged.version in pointer.history:
+            stage = "was prod"
+        rows.append(
+            Row(
+                version=tagged.version,
+                stage=stage,
+                metric=metadata.get("metrics", {}).get("model", {}).get(metric),
+                registered_at=lineage.get("registered_at", tagged.created_at),
+                registered_by=lineage.get("registered_by", tagged.author),
+                commit=tagged.commit[:8],
+                data=", ".join(md5[:8] for md5 in lineage.get("data", {}).values()),
+            )
+        )
+    served = pointer.version if pointer else None
+    if git_prod != served:
+        warnings.append(
+            f"git tags say prod is {git_prod or 'none'} but the store serves {served or 'none'} "
+            "(an interrupted promotion?): run make promote or make rollback again to settle it"
+        )
+    return rows, warnings

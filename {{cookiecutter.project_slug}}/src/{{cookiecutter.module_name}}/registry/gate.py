@@ -1,0 +1,83 @@
+"""Champion/challenger: score the candidate and the prod model on the same holdout.
+
+The holdout is the current test split (``paths.test_data``), which neither model saw
+in training when both came from this pipeline. Each model reads it through its own
+schema, so a model trained on other columns is reported as not comparable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
+from {{ cookiecutter.module_name }}.schema import SchemaError
+from {{ cookiecutter.module_name }}.training.data import DataError, load_split
+from {{ cookiecutter.module_name }}.training.evaluate import score
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The gate's verdict, with the numbers a person needs to judge it."""
+
+    metric: str
+    tolerance: float
+    candidate: float
+    champion: float | None = None
+    champion_problem: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        """True when there is no champion, or the candidate is not worse beyond tolerance."""
+        if self.champion_problem is not None:
+            return False
+        return self.champion is None or self.candidate >= self.champion - self.tolerance
+
+    def to_json(self) -> dict[str, object]:
+        """For the audit log."""
+        return {
+            "metric": self.metric,
+            "tolerance": self.tolerance,
+            "candidate": self.candidate,
+            "champion": self.champion,
+            "champion_problem": self.champion_problem,
+            "passed": self.passed,
+        }
+
+
+def holdout(settings: Settings) -> tuple[pd.DataFrame, pd.Series]:
+    """The test split both models are scored on."""
+    try:
+        return load_split(settings.paths.test_data, settings)
+    except DataError as error:
+        raise RegistryError(f"no holdout to compare models on: {error}; run `make train`") from None
+
+
+def score_on(model: LoadedModel, features: pd.DataFrame, target: pd.Series, metric: str) -> float:
+    """One model's ``metric`` on the holdout, read through the model's own schema."""
+    rows = model.schema.coerce_features(features)
+    return score(target, model.pipeline.predict(rows))[metric]
+
+
+def compare(settings: Settings, candidate: LoadedModel, champion: LoadedModel | None) -> Comparison:
+    """Score candidate and champion on the same holdout with ``evaluate.metric``."""
+    metric = settings.evaluate.metric
+    tolerance = settings.registry.tolerance
+    features, target = holdout(settings)
+    try:
+        candidate_score = score_on(candidate, features, target, metric)
+    except SchemaError as error:
+        raise RegistryError(
+            f"candidate {candidate.version} cannot be scored on the holdout: {error}"
+        ) from None
+    if champion is None:
+        return Comparison(metric, tolerance, candidate_score)
+    try:
+        champion_score = score_on(champion, features, target, metric)
+    except SchemaError as error:
+        problem = f"prod {champion.version} cannot be scored on this holdout ({error})"
+        return Comparison(metric, tolerance, candidate_score, champion_problem=problem)
+    return Comparison(metric, tolerance, candidate_score, champion_score)

@@ -1,0 +1,80 @@
+"""Writes to the model store: version folders, the prod pointer, the audit log.
+
+Each write is all-or-nothing. A version folder is filled under a temporary name and
+renamed into place; the pointer is replaced with ``os.replace``; an audit entry is one
+appended line, flushed to disk. A crash between two writes leaves the pointer on a
+version that was complete and verified before it moved.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from {{ cookiecutter.module_name }}.prediction.store import METADATA_FILE, ModelStore, Pointer
+from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
+from {{ cookiecutter.module_name }}.storage import read_json, sha256_file, write_json
+
+log = logging.getLogger(__name__)
+
+
+def export_version(
+    store: ModelStore, version: str, artifact: Path, metadata: dict[str, Any]
+) -> Path:
+    """Copy the artifact and its metadata into the store as ``version``; verify the copy."""
+    target = store.version_dir(version)
+    expected = metadata["artifact"]["sha256"]
+    if target.exists():
+        held = read_json(target / METADATA_FILE)["artifact"]["sha256"]
+        if held != expected:
+            raise RegistryError(
+                f"the store already holds a different {version} ({target}); "
+                "it was not registered in git: remove that folder, then register again"
+            )
+        return target
+    store.versions_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=store.versions_root))
+    try:
+        copy = staging / Path(str(metadata["artifact"]["file"])).name
+        shutil.copyfile(artifact, copy)
+        if sha256_file(copy) != expected:
+            raise RegistryError(f"copying {artifact} into the store changed it; try again")
+        write_json(staging / METADATA_FILE, metadata)
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return target
+
+
+def write_pointer(store: ModelStore, pointer: Pointer) -> None:
+    """Move prod to ``pointer.version`` in one atomic replace."""
+    write_json(store.pointer_path, pointer.to_json())
+
+
+def append_audit(store: ModelStore, entry: dict[str, Any]) -> None:
+    """Append one event to the audit log (never rewritten, only appended to)."""
+    line = json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n"
+    store.root.mkdir(parents=True, exist_ok=True)
+    with open(store.audit_path, "a", encoding="utf-8") as stream:
+        stream.write(line)
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def read_audit(store: ModelStore) -> list[dict[str, Any]]:
+    """Every audit event, oldest first; a line cut short by a crash is skipped, with a warning."""
+    if not store.audit_path.is_file():
+        return []
+    events = []
+    for number, line in enumerate(store.audit_path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            log.warning("%s line %d is not valid JSON; skipped", store.audit_path, number)
+    return events
