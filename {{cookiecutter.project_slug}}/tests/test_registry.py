@@ -1,0 +1,392 @@
+"""The model registry: versions, the champion/challenger gate, promotion, rollback, audit.
+
+Each test works in a throw-away git repository holding this project's params.yaml and
+raw data. Models are trained in-process; ``dvc.lock`` is written the way ``dvc repro``
+records it (md5 of each stage's deps and outs), so the registry's checks run for real.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from {{ cookiecutter.module_name }} import storage
+from {{ cookiecutter.module_name }}.config import PARAMS_ENV, Settings, load_settings
+from {{ cookiecutter.module_name }}.prediction.app import create_app
+from {{ cookiecutter.module_name }}.prediction.store import ModelStore
+from {{ cookiecutter.module_name }}.registry import commands, publish
+from {{ cookiecutter.module_name }}.registry.__main__ import main as registry_main
+from {{ cookiecutter.module_name }}.registry.lineage import RegistryError, md5_file
+from {{ cookiecutter.module_name }}.storage import read_json
+from {{ cookiecutter.module_name }}.training.data import run_prepare, run_split
+from {{ cookiecutter.module_name }}.training.evaluate import run_evaluate
+from {{ cookiecutter.module_name }}.training.train import run_train
+
+# A worse but still certified model (it beats the naive baseline, not the champion).
+STUMP = {"estimator": "sklearn.tree.DecisionTreeClassifier", "params": {"max_depth": 1}}
+
+
+def other_imputer(settings: Settings) -> str:
+    """A params change that keeps the model about as good: the other numeric imputer."""
+    return "mean" if settings.model.numeric_imputer != "mean" else "median"
+
+
+def yes(_question: str) -> bool:
+    return True
+
+
+def no(_question: str) -> bool:
+    return False
+
+
+def quiet(_text: str) -> None:
+    """Swallow the commands' messages (tests assert on state, not on prose)."""
+
+
+class Project:
+    """A git repository with this project's params and raw data, trained in-process."""
+
+    def __init__(self, root: Path, source: Settings) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.params = yaml.safe_load((source.root / "params.yaml").read_text(encoding="utf-8"))
+        raw = source.paths.raw_data.relative_to(source.root)
+        (root / raw).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source.paths.raw_data, root / raw)
+        self.git("init", "--quiet")
+        self.git("config", "user.name", "Test Person")
+        self.git("config", "user.email", "person@example.com")
+        (root / ".gitignore").write_text("/data/interim/\n/data/processed/\n/models/\n")
+
+    def git(self, *args: str) -> str:
+        result = subprocess.run(
+            ["git", *args], cwd=self.root, capture_output=True, text=True, check=True
+        )
+        return result.stdout.strip()
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings(self.root / "params.yaml", environ={})
+
+    def train(self, **model: Any) -> Settings:
+        """Write params.yaml (model section changed), run the pipeline, write dvc.lock."""
+        self.params["model"] = {**self.params["model"], **model}
+        text = yaml.safe_dump(self.params, sort_keys=False)
+        (self.root / "params.yaml").write_text(text, encoding="utf-8")
+        settings = self.settings
+        for stage in (run_prepare, run_split, run_train, run_evaluate):
+            stage(settings)
+        self.write_lock(settings)
+        return settings
+
+    def write_lock(self, settings: Settings) -> None:
+        paths = settings.paths
+
+        def entry(path: Path) -> dict[str, str]:
+            return {"path": path.relative_to(self.root).as_posix(), "md5": md5_file(path)}
+
+        stages = {
+            "prepare": {"deps": [entry(paths.raw_data)], "outs": [entry(paths.clean_data)]},
+            "split": {
+                "deps": [entry(paths.clean_data)],
+                "outs": [entry(paths.train_data), entry(paths.test_data)],
+            },
+            "train": {"deps": [entry(paths.train_data)], "outs": [entry(paths.model)]},
+            "evaluate": {
+                "deps": [entry(paths.model), entry(paths.test_data)],
+                "outs": [entry(paths.metadata)],
+            },
+        }
+        lock = {"schema": "2.0", "stages": stages}
+        (self.root / "dvc.lock").write_text(yaml.safe_dump(lock), encoding="utf-8")
+
+    def commit(self, message: str) -> str:
+        self.git("add", "-A")
+        self.git("commit", "--quiet", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+    def store(self) -> ModelStore:
+        return ModelStore(self.settings.paths.registry)
+
+    def served_version(self) -> str:
+        response = create_app(self.settings).test_client().get("/metadata")
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()["version"]
+
+
+@pytest.fixture(scope="module")
+def two_versions(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """v1 (the project's model) in prod, v2 (a worse stump) registered but not promoted."""
+    project = Project(tmp_path_factory.mktemp("registry") / "project", settings)
+    project.train()
+    project.commit("Train v1")
+    commands.register(project.settings, say=quiet)
+    commands.promote(project.settings, "v1", yes, say=quiet)
+    project.train(**STUMP)
+    project.commit("Train a stump")
+    commands.register(project.settings, say=quiet)
+    return project
+
+
+@pytest.fixture
+def project(two_versions: Project, tmp_path: Path) -> Project:
+    """A private copy of ``two_versions`` (git tags and store included) for one test."""
+    copy = Project.__new__(Project)
+    copy.root = tmp_path / "project"
+    copy.params = dict(two_versions.params)
+    shutil.copytree(two_versions.root, copy.root, symlinks=True)
+    return copy
+
+
+def audit(project: Project) -> list[dict[str, Any]]:
+    return publish.read_audit(project.store())
+
+
+def test_registered_version_names_commit_data_hash_and_everything_else(
+    two_versions: Project,
+) -> None:
+    store = two_versions.store()
+    metadata = read_json(store.metadata_path("v1.0.0"))
+    v1_commit = two_versions.git("rev-list", "-n", "1", "model@v1.0.0")
+    assert metadata["version"] == "v1.0.0"
+    assert metadata["lineage"]["git_commit"] == v1_commit
+    raw = two_versions.settings.paths.raw_data
+    assert metadata["lineage"]["data"] == {"data/raw/penguins.csv": md5_file(raw)}
+    assert metadata["lineage"]["registered_by"] == "Test Person <person@example.com>"
+    artifact = store.artifact_path("v1.0.0", metadata)
+    assert metadata["artifact"]["sha256"] == storage.sha256_file(artifact)
+    for key in ("schema", "metrics", "params", "libraries"):
+        assert metadata[key], key
+    assert two_versions.git("tag", "--list", "model@*").split() == ["model@v1.0.0", "model@v2.0.0"]
+
+
+def test_register_refuses_a_dvc_lock_that_is_not_committed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    project = Project(tmp_path / "project", settings)
+    project.train()
+    with pytest.raises(RegistryError, match="no git commit yet"):
+        commands.register(project.settings, say=quiet)
+    project.commit("Train v1")
+    project.train(numeric_imputer=other_imputer(settings))
+    with pytest.raises(RegistryError, match="not committed"):
+        commands.register(project.settings, say=quiet)
+    assert not project.store().versions_root.exists()
+
+
+def test_register_refuses_a_model_that_dvc_lock_does_not_describe(project: Project) -> None:
+    lock_path = project.root / "dvc.lock"
+    lock = yaml.safe_load(lock_path.read_text(encoding="utf-8"))
+    lock["stages"]["train"]["outs"][0]["md5"] = "0" * 32
+    lock_path.write_text(yaml.safe_dump(lock), encoding="utf-8")
+    project.commit("A dvc.lock from another run")
+    with pytest.raises(RegistryError, match=r"dvc.lock does not describe models/model.skops"):
+        commands.register(project.settings, say=quiet)
+
+
+def test_registering_the_same_model_twice_gives_the_same_version(project: Project) -> None:
+    assert commands.register(project.settings, say=quiet) == "v2.0.0"
+    assert project.git("tag", "--list", "model@*").split() == ["model@v1.0.0", "model@v2.0.0"]
+
+
+def test_gate_refuses_a_candidate_worse_than_prod_and_says_how_to_force(
+    project: Project,
+) -> None:
+    with pytest.raises(RegistryError) as refused:
+        commands.promote(project.settings, "v2", yes, say=quiet)
+    message = str(refused.value)
+    assert "candidate v2.0.0 f1_macro" in message
+    assert "worse than prod v1.0.0" in message
+    assert "tolerance 0.02" in message
+    assert "make promote VERSION=v2.0.0 FORCE=" in message
+    assert project.store().read_pointer().version == "v1.0.0"
+    assert project.served_version() == "v1.0.0"
+
+
+def test_force_with_a_reason_promotes_and_the_audit_log_says_so(project: Project) -> None:
+    commands.promote(project.settings, "v2", yes, force="A/B test of the stump", say=quiet)
+    assert project.store().read_pointer().version == "v2.0.0"
+    last = audit(project)[-1]
+    assert last["event"] == "promote"
+    assert (last["from"], last["to"]) == ("v1.0.0", "v2.0.0")
+    assert last["forced"] is True
+    assert last["reason"] == "A/B test of the stump"
+    assert last["by"] == "Test Person <person@example.com>"
+    assert last["metrics"]["candidate"] < last["metrics"]["champion"]
+    assert last["at"].endswith("+00:00")
+    assert project.served_version() == "v2.0.0"
+
+
+def test_promotion_without_a_persons_yes_changes_nothing(project: Project) -> None:
+    before = audit(project)
+    assert commands.promote(project.settings, "v2", no, force="x", say=quiet) is False
+    assert project.store().read_pointer().version == "v1.0.0"
+    assert audit(project) == before
+
+
+def test_the_command_line_refuses_to_promote_without_confirmation(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(PARAMS_ENV, str(project.root / "params.yaml"))
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert registry_main(["promote", "v2", "--force", "testing"]) == 1
+    assert "YES=1" in capsys.readouterr().err
+    assert project.store().read_pointer().version == "v1.0.0"
+    assert registry_main(["promote", "v2", "--force", "testing", "--yes"]) == 0
+    assert project.store().read_pointer().version == "v2.0.0"
+
+
+def test_a_tampered_artifact_is_refused_and_prod_keeps_serving(project: Project) -> None:
+    store = project.store()
+    metadata = read_json(store.metadata_path("v2.0.0"))
+    artifact = store.artifact_path("v2.0.0", metadata)
+    artifact.write_bytes(artifact.read_bytes() + b"tampered")
+    with pytest.raises(RegistryError, match=r"sha256.*prod keeps serving v1\.0\.0"):
+        commands.promote(project.settings, "v2", yes, force="x", say=quiet)
+    assert store.read_pointer().version == "v1.0.0"
+    assert project.served_version() == "v1.0.0"
+
+
+def test_a_crash_between_the_git_tag_and_the_pointer_leaves_prod_on_v1(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*_args: Any) -> None:
+        raise KeyboardInterrupt("killed between two writes")
+
+    monkeypatch.setattr(publish, "write_pointer", crash)
+    with pytest.raises(KeyboardInterrupt):
+        commands.promote(project.settings, "v2", yes, force="x", say=quiet)
+    monkeypatch.undo()
+    assert project.store().read_pointer().version == "v1.0.0"
+    assert project.served_version() == "v1.0.0"
+    assert [event["to"] for event in audit(project)] == ["v1.0.0"]
+    _, warnings = commands.list_models(project.settings)
+    assert any("git tags say prod is v2.0.0 but the store serves v1.0.0" in w for w in warnings)
+    commands.promote(project.settings, "v2", yes, force="x", say=quiet)  # settles it
+    assert commands.list_models(project.settings)[1] == []
+
+
+def test_a_crash_while_writing_the_pointer_leaves_the_old_one_whole(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*_args: Any) -> None:
+        raise OSError("disk full")
+
+    store = project.store()
+    before = store.pointer_path.read_bytes()
+    monkeypatch.setattr(storage.os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        commands.promote(project.settings, "v2", yes, force="x", say=quiet)
+    monkeypatch.undo()
+    assert store.pointer_path.read_bytes() == before
+    assert sorted(path.name for path in store.root.iterdir()) == [
+        "audit.jsonl",
+        "prod.json",
+        "versions",
+    ]
+    assert project.served_version() == "v1.0.0"
+
+
+def test_rollback_steps_back_one_prod_version_at_a_time(project: Project) -> None:
+    with pytest.raises(RegistryError, match="no earlier one"):
+        commands.rollback(project.settings, yes, say=quiet)
+    commands.promote(project.settings, "v2", yes, force="x", say=quiet)
+    assert commands.rollback(project.settings, no, say=quiet) is False
+    assert project.store().read_pointer().version == "v2.0.0"
+    commands.rollback(project.settings, yes, reason="stump misbehaves", say=quiet)
+    assert project.store().read_pointer().version == "v1.0.0"
+    last = audit(project)[-1]
+    assert (last["event"], last["from"], last["to"]) == ("rollback", "v2.0.0", "v1.0.0")
+    assert last["reason"] == "stump misbehaves"
+    assert project.git("describe", "--tags", "--exact-match", "model#prod#3")  # git knows too
+
+
+def test_models_lists_versions_with_stage_metric_who_and_lineage(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows, warnings = commands.list_models(project.settings)
+    assert warnings == []
+    assert [(row.version, row.stage) for row in rows] == [("v2.0.0", ""), ("v1.0.0", "prod")]
+    assert rows[1].metric > rows[0].metric
+    assert rows[1].commit == project.git("rev-list", "-n", "1", "model@v1.0.0")[:8]
+    monkeypatch.setenv(PARAMS_ENV, str(project.root / "params.yaml"))
+    assert registry_main(["models"]) == 0
+    output = capsys.readouterr().out
+    assert "VERSION  STAGE" in output
+    assert "promote none -> v1.0.0  by Test Person" in output
+
+
+def test_unknown_and_malformed_versions_are_refused(project: Project) -> None:
+    with pytest.raises(RegistryError, match="not a registered version"):
+        commands.promote(project.settings, "v9", yes, say=quiet)
+    with pytest.raises(RegistryError, match="not a version"):
+        commands.promote(project.settings, "../../etc", yes, say=quiet)
+
+
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [("v2", "v2.0.0"), ("2", "v2.0.0"), ("v2.1", "v2.1.0"), ("v3.0.1", "v3.0.1")],
+)
+def test_versions_can_be_written_short(text: str, version: str) -> None:
+    assert commands.normalize_version(text) == version
+
+
+def test_an_audit_line_cut_by_a_crash_is_skipped(project: Project) -> None:
+    store = project.store()
+    with open(store.audit_path, "a", encoding="utf-8") as stream:
+        stream.write('{"event": "promote", "to"')
+    assert [event["to"] for event in publish.read_audit(store)] == ["v1.0.0"]
+
+
+def test_before_any_promotion_the_unpromoted_model_is_served_and_marked(
+    settings: Settings, tmp_path: Path
+) -> None:
+    project = Project(tmp_path / "project", settings)
+    project.train()
+    body = create_app(project.settings).test_client().get("/metadata").get_json()
+    assert body["serving"]["stage"] == "unpromoted"
+    strict = project.settings.model_copy(
+        update={"serving": project.settings.serving.model_copy(update={"serve_unpromoted": False})}
+    )
+    ready = create_app(strict).test_client().get("/health/ready")
+    assert ready.status_code == 503
+    assert "make promote" in ready.get_json()["detail"]
+
+
+def test_full_cycle_train_promote_retrain_promote_rollback(
+    settings: Settings, tmp_path: Path
+) -> None:
+    project = Project(tmp_path / "project", settings)
+    project.train()
+    v1_commit = project.commit("Train v1")
+    assert commands.register(project.settings, say=quiet) == "v1.0.0"
+    commands.promote(project.settings, "v1", yes, say=quiet)
+    assert project.served_version() == "v1.0.0"
+
+    project.train(numeric_imputer=other_imputer(settings))
+    project.commit("Train v2 with another imputer")
+    assert commands.register(project.settings, say=quiet) == "v2.0.0"
+    commands.promote(project.settings, "v2", yes, say=quiet)  # within tolerance: no FORCE
+    assert project.served_version() == "v2.0.0"
+
+    commands.rollback(project.settings, yes, reason="back to v1", say=quiet)
+    client = create_app(project.settings).test_client()
+    metadata = client.get("/metadata").get_json()
+    record = metadata["input_example"]
+    answer = client.post("/predict", json=record).get_json()
+    assert answer["model_version"] == "v1.0.0"
+    assert metadata["lineage"]["git_commit"] == v1_commit
+    assert metadata["serving"] == {"source": "registry", "stage": "prod"}
+    events = [(e["event"], e["from"], e["to"]) for e in audit(project)]
+    assert events == [
+        ("promote", None, "v1.0.0"),
+        ("promote", "v1.0.0", "v2.0.0"),
+        ("rollback", "v2.0.0", "v1.0.0"),
+    ]
+    assert json.loads(project.store().audit_path.read_text().splitlines()[0])["by"]
