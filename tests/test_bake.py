@@ -75,7 +75,7 @@ def test_serve_requirements_exclude_training_tools(default_project: Path) -> Non
         if "==" in line and not line.startswith(" ")
     }
     assert {"flask", "gunicorn", "scikit-learn", "skops"} <= pinned
-    assert not pinned & {"dvc", "pytest", "ruff", "import-linter"}
+    assert not pinned & {"dvc", "gto", "pytest", "ruff", "import-linter"}
     for name in ("serve", "train", "dev"):
         text = (default_project / f"requirements/{name}.txt").read_text(encoding="utf-8")
         requirements = [line for line in text.splitlines() if line and line[0].isalpha()]
@@ -90,6 +90,26 @@ def test_import_contract_forbids_training_in_prediction(default_project: Path) -
     assert contract["type"] == "forbidden"
     assert contract["source_modules"] == [f"{DEFAULT_MODULE}.prediction"]
     assert contract["forbidden_modules"] == [f"{DEFAULT_MODULE}.training"]
+
+
+def test_import_contract_forbids_the_registry_in_prediction(default_project: Path) -> None:
+    config = tomllib.loads((default_project / "pyproject.toml").read_text(encoding="utf-8"))
+    forbidden = {
+        module
+        for contract in config["tool"]["importlinter"]["contracts"]
+        if contract["source_modules"] == [f"{DEFAULT_MODULE}.prediction"]
+        for module in contract["forbidden_modules"]
+    }
+    assert f"{DEFAULT_MODULE}.registry" in forbidden
+
+
+def test_make_help_lists_the_registry_commands(default_project: Path) -> None:
+    result = subprocess.run(
+        ["make", "help"], cwd=default_project, capture_output=True, text=True, check=True
+    )
+    for target in ("register", "models", "promote", "rollback"):
+        assert f"{target} " in result.stdout, target
+    assert "VERSION=" in result.stdout
 
 
 def test_two_bakes_are_byte_identical(tmp_path: Path) -> None:

@@ -239,3 +239,69 @@ def test_lock_check_passes_and_bites_on_an_edited_in_file(project: Path) -> None
         assert "serve.txt does not match serve.in" in result.stdout
     finally:
         serve_in.write_text(original, encoding="utf-8")
+
+
+def make_without_terminal(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a make target with no terminal on stdin (as in CI); the caller checks the result."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
+    return subprocess.run(
+        ["make", *args],
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_register_promote_models_rollback_through_make(project: Path) -> None:
+    """Two versions through the real commands (git, GTO, DVC); the demo then serves v1.
+
+    Runs last in this module: it commits, changes params and retrains the shared project.
+    """
+    run(["git", "config", "user.name", "E2E Person"], project)
+    run(["git", "config", "user.email", "e2e@example.com"], project)
+    params_path = project / "params.yaml"
+    original = params_path.read_text(encoding="utf-8")
+    try:
+        run(["git", "add", "-A"], project)
+        run(["git", "commit", "--quiet", "-m", "Train v1"], project)
+        assert "Registered v1.0.0" in run(["make", "register"], project).stdout
+
+        unconfirmed = make_without_terminal(project, "promote", "VERSION=v1")
+        assert unconfirmed.returncode != 0
+        assert "YES=1" in unconfirmed.stderr
+        assert (
+            "v1.0.0 is now in prod"
+            in run(["make", "promote", "VERSION=v1", "YES=1"], project).stdout
+        )
+
+        params = yaml.safe_load(original)
+        params["model"]["numeric_imputer"] = "mean"
+        params_path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+        run(["make", "train"], project)
+        run(["git", "commit", "--quiet", "-am", "Train v2 with the mean imputer"], project)
+        assert "Registered v2.0.0" in run(["make", "register"], project).stdout
+        run(["make", "promote", "VERSION=v2", "YES=1"], project)
+
+        listing = run(["make", "models"], project).stdout
+        assert "v2.0.0   prod" in listing
+        assert "v1.0.0   was prod" in listing
+        assert "E2E Person <e2e@example.com>" in listing
+
+        rolled = run(["make", "rollback", "YES=1", "REASON=e2e check"], project).stdout
+        assert "v1.0.0 is back in prod (was v2.0.0)" in rolled
+        listing = run(["make", "models"], project).stdout
+        assert "v1.0.0   prod" in listing
+        assert "rollback v2.0.0 -> v1.0.0  by E2E Person <e2e@example.com>: e2e check" in listing
+        gto = run([str(project / ".venv/bin/gto"), "show", "model#prod", "--ref"], project)
+        assert gto.stdout.strip() == "model@v1.0.0"
+
+        demo = run(["make", "demo"], project, timeout=300).stdout
+        assert "Serving model v1.0.0 (prod, from the registry)" in demo
+        assert '"model_version": "v1.0.0"' in demo
+    finally:
+        params_path.write_text(original, encoding="utf-8")
+        shutil.rmtree(project / "models/registry", ignore_errors=True)

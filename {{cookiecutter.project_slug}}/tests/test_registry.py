@@ -17,14 +17,27 @@ import pytest
 import yaml
 
 from {{ cookiecutter.module_name }} import storage
-from {{ cookiecutter.module_name }}.config import PARAMS_ENV, Settings, load_settings
+from {{ cookiecutter.module_name }}.config import (
+    PARAMS_ENV,
+    Settings,
+    load_settings,
+)
 from {{ cookiecutter.module_name }}.prediction.app import create_app
 from {{ cookiecutter.module_name }}.prediction.store import ModelStore
-from {{ cookiecutter.module_name }}.registry import commands, publish
+from {{ cookiecutter.module_name }}.registry import (
+    commands,
+    publish,
+)
 from {{ cookiecutter.module_name }}.registry.__main__ import main as registry_main
-from {{ cookiecutter.module_name }}.registry.lineage import RegistryError, md5_file
+from {{ cookiecutter.module_name }}.registry.lineage import (
+    RegistryError,
+    md5_file,
+)
 from {{ cookiecutter.module_name }}.storage import read_json
-from {{ cookiecutter.module_name }}.training.data import run_prepare, run_split
+from {{ cookiecutter.module_name }}.training.data import (
+    run_prepare,
+    run_split,
+)
 from {{ cookiecutter.module_name }}.training.evaluate import run_evaluate
 from {{ cookiecutter.module_name }}.training.train import run_train
 

@@ -11,10 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from {{ cookiecutter.module_name }}.config import ConfigError, load_settings
+from {{ cookiecutter.module_name }}.config import (
+    ConfigError,
+    load_settings,
+)
 from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.store import ModelStore
-from {{ cookiecutter.module_name }}.registry import commands, publish
+from {{ cookiecutter.module_name }}.registry import (
+    commands,
+    publish,
+)
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 
 RECENT_EVENTS = 5
@@ -83,7 +89,9 @@ def show_models() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch; a refusal or user error is one line on stderr and exit code 1."""
-    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.module_name }}.registry")
+    parser = argparse.ArgumentParser(
+        prog="python -m {{ cookiecutter.module_name }}.registry",
+    )
     commands_parser = parser.add_subparsers(dest="command", required=True)
     commands_parser.add_parser("register", help="make the last trained model a version")
     commands_parser.add_parser("models", help="list versions, stage, metric, when, by whom")

@@ -19,9 +19,19 @@ from {{ cookiecutter.module_name }}.prediction.model import (
     ModelLoadError,
     load_model,
 )
-from {{ cookiecutter.module_name }}.prediction.store import PROD_STAGE, ModelStore, Pointer
-from {{ cookiecutter.module_name }}.registry import publish, tags
-from {{ cookiecutter.module_name }}.registry.gate import Comparison, compare
+from {{ cookiecutter.module_name }}.prediction.store import (
+    PROD_STAGE,
+    ModelStore,
+    Pointer,
+)
+from {{ cookiecutter.module_name }}.registry import (
+    publish,
+    tags,
+)
+from {{ cookiecutter.module_name }}.registry.gate import (
+    Comparison,
+    compare,
+)
 from {{ cookiecutter.module_name }}.registry.lineage import (
     RegistryError,
     committed_lineage,

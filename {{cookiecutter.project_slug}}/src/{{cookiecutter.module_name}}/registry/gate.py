@@ -15,7 +15,10 @@ from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.schema import SchemaError
-from {{ cookiecutter.module_name }}.training.data import DataError, load_split
+from {{ cookiecutter.module_name }}.training.data import (
+    DataError,
+    load_split,
+)
 from {{ cookiecutter.module_name }}.training.evaluate import score
 
 

@@ -16,9 +16,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from {{ cookiecutter.module_name }}.prediction.store import METADATA_FILE, ModelStore, Pointer
+from {{ cookiecutter.module_name }}.prediction.store import (
+    METADATA_FILE,
+    ModelStore,
+    Pointer,
+)
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
-from {{ cookiecutter.module_name }}.storage import read_json, sha256_file, write_json
+from {{ cookiecutter.module_name }}.storage import (
+    read_json,
+    sha256_file,
+    write_json,
+)
 
 log = logging.getLogger(__name__)
 
