@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +242,39 @@ def test_lock_check_passes_and_bites_on_an_edited_in_file(project: Path) -> None
         serve_in.write_text(original, encoding="utf-8")
 
 
+@contextmanager
+def gunicorn(project: Path) -> Iterator[str]:
+    """Serve the project with one gunicorn worker on a free port; yield its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(project / ".venv/bin/gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            f"{DEFAULT_MODULE}.prediction.app:create_app()",
+        ],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if http("GET", f"{base}/health/ready")[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.3)
+        else:
+            pytest.fail("gunicorn did not become ready in 90 s")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def make_without_terminal(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run a make target with no terminal on stdin (as in CI); the caller checks the result."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
@@ -299,9 +333,20 @@ def test_register_promote_models_rollback_through_make(project: Path) -> None:
         gto = run([str(project / ".venv/bin/gto"), "show", "model#prod", "--ref"], project)
         assert gto.stdout.strip() == "model@v1.0.0"
 
-        demo = run(["make", "demo"], project, timeout=300).stdout
-        assert "Serving model v1.0.0 (prod, from the registry)" in demo
-        assert '"model_version": "v1.0.0"' in demo
+        record = json.loads(
+            (project / "models/registry/versions/v1.0.0/metadata.json").read_text(encoding="utf-8")
+        )["input_example"]
+        (project / "record.json").write_text(json.dumps(record), encoding="utf-8")
+        predicted = run(["make", "--silent", "predict", "INPUT=record.json"], project).stdout
+        assert json.loads(predicted)["model_version"] == "v1.0.0"
+        with gunicorn(project) as base:
+            status, answer = http("POST", f"{base}/predict", json.dumps(record).encode())
+            assert (status, answer["model_version"]) == (200, "v1.0.0")
+            metadata = http("GET", f"{base}/metadata")[1]
+            assert metadata["serving"] == {"source": "registry", "stage": "prod"}
+            v1_commit = run(["git", "rev-list", "-n", "1", "model@v1.0.0"], project).stdout
+            assert metadata["lineage"]["git_commit"] == v1_commit.strip()
     finally:
         params_path.write_text(original, encoding="utf-8")
         shutil.rmtree(project / "models/registry", ignore_errors=True)
+        (project / "record.json").unlink(missing_ok=True)

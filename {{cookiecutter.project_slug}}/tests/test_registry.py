@@ -301,6 +301,7 @@ def test_a_crash_while_writing_the_pointer_leaves_the_old_one_whole(
     assert sorted(path.name for path in store.root.iterdir()) == [
         "audit.jsonl",
         "prod.json",
+        "registry.lock",
         "versions",
     ]
     assert project.served_version() == "v1.0.0"
@@ -333,6 +334,47 @@ def test_models_lists_versions_with_stage_metric_who_and_lineage(
     output = capsys.readouterr().out
     assert "VERSION  STAGE" in output
     assert "promote none -> v1.0.0  by Test Person" in output
+
+
+def test_a_second_promotion_at_the_same_time_is_refused(project: Project) -> None:
+    def promote_meanwhile(_question: str) -> bool:
+        with pytest.raises(RegistryError, match="another registration, promotion or rollback"):
+            commands.rollback(project.settings, yes, say=quiet)
+        return True
+
+    commands.promote(project.settings, "v2", promote_meanwhile, force="x", say=quiet)
+    assert project.store().read_pointer().version == "v2.0.0"
+
+
+def test_a_broken_prod_model_does_not_block_its_replacement(project: Project) -> None:
+    store = project.store()
+    artifact = store.artifact_path("v1.0.0", read_json(store.metadata_path("v1.0.0")))
+    artifact.write_bytes(b"corrupted")
+    with pytest.raises(RegistryError, match=r"prod v1\.0\.0 cannot be loaded"):
+        commands.promote(project.settings, "v2", yes, say=quiet)
+    commands.promote(project.settings, "v2", yes, force="prod is corrupted", say=quiet)
+    assert project.served_version() == "v2.0.0"
+
+
+def test_tags_need_a_git_identity(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(project.root / "no-such-gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    project.git("config", "--unset", "user.name")
+    with pytest.raises(RegistryError, match=r"git config user\.name"):
+        commands.promote(project.settings, "v2", yes, force="x", say=quiet)
+    assert project.store().read_pointer().version == "v1.0.0"
+
+
+def test_a_version_missing_from_the_store_is_rebuilt_by_registering_its_commit(
+    project: Project,
+) -> None:
+    shutil.rmtree(project.store().version_dir("v2.0.0"))
+    with pytest.raises(RegistryError, match=r"git checkout model@v2\.0\.0 && dvc checkout"):
+        commands.promote(project.settings, "v2", yes, force="x", say=quiet)
+    # The workspace holds v2's commit and model, as after that checkout.
+    assert commands.register(project.settings, say=quiet) == "v2.0.0"
+    commands.promote(project.settings, "v2", yes, force="x", say=quiet)
+    assert project.served_version() == "v2.0.0"
 
 
 def test_unknown_and_malformed_versions_are_refused(project: Project) -> None:

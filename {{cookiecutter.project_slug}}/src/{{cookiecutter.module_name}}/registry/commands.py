@@ -8,6 +8,7 @@ served; a crash after (2) leaves git ahead of the store, which ``models`` report
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,6 +61,14 @@ def _store(settings: Settings) -> ModelStore:
 
 def _load_stored(settings: Settings, version: str, serving: str | None) -> LoadedModel:
     """A stored version, verified; a refusal that says prod is untouched if it fails."""
+    store = _store(settings)
+    if not store.metadata_path(version).is_file():
+        tag = f"{settings.registry.artifact}@{version}"
+        raise RegistryError(
+            f"{version} has no copy in the model store {store.root}; rebuild it from git and "
+            f"DVC: git checkout {tag} && dvc checkout && make register, then "
+            "git checkout your branch again"
+        )
     try:
         return _store(settings).load_version(version, settings.serving.trusted_types)
     except ModelLoadError as error:
@@ -69,6 +78,11 @@ def _load_stored(settings: Settings, version: str, serving: str | None) -> Loade
 
 def register(settings: Settings, say: Say = print) -> str:
     """Make the last trained model a version: git tag on its commit, copy in the store."""
+    with publish.exclusive(_store(settings)):
+        return _register(settings, say)
+
+
+def _register(settings: Settings, say: Say) -> str:
     root, paths, name = settings.root, settings.paths, settings.registry.artifact
     try:
         model = load_model(paths.model, paths.metadata, settings.serving.trusted_types)
@@ -182,6 +196,18 @@ def promote(
     say: Say = print,
 ) -> bool:
     """Put ``version`` in prod after the gate and a person's yes; False if nothing changed."""
+    with publish.exclusive(_store(settings)):
+        return _promote(settings, version, confirm, force, reason, say)
+
+
+def _promote(
+    settings: Settings,
+    version: str,
+    confirm: Confirm,
+    force: str | None,
+    reason: str | None,
+    say: Say,
+) -> bool:
     version = normalize_version(version)
     registered = [
         tagged.version for tagged in tags.list_versions(settings.root, settings.registry.artifact)
@@ -195,8 +221,15 @@ def promote(
         say(f"{version} is already in prod: nothing to do.")
         return False
     candidate = _load_stored(settings, version, current)
-    champion = _load_stored(settings, current, current) if current else None
+    champion, problem = None, None
+    if current:
+        try:
+            champion = _load_stored(settings, current, current)
+        except RegistryError as error:  # a broken prod must not block its replacement
+            problem = f"prod {current} cannot be loaded ({error})"
     comparison = compare(settings, candidate, champion)
+    if problem:
+        comparison = dataclasses.replace(comparison, champion_problem=problem)
     say(describe(comparison, version, current))
     if not comparison.passed and not force:
         raise RegistryError(refusal(comparison, version, current))
@@ -225,6 +258,11 @@ def rollback(
     settings: Settings, confirm: Confirm, reason: str | None = None, say: Say = print
 ) -> bool:
     """Put the previous prod version back; False if the person declined."""
+    with publish.exclusive(_store(settings)):
+        return _rollback(settings, confirm, reason, say)
+
+
+def _rollback(settings: Settings, confirm: Confirm, reason: str | None, say: Say) -> bool:
     pointer = _store(settings).read_pointer()
     if pointer is None:
         raise RegistryError("no version is in prod yet: there is nothing to roll back")

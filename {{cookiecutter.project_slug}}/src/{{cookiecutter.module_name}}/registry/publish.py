@@ -8,11 +8,14 @@ version that was complete and verified before it moved.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,26 @@ from {{ cookiecutter.module_name }}.storage import (
 )
 
 log = logging.getLogger(__name__)
+
+LOCK_FILE = "registry.lock"
+
+
+@contextmanager
+def exclusive(store: ModelStore) -> Iterator[None]:
+    """Hold the store's lock: one registration, promotion or rollback at a time."""
+    store.root.mkdir(parents=True, exist_ok=True)
+    with open(store.root / LOCK_FILE, "a", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RegistryError(
+                f"another registration, promotion or rollback is running on {store.root}; "
+                "run this again when it has finished"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def export_version(

@@ -15,7 +15,7 @@ from pathlib import Path
 from gto import api as gto
 from gto.exceptions import ArtifactNotFound, GTOException
 
-from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
+from {{ cookiecutter.module_name }}.registry.lineage import RegistryError, git
 
 _MAJOR = re.compile(r"^v(\d+)\.")
 
@@ -63,8 +63,21 @@ def next_version(existing: list[TaggedVersion]) -> str:
     return f"v{max(majors, default=0) + 1}.0.0"
 
 
+def require_identity(root: Path) -> None:
+    """Tags record who made them: refuse, with the fix, when git does not know the user."""
+    try:
+        git(root, "config", "user.name")
+        git(root, "config", "user.email")
+    except RegistryError:
+        raise RegistryError(
+            "git does not know who you are, and every version and promotion records it: "
+            "git config user.name 'Your Name' && git config user.email 'you@example.com'"
+        ) from None
+
+
 def register(root: Path, artifact: str, version: str, commit: str, message: str) -> None:
     """Tag ``commit`` as ``artifact@version``."""
+    require_identity(root)
     try:
         gto.register(str(root), artifact, commit, version=version, message=message)
     except GTOException as error:
@@ -73,6 +86,7 @@ def register(root: Path, artifact: str, version: str, commit: str, message: str)
 
 def assign(root: Path, artifact: str, version: str, stage: str, message: str) -> None:
     """Tag ``version`` as being in ``stage`` (a new assignment, even if it was there before)."""
+    require_identity(root)
     try:
         gto.assign(str(root), artifact, stage, version=version, message=message, force=True)
     except GTOException as error:
