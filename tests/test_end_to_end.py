@@ -21,23 +21,11 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import AWKWARD, DEFAULT_MODULE, TEMPLATE, bake
+from helpers import AWKWARD, DEFAULT_MODULE, TEMPLATE, bake, run
 
 pytestmark = pytest.mark.slow
 
 RAW_PENGUINS = TEMPLATE / "tests/data/penguins_raw.csv"
-
-
-def run(command: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """Run a command in the project; fail the test with its output if it fails."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
-    result = subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, check=False
-    )
-    assert result.returncode == 0, (
-        f"{command} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    )
-    return result
 
 
 def free_port() -> int:
@@ -57,22 +45,6 @@ def http(
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A default bake, set up with `make setup` and trained with `make train`.
-
-    It is baked inside another git repository (as `make demo` does under build/), so
-    `make setup` must give the project a repository of its own for DVC.
-    """
-    outer = tmp_path_factory.mktemp("e2e")
-    run(["git", "init", "--quiet"], outer)
-    path = bake(outer)
-    run(["make", "setup"], path)
-    assert (path / ".git").is_dir()
-    run(["make", "train"], path)
-    return path
 
 
 @pytest.fixture
