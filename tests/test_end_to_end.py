@@ -263,12 +263,11 @@ def make_without_terminal(project: Path, *args: str) -> subprocess.CompletedProc
 
 
 def test_register_promote_models_rollback_through_make(project: Path) -> None:
-    """Two versions through the real commands (git, GTO, DVC); the demo then serves v1.
+    """Two versions through the real commands (git, GTO, DVC); then gunicorn serves v1.
 
-    Runs last in this module: it commits, changes params and retrains the shared project.
+    It commits, changes params and retrains the shared project, then puts it back as it
+    found it: no commit, no tag, no model store, the original params and model.
     """
-    run(["git", "config", "user.name", "E2E Person"], project)
-    run(["git", "config", "user.email", "e2e@example.com"], project)
     params_path = project / "params.yaml"
     original = params_path.read_text(encoding="utf-8")
     try:
@@ -295,13 +294,15 @@ def test_register_promote_models_rollback_through_make(project: Path) -> None:
         listing = run(["make", "models"], project).stdout
         assert "v2.0.0   prod" in listing
         assert "v1.0.0   was prod" in listing
-        assert "E2E Person <e2e@example.com>" in listing
+        assert "Template Tests <tests@example.com>" in listing
 
         rolled = run(["make", "rollback", "YES=1", "REASON=e2e check"], project).stdout
         assert "v1.0.0 is back in prod (was v2.0.0)" in rolled
         listing = run(["make", "models"], project).stdout
         assert "v1.0.0   prod" in listing
-        assert "rollback v2.0.0 -> v1.0.0  by E2E Person <e2e@example.com>: e2e check" in listing
+        assert (
+            "rollback v2.0.0 -> v1.0.0  by Template Tests <tests@example.com>: e2e check" in listing
+        )
         gto = run([str(project / ".venv/bin/gto"), "show", "model#prod", "--ref"], project)
         assert gto.stdout.strip() == "model@v1.0.0"
 
@@ -322,3 +323,8 @@ def test_register_promote_models_rollback_through_make(project: Path) -> None:
         params_path.write_text(original, encoding="utf-8")
         shutil.rmtree(project / "models/registry", ignore_errors=True)
         (project / "record.json").unlink(missing_ok=True)
+        run(["make", "train"], project)  # DVC's run cache restores the original model
+        tags = run(["git", "tag", "--list", "model*"], project).stdout.split()
+        if tags:
+            run(["git", "tag", "--delete", *tags], project)
+        run(["git", "update-ref", "-d", "HEAD"], project)  # back to "no commit yet"
