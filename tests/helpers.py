@@ -86,6 +86,7 @@ def expected_tree(
                 "registry/commands",
                 "registry/gate",
                 "registry/lineage",
+                "registry/listing",
                 "registry/publish",
                 "registry/tags",
                 "training/__init__",

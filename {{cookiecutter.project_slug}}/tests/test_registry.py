@@ -26,6 +26,7 @@ from {{ cookiecutter.module_name }}.prediction.app import create_app
 from {{ cookiecutter.module_name }}.prediction.store import ModelStore
 from {{ cookiecutter.module_name }}.registry import (
     commands,
+    listing,
     publish,
 )
 from {{ cookiecutter.module_name }}.registry.__main__ import main as registry_main
@@ -279,10 +280,10 @@ def test_a_crash_between_the_git_tag_and_the_pointer_leaves_prod_on_v1(
     assert project.store().read_pointer().version == "v1.0.0"
     assert project.served_version() == "v1.0.0"
     assert [event["to"] for event in audit(project)] == ["v1.0.0"]
-    _, warnings = commands.list_models(project.settings)
+    _, warnings = listing.list_models(project.settings)
     assert any("git tags say prod is v2.0.0 but the store serves v1.0.0" in w for w in warnings)
     commands.promote(project.settings, "v2", yes, force="x", say=quiet)  # settles it
-    assert commands.list_models(project.settings)[1] == []
+    assert listing.list_models(project.settings)[1] == []
 
 
 def test_a_crash_while_writing_the_pointer_leaves_the_old_one_whole(
@@ -324,7 +325,7 @@ def test_rollback_steps_back_one_prod_version_at_a_time(project: Project) -> Non
 def test_models_lists_versions_with_stage_metric_who_and_lineage(
     project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rows, warnings = commands.list_models(project.settings)
+    rows, warnings = listing.list_models(project.settings)
     assert warnings == []
     assert [(row.version, row.stage) for row in rows] == [("v2.0.0", ""), ("v1.0.0", "prod")]
     assert rows[1].metric > rows[0].metric

@@ -19,6 +19,7 @@ from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.store import ModelStore
 from {{ cookiecutter.module_name }}.registry import (
     commands,
+    listing,
     publish,
 )
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
@@ -55,7 +56,7 @@ def ask(assume_yes: bool) -> commands.Confirm:
 def show_models() -> None:
     """Print the versions table, warnings and the last audit events."""
     settings = load_settings()
-    rows, warnings = commands.list_models(settings)
+    rows, warnings = listing.list_models(settings)
     if not rows:
         print("No registered versions yet. Train (make train), commit, then: make register")
     else:

@@ -1,4 +1,4 @@
-"""The registry's commands: register, promote, rollback, and the list of versions.
+"""The registry's commands: register a trained model, promote a version, roll back.
 
 Order of writes in a promotion or rollback: (1) every check (artifact hash, gate,
 a person's confirmation), (2) the git tag (GTO), (3) the store's prod pointer (the
@@ -30,8 +30,9 @@ from {{ cookiecutter.module_name }}.registry import (
     tags,
 )
 from {{ cookiecutter.module_name }}.registry.gate import (
-    Comparison,
     compare,
+    describe,
+    refusal,
 )
 from {{ cookiecutter.module_name }}.registry.lineage import (
     RegistryError,
@@ -159,34 +160,6 @@ def _apply(settings: Settings, change: Change, pointer: Pointer) -> None:
     )
 
 
-def refusal(comparison: Comparison, version: str, champion: str | None) -> str:
-    """Why the gate refused, and the exact command to override it."""
-    override = f"to promote anyway: make promote VERSION={version} FORCE='your reason'"
-    if comparison.champion_problem:
-        return f"{comparison.champion_problem}, so the gate cannot compare; {override}"
-    return (
-        f"candidate {version} {comparison.metric} {comparison.candidate:.4f} is worse than "
-        f"prod {champion} {comparison.champion:.4f} by more than the tolerance "
-        f"{comparison.tolerance} (registry.tolerance in params.yaml); {override}"
-    )
-
-
-def describe(comparison: Comparison, version: str, champion: str | None) -> str:
-    """The numbers a person checks before confirming."""
-    lines = [
-        f"{comparison.metric} on the holdout:",
-        f"  candidate {version}: {comparison.candidate:.4f}",
-    ]
-    if champion is None:
-        lines.append("  prod: none yet (this is the first promotion)")
-    elif comparison.champion is None:
-        lines.append(f"  prod {champion}: not comparable ({comparison.champion_problem})")
-    else:
-        delta = comparison.candidate - comparison.champion
-        lines.append(f"  prod {champion}: {comparison.champion:.4f} (change {delta:+.4f})")
-    return "\n".join(lines)
-
-
 def promote(
     settings: Settings,
     version: str,
@@ -292,56 +265,3 @@ def _rollback(settings: Settings, confirm: Confirm, reason: str | None, say: Say
         f"{target} is back in prod (was {pointer.version}). Restart or reload the server to serve it."
     )
     return True
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of ``make models``."""
-
-    version: str
-    stage: str
-    metric: float | None
-    registered_at: str
-    registered_by: str
-    commit: str
-    data: str
-
-
-def list_models(settings: Settings) -> tuple[list[Row], list[str]]:
-    """Every registered version with its stage and metric; warnings about inconsistencies."""
-    store = _store(settings)
-    pointer = store.read_pointer()
-    metric = settings.evaluate.metric
-    rows, warnings = [], []
-    git_prod = None
-    for tagged in tags.list_versions(settings.root, settings.registry.artifact):
-        if PROD_STAGE in tagged.stages:
-            git_prod = tagged.version
-        path = store.metadata_path(tagged.version)
-        metadata = read_json(path) if path.is_file() else {}
-        if not metadata:
-            warnings.append(f"{tagged.version} has no copy in the store {store.root}")
-        lineage = metadata.get("lineage", {})
-        stage = ""
-        if pointer and tagged.version == pointer.version:
-            stage = PROD_STAGE
-        elif pointer and tagged.version in pointer.history:
-            stage = "was prod"
-        rows.append(
-            Row(
-                version=tagged.version,
-                stage=stage,
-                metric=metadata.get("metrics", {}).get("model", {}).get(metric),
-                registered_at=lineage.get("registered_at", tagged.created_at),
-                registered_by=lineage.get("registered_by", tagged.author),
-                commit=tagged.commit[:8],
-                data=", ".join(md5[:8] for md5 in lineage.get("data", {}).values()),
-            )
-        )
-    served = pointer.version if pointer else None
-    if git_prod != served:
-        warnings.append(
-            f"git tags say prod is {git_prod or 'none'} but the store serves {served or 'none'} "
-            "(an interrupted promotion?): run make promote or make rollback again to settle it"
-        )
-    return rows, warnings

@@ -84,3 +84,31 @@ def compare(settings: Settings, candidate: LoadedModel, champion: LoadedModel | 
         problem = f"prod {champion.version} cannot be scored on this holdout ({error})"
         return Comparison(metric, tolerance, candidate_score, champion_problem=problem)
     return Comparison(metric, tolerance, candidate_score, champion_score)
+
+
+def refusal(comparison: Comparison, version: str, champion: str | None) -> str:
+    """Why the gate refused, and the exact command to override it."""
+    override = f"to promote anyway: make promote VERSION={version} FORCE='your reason'"
+    if comparison.champion_problem:
+        return f"{comparison.champion_problem}, so the gate cannot compare; {override}"
+    return (
+        f"candidate {version} {comparison.metric} {comparison.candidate:.4f} is worse than "
+        f"prod {champion} {comparison.champion:.4f} by more than the tolerance "
+        f"{comparison.tolerance} (registry.tolerance in params.yaml); {override}"
+    )
+
+
+def describe(comparison: Comparison, version: str, champion: str | None) -> str:
+    """The numbers a person checks before confirming."""
+    lines = [
+        f"{comparison.metric} on the holdout:",
+        f"  candidate {version}: {comparison.candidate:.4f}",
+    ]
+    if champion is None:
+        lines.append("  prod: none yet (this is the first promotion)")
+    elif comparison.champion is None:
+        lines.append(f"  prod {champion}: not comparable ({comparison.champion_problem})")
+    else:
+        delta = comparison.candidate - comparison.champion
+        lines.append(f"  prod {champion}: {comparison.champion:.4f} (change {delta:+.4f})")
+    return "\n".join(lines)
