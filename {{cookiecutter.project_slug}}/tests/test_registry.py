@@ -393,6 +393,13 @@ def test_versions_can_be_written_short(text: str, version: str) -> None:
     assert commands.normalize_version(text) == version
 
 
+def test_the_server_refuses_a_pointer_that_names_no_version(project: Project) -> None:
+    storage.write_json(project.store().pointer_path, {"version": "../../etc", "history": []})
+    ready = create_app(project.settings).test_client().get("/health/ready")
+    assert ready.status_code == 503
+    assert "is not a model version" in ready.get_json()["detail"]
+
+
 def test_an_audit_line_cut_by_a_crash_is_skipped(project: Project) -> None:
     store = project.store()
     with open(store.audit_path, "a", encoding="utf-8") as stream:
