@@ -171,7 +171,8 @@ def test_registered_version_names_commit_data_hash_and_everything_else(
     assert metadata["version"] == "v1.0.0"
     assert metadata["lineage"]["git_commit"] == v1_commit
     raw = two_versions.settings.paths.raw_data
-    assert metadata["lineage"]["data"] == {"data/raw/penguins.csv": md5_file(raw)}
+    relative = raw.relative_to(two_versions.root).as_posix()
+    assert metadata["lineage"]["data"] == {relative: md5_file(raw)}
     assert metadata["lineage"]["registered_by"] == "Test Person <person@example.com>"
     artifact = store.artifact_path("v1.0.0", metadata)
     assert metadata["artifact"]["sha256"] == storage.sha256_file(artifact)
