@@ -48,7 +48,10 @@ def ask(assume_yes: bool) -> commands.Confirm:
                 "this needs a person's confirmation: run it in a terminal to answer the "
                 "question, or add YES=1 (--yes) once you have checked the numbers above"
             )
-        return input(f"{question} [y/N] ").strip().lower() in {"y", "yes"}
+        try:
+            return input(f"{question} [y/N] ").strip().lower() in {"y", "yes"}
+        except EOFError:  # the terminal closed: no answer is a no
+            return False
 
     return confirm
 
