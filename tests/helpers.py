@@ -45,6 +45,7 @@ def expected_tree(
     license_file: bool = True,
     ci: bool = True,
     docker: bool = True,
+    s3: bool = False,
 ) -> list[str]:
     """The exact file list a bake must produce for the given answers."""
     files = [
@@ -109,6 +110,8 @@ def expected_tree(
         files.append(".github/workflows/ci.yml")
     if docker:
         files += ["Dockerfile", ".dockerignore"]
+    if s3:
+        files += ["requirements/s3.in", "requirements/s3.txt"]
     return sorted(files)
 
 
