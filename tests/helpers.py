@@ -141,9 +141,12 @@ def assert_lint_clean(project: Path) -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
-def run(command: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def run(
+    command: list[str], cwd: Path, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a command in the project; fail the test with its output if it fails."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
+    if env is None:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
     result = subprocess.run(
         command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, check=False
     )
