@@ -145,8 +145,12 @@ def test_demo_target_serves_and_stops(project: Path) -> None:
 
 
 def test_own_csv_needs_only_params_changes(tmp_path: Path) -> None:
-    """A different real CSV (other column names, binary target, gaps) trains and serves."""
-    other = bake(tmp_path)
+    """A different real CSV (other column names, binary target, gaps) trains and serves.
+
+    This bake also takes the non-default optional answers (no CI, no Docker, no DVC
+    remote, proprietary licence), so the full user path runs on both ends of the options.
+    """
+    other = bake(tmp_path, ci="none", docker="no", dvc_remote="none", license="Proprietary")
     run(["git", "init", "--quiet"], other)
     run(["make", "setup"], other)
     shutil.copy(RAW_PENGUINS, other / "data/raw/penguins_raw.csv")
@@ -170,6 +174,9 @@ def test_own_csv_needs_only_params_changes(tmp_path: Path) -> None:
     metadata = json.loads((other / "models/metadata.json").read_text(encoding="utf-8"))
     assert metadata["classes"] == ["FEMALE", "MALE"]
     run(["make", "test"], other)
+    run(["make", "lint"], other)
+    run(["git", "add", "--all"], other)
+    assert "Failed" not in run(["make", "hooks"], other).stdout
     output = run(["make", "demo"], other, timeout=300).stdout
     assert "HTTP 200" in output
 

@@ -15,7 +15,10 @@ from helpers import DEFAULT_MODULE, run
 
 pytestmark = pytest.mark.slow
 
-PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx\n-----END RSA PRIVATE KEY-----\n"
+# Split so this file itself does not trip the template repository's own key detector.
+PRIVATE_KEY = (
+    "-----BEGIN RSA " + "PRIVATE KEY-----\nMIIEowIBAAKCAQEAx\n-----END RSA PRIVATE KEY-----\n"
+)
 NOTEBOOK = (
     '{"cells": [{"cell_type": "code", "execution_count": 3, "id": "a1", "metadata": {}, '
     '"outputs": [{"name": "stdout", "output_type": "stream", "text": ["42\\n"]}], '
