@@ -225,3 +225,119 @@ def test_lock_check_passes_for_the_newest_python_answer(tmp_path: Path) -> None:
     """The committed universal locks match a re-lock for any python_version answer."""
     newest = bake(tmp_path, python_version="3.13", dvc_remote="s3")
     assert "locks are up to date" in run(["make", "lock-check"], newest).stdout
+
+
+@contextmanager
+def gunicorn(project: Path) -> Iterator[str]:
+    """Serve the project with one gunicorn worker on a free port; yield its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(project / ".venv/bin/gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            f"{DEFAULT_MODULE}.prediction.app:create_app()",
+        ],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if http("GET", f"{base}/health/ready")[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.3)
+        else:
+            pytest.fail("gunicorn did not become ready in 90 s")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def make_without_terminal(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a make target with no terminal on stdin (as in CI); the caller checks the result."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
+    return subprocess.run(
+        ["make", *args],
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_register_promote_models_rollback_through_make(project: Path) -> None:
+    """Two versions through the real commands (git, GTO, DVC); then gunicorn serves v1.
+
+    It commits, changes params and retrains the shared project, then puts it back as it
+    found it: no commit, no tag, no model store, the original params and model.
+    """
+    params_path = project / "params.yaml"
+    original = params_path.read_text(encoding="utf-8")
+    try:
+        run(["git", "add", "-A"], project)
+        run(["git", "commit", "--quiet", "-m", "Train v1"], project)
+        assert "Registered v1.0.0" in run(["make", "register"], project).stdout
+
+        unconfirmed = make_without_terminal(project, "promote", "VERSION=v1")
+        assert unconfirmed.returncode != 0
+        assert "YES=1" in unconfirmed.stderr
+        assert (
+            "v1.0.0 is now in prod"
+            in run(["make", "promote", "VERSION=v1", "YES=1"], project).stdout
+        )
+
+        params = yaml.safe_load(original)
+        params["model"]["numeric_imputer"] = "mean"
+        params_path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+        run(["make", "train"], project)
+        run(["git", "commit", "--quiet", "-am", "Train v2 with the mean imputer"], project)
+        assert "Registered v2.0.0" in run(["make", "register"], project).stdout
+        run(["make", "promote", "VERSION=v2", "YES=1"], project)
+
+        listing = run(["make", "models"], project).stdout
+        assert "v2.0.0   prod" in listing
+        assert "v1.0.0   was prod" in listing
+        assert "Template Tests <tests@example.com>" in listing
+
+        rolled = run(["make", "rollback", "YES=1", "REASON=e2e check"], project).stdout
+        assert "v1.0.0 is back in prod (was v2.0.0)" in rolled
+        listing = run(["make", "models"], project).stdout
+        assert "v1.0.0   prod" in listing
+        assert (
+            "rollback v2.0.0 -> v1.0.0  by Template Tests <tests@example.com>: e2e check" in listing
+        )
+        gto = run([str(project / ".venv/bin/gto"), "show", "model#prod", "--ref"], project)
+        assert gto.stdout.strip() == "model@v1.0.0"
+
+        record = json.loads(
+            (project / "models/registry/versions/v1.0.0/metadata.json").read_text(encoding="utf-8")
+        )["input_example"]
+        (project / "record.json").write_text(json.dumps(record), encoding="utf-8")
+        predicted = run(["make", "--silent", "predict", "INPUT=record.json"], project).stdout
+        assert json.loads(predicted)["model_version"] == "v1.0.0"
+        with gunicorn(project) as base:
+            status, answer = http("POST", f"{base}/predict", json.dumps(record).encode())
+            assert (status, answer["model_version"]) == (200, "v1.0.0")
+            metadata = http("GET", f"{base}/metadata")[1]
+            assert metadata["serving"] == {"source": "registry", "stage": "prod"}
+            v1_commit = run(["git", "rev-list", "-n", "1", "model@v1.0.0"], project).stdout
+            assert metadata["lineage"]["git_commit"] == v1_commit.strip()
+    finally:
+        params_path.write_text(original, encoding="utf-8")
+        shutil.rmtree(project / "models/registry", ignore_errors=True)
+        (project / "record.json").unlink(missing_ok=True)
+        run(["make", "train"], project)  # DVC's run cache restores the original model
+        tags = run(["git", "tag", "--list", "model*"], project).stdout.split()
+        if tags:
+            run(["git", "tag", "--delete", *tags], project)
+        run(["git", "update-ref", "-d", "HEAD"], project)  # back to "no commit yet"
