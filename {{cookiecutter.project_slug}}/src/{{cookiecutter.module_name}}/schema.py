@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_bool_dtype, is_numeric_dtype
+from pandas.api.types import infer_dtype, is_bool_dtype, is_numeric_dtype
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -106,11 +106,16 @@ def _note(problems: pd.Series, column: pd.Series, bad: np.ndarray, rule: str) ->
 
 
 def _has_only_one_type(column: pd.Series) -> bool:
-    """True for string and (non-boolean) numeric dtypes: no value needs a look of its own."""
+    """True when no value needs a look of its own: numbers only, or text only."""
     dtype = column.dtype
-    if isinstance(dtype, pd.StringDtype):
+    if isinstance(dtype, pd.StringDtype) or _is_text(column):
         return True
     return is_numeric_dtype(dtype) and not is_bool_dtype(dtype)
+
+
+def _is_text(column: pd.Series) -> bool:
+    """An object column holding only strings and missing values (as a CSV reader gives)."""
+    return column.dtype == object and infer_dtype(column, skipna=True) in ("string", "empty")
 
 
 def _booleans(column: pd.Series) -> np.ndarray:
@@ -176,7 +181,7 @@ def category_label(value: Any) -> Any:
 
 def _to_category_labels(column: pd.Series) -> pd.Series:
     """Cast a column to object dtype holding string labels and NaN for missing values."""
-    if isinstance(column.dtype, pd.StringDtype):  # already labels: skip the per-value loop
+    if isinstance(column.dtype, pd.StringDtype) or _is_text(column):  # already labels
         return column.astype(object).where(column.notna(), np.nan)
     return pd.Series(
         [category_label(value) for value in column.array], index=column.index, dtype=object

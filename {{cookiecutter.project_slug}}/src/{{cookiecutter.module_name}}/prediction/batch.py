@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,9 +123,11 @@ def score_chunk(
                 f"probability_{label}": probabilities[:, position].round(6)
                 for position, label in enumerate(class_labels(model))
             },
+            "model_version": pd.Categorical.from_codes(
+                np.zeros(len(labels), dtype="int8"), categories=[model.version]
+            ),
         }
     )
-    predictions["model_version"] = model.version
     return ScoredChunk(predictions=predictions, errors=errors)
 
 
@@ -139,23 +142,31 @@ def _columns(chunk: pd.DataFrame, names: Sequence[str], keep: np.ndarray) -> dic
     return {name: chunk[name].loc[keep].reset_index(drop=True) for name in names}
 
 
-def _predict(pipeline: object, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """String labels and class probabilities; a Pipeline's preprocessing runs only once.
+def _predict(pipeline: Any, features: pd.DataFrame) -> tuple[pd.Categorical, np.ndarray]:
+    """Labels (categorical: cheap to build and to write) and class probabilities.
 
     ``Pipeline.predict`` and ``predict_proba`` would each transform the rows again; running
     the transformers once and calling the final estimator twice gives the same answers.
     """
+    classes = np.asarray(pipeline.classes_)
     if not len(features):  # scikit-learn refuses empty input
-        classes = len(getattr(pipeline, "classes_", ()))
-        return np.array([], dtype=str), np.empty((0, classes))
+        return _labels(np.array([], dtype=classes.dtype), classes), np.empty((0, len(classes)))
     final, rows = pipeline, features
-    steps = getattr(pipeline, "steps", None)
-    if steps and len(steps) > 1:
-        final, rows = pipeline[-1], pipeline[:-1].transform(features)  # type: ignore[index]
-    labels = np.asarray(final.predict(rows)).astype(str)  # type: ignore[attr-defined]
+    if len(getattr(pipeline, "steps", ())) > 1:
+        final, rows = pipeline[-1], pipeline[:-1].transform(features)
+    labels = _labels(np.asarray(final.predict(rows)), classes)
     if hasattr(final, "predict_proba"):
         return labels, np.asarray(final.predict_proba(rows))
     return labels, np.empty((len(labels), 0))
+
+
+def _labels(predicted: np.ndarray, classes: np.ndarray) -> pd.Categorical:
+    """Predicted labels as a categorical of their string forms (as the API writes them)."""
+    names = [str(label) for label in classes]
+    codes = np.minimum(np.searchsorted(classes, predicted), len(classes) - 1)
+    if len(set(names)) == len(names) and np.array_equal(classes[codes], predicted):
+        return pd.Categorical.from_codes(codes, categories=names)
+    return pd.Categorical(predicted.astype(str))  # unsorted classes_: the slow, sure way
 
 
 def output_schema(model: LoadedModel, id_types: dict[str, pa.DataType]) -> pa.Schema:

@@ -118,7 +118,7 @@ class CsvChunks(ChunkReader):
             raise BatchError(f"cannot read {source} as CSV: {error}") from None
         _check_columns(source, header, wanted)
         # Text stays text ("007" keeps its zeros); numbers are checked row by row later.
-        text = dict.fromkeys([*schema.categorical, *id_columns], "string")
+        text = dict.fromkeys([*schema.categorical, *id_columns], object)
         self.id_types = dict.fromkeys(id_columns, pa.string())
         self.total = Path(source).stat().st_size
         self._source = source
