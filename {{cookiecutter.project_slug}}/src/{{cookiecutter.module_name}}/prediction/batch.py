@@ -209,7 +209,8 @@ def score_file(
     source, output = Path(source), Path(output)
     errors = Path(errors) if errors else default_errors_path(output, settings)
     ids = tuple(settings.batch.id_columns if id_columns is None else id_columns)
-    _check_targets(source, output, errors, ids, model)
+    check_paths(source, output, errors)
+    _check_id_columns(ids, model)
     reader = open_reader(source, model.schema, ids, settings.batch.chunk_size, settings.data)
     rows = scored = 0
     with (
@@ -234,16 +235,19 @@ def score_file(
     return BatchSummary(rows, scored, output, errors, model.version)
 
 
-def _check_targets(
-    source: Path, output: Path, errors: Path, ids: tuple[str, ...], model: LoadedModel
-) -> None:
-    """Refuse, before reading anything, what would fail or overwrite the wrong file."""
-    for path in (output, errors):
+def check_paths(source: Path, output: Path, errors: Path) -> None:
+    """Refuse, before anything is loaded or read, what would fail or overwrite the wrong file."""
+    for path in (source, output, errors):
         file_format(path)
+    if not source.is_file():
+        raise BatchError(f"input file {source} not found")
     if output.resolve() == source.resolve():
         raise BatchError(f"the output {output} is the input file: choose another --output")
     if errors.resolve() in (output.resolve(), source.resolve()):
         raise BatchError(f"the errors file {errors} clashes with the input or the output")
+
+
+def _check_id_columns(ids: Sequence[str], model: LoadedModel) -> None:
     taken = {"row", "prediction", "model_version", "error"}
     taken |= {f"probability_{label}" for label in class_labels(model)}
     clashes = sorted(taken.intersection(ids))
@@ -277,17 +281,14 @@ def run_batch(
             raise BatchError(f"--chunk-size must be at least 1, got {chunk_size}")
         batch = settings.batch.model_copy(update={"chunk_size": chunk_size})
         settings = settings.model_copy(update={"batch": batch})
-    source_path = Path(source)
-    file_format(source_path)
-    if not source_path.is_file():
-        raise BatchError(f"input file {source} not found")
-    file_format(Path(output))
+    errors_path = Path(errors) if errors else default_errors_path(Path(output), settings)
+    check_paths(Path(source), Path(output), errors_path)  # before the model's slow load
     summary = score_file(
         load_scoring_model(settings),
-        source_path,
+        Path(source),
         Path(output),
         settings,
-        errors=Path(errors) if errors else None,
+        errors=errors_path,
         id_columns=id_columns,
     )
     print(summary.describe())
