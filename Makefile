@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 DEMO_DIR := build/demo
 LOCK := $(BIN)/uv pip compile --quiet --universal --generate-hashes --python-version 3.11 --no-header
 
-.PHONY: help venv demo test test-fast lint lock clean
+.PHONY: help venv hooks demo test test-fast lint lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,9 +34,13 @@ test: venv ## Run every template test, the slow end-to-end ones included
 test-fast: venv ## Run the template tests without the slow end-to-end ones
 	$(BIN)/pytest -m "not slow"
 
-lint: venv ## Lint the template's own code (the templated project is linted after baking)
+hooks: venv ## Install the template repo's own git hooks (pre-commit, local hooks only)
+	$(BIN)/pre-commit install
+
+lint: venv ## Lint the template's own code and run its hooks (baked projects are linted by the tests)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/pre-commit run --all-files
 
 lock: $(BIN)/uv ## Re-pin requirements/*.txt with hashes
 	cd requirements && $(LOCK) dev.in -o dev.txt && $(LOCK) uv.in -o uv.txt

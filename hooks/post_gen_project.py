@@ -11,13 +11,18 @@ import json
 import shutil
 from pathlib import Path
 
-LICENSE = json.loads(r'''{{ cookiecutter.license | tojson }}''')
+ANSWERS = {
+    "license": json.loads(r'''{{ cookiecutter.license | tojson }}'''),
+    "ci": json.loads(r'''{{ cookiecutter.ci | tojson }}'''),
+    "docker": json.loads(r'''{{ cookiecutter.docker | tojson }}'''),
+}
 
 # answer name -> {answer value -> paths (relative to the project) to remove}
 PRUNE: dict[str, dict[str, tuple[str, ...]]] = {
     "license": {"Proprietary": ("LICENSE",)},
+    "ci": {"none": (".github",)},
+    "docker": {"no": ("Dockerfile", ".dockerignore")},
 }
-ANSWERS = {"license": LICENSE}
 
 
 def paths_to_prune(answers: dict[str, str]) -> list[str]:

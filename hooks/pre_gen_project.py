@@ -17,9 +17,19 @@ PROJECT_SLUG = json.loads(r'''{{ cookiecutter.project_slug | tojson }}''')
 MODULE_NAME = json.loads(r'''{{ cookiecutter.module_name | tojson }}''')
 PYTHON_VERSION = json.loads(r'''{{ cookiecutter.python_version | tojson }}''')
 LICENSE = json.loads(r'''{{ cookiecutter.license | tojson }}''')
+CHOICES = {
+    "ci": json.loads(r'''{{ cookiecutter.ci | tojson }}'''),
+    "docker": json.loads(r'''{{ cookiecutter.docker | tojson }}'''),
+    "dvc_remote": json.loads(r'''{{ cookiecutter.dvc_remote | tojson }}'''),
+}
 
 SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13")
 SUPPORTED_LICENSES = ("MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary")
+SUPPORTED_CHOICES = {
+    "ci": ("github", "none"),
+    "docker": ("yes", "no"),
+    "dvc_remote": ("local", "s3", "none"),
+}
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 MODULE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -57,6 +67,13 @@ def check_answers() -> list[str]:
             + ", ".join(SUPPORTED_LICENSES)
             + "."
         )
+    for name, value in CHOICES.items():
+        if value not in SUPPORTED_CHOICES[name]:
+            problems.append(
+                f"{name} {value!r} is not offered: choose one of "
+                + ", ".join(SUPPORTED_CHOICES[name])
+                + "."
+            )
     return problems
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -39,13 +40,19 @@ def project_files(project: Path) -> list[str]:
     )
 
 
-def expected_tree(module: str = DEFAULT_MODULE, license_file: bool = True) -> list[str]:
+def expected_tree(
+    module: str = DEFAULT_MODULE,
+    license_file: bool = True,
+    ci: bool = True,
+    docker: bool = True,
+) -> list[str]:
     """The exact file list a bake must produce for the given answers."""
     files = [
         ".dvc/.gitignore",
         ".dvc/config",
         ".dvcignore",
         ".gitignore",
+        ".pre-commit-config.yaml",
         "Makefile",
         "README.md",
         "data/raw/.gitignore",
@@ -101,6 +108,10 @@ def expected_tree(module: str = DEFAULT_MODULE, license_file: bool = True) -> li
     ]
     if license_file:
         files.append("LICENSE")
+    if ci:
+        files.append(".github/workflows/ci.yml")
+    if docker:
+        files += ["Dockerfile", ".dockerignore"]
     return sorted(files)
 
 
@@ -128,3 +139,15 @@ def assert_lint_clean(project: Path) -> None:
             check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def run(command: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run a command in the project; fail the test with its output if it fails."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
+    result = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+    assert result.returncode == 0, (
+        f"{command} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
+    return result

@@ -21,23 +21,11 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import AWKWARD, DEFAULT_MODULE, TEMPLATE, bake
+from helpers import AWKWARD, DEFAULT_MODULE, TEMPLATE, bake, run
 
 pytestmark = pytest.mark.slow
 
 RAW_PENGUINS = TEMPLATE / "tests/data/penguins_raw.csv"
-
-
-def run(command: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """Run a command in the project; fail the test with its output if it fails."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
-    result = subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, check=False
-    )
-    assert result.returncode == 0, (
-        f"{command} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    )
-    return result
 
 
 def free_port() -> int:
@@ -57,22 +45,6 @@ def http(
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A default bake, set up with `make setup` and trained with `make train`.
-
-    It is baked inside another git repository (as `make demo` does under build/), so
-    `make setup` must give the project a repository of its own for DVC.
-    """
-    outer = tmp_path_factory.mktemp("e2e")
-    run(["git", "init", "--quiet"], outer)
-    path = bake(outer)
-    run(["make", "setup"], path)
-    assert (path / ".git").is_dir()
-    run(["make", "train"], path)
-    return path
 
 
 @pytest.fixture
@@ -213,8 +185,12 @@ def test_demo_target_serves_and_stops(project: Path) -> None:
 
 
 def test_own_csv_needs_only_params_changes(tmp_path: Path) -> None:
-    """A different real CSV (other column names, binary target, gaps) trains and serves."""
-    other = bake(tmp_path)
+    """A different real CSV (other column names, binary target, gaps) trains and serves.
+
+    This bake also takes the non-default optional answers (no CI, no Docker, no DVC
+    remote, proprietary licence), so the full user path runs on both ends of the options.
+    """
+    other = bake(tmp_path, ci="none", docker="no", dvc_remote="none", license="Proprietary")
     run(["git", "init", "--quiet"], other)
     run(["make", "setup"], other)
     shutil.copy(RAW_PENGUINS, other / "data/raw/penguins_raw.csv")
@@ -238,6 +214,9 @@ def test_own_csv_needs_only_params_changes(tmp_path: Path) -> None:
     metadata = json.loads((other / "models/metadata.json").read_text(encoding="utf-8"))
     assert metadata["classes"] == ["FEMALE", "MALE"]
     run(["make", "test"], other)
+    run(["make", "lint"], other)
+    run(["git", "add", "--all"], other)
+    assert "Failed" not in run(["make", "hooks"], other).stdout
     output = run(["make", "demo"], other, timeout=300).stdout
     assert "HTTP 200" in output
 

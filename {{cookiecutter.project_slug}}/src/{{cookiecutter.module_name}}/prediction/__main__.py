@@ -67,14 +67,18 @@ def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
         url, data=data, method=method, headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
 
 
-def wait_until_ready(base: str, server: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    """Poll /health/ready until 200; fail fast if the server dies or stays unready."""
+def wait_until_ready(base: str, server: subprocess.Popen[bytes], seconds: float = 120) -> None:
+    """Poll /health/ready until 200; fail fast if the server dies or stays unready.
+
+    A booting worker (importing scikit-learn can take seconds on a busy machine) leaves
+    the connection waiting: a timed-out poll is retried until the deadline.
+    """
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -85,7 +89,7 @@ def wait_until_ready(base: str, server: subprocess.Popen[bytes], seconds: float 
                 return
             if status == 503:
                 raise RuntimeError(f"the server has no model: {body.get('detail')}")
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.2)
     raise RuntimeError(f"the server was not ready within {seconds:.0f} s")

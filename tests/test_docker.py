@@ -1,0 +1,184 @@
+"""The serving image, rehearsed without a container engine (none exists on this machine).
+
+Slow: it replays the Dockerfile against the shared trained project: the build stage's
+hash-checked install of the serve requirements into a fresh virtualenv, the runtime
+stage's COPY instructions through the .dockerignore rules, its ENV, its CMD (gunicorn)
+and its HEALTHCHECK command, then a real prediction. hadolint runs in test_options.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dockerfile import Stage, context_files, parse
+from helpers import DEFAULT_MODULE, run
+
+pytestmark = pytest.mark.slow
+
+
+def host_path(root: Path, container_path: str, workdir: str) -> Path:
+    """Where a path inside the rehearsed image lives on this machine."""
+    absolute = container_path if container_path.startswith("/") else f"{workdir}/{container_path}"
+    return root / absolute.lstrip("/")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def docker_copy(
+    context: set[str], source: str, destination: str, target: Path
+) -> list[tuple[str, Path]]:
+    """(context file, where it lands) for one COPY source, with Docker's rules: a file
+    goes into a destination ending in '/' by name, else to the destination itself; a
+    folder's contents go into the destination."""
+    if source in context:
+        return [(source, target / Path(source).name if destination.endswith("/") else target)]
+    folder = source.rstrip("/") + "/"
+    inside = sorted(path for path in context if path.startswith(folder))
+    assert inside, f"COPY {source}: nothing in the build context (see .dockerignore)"
+    return [(path, target / path[len(folder) :]) for path in inside]
+
+
+@pytest.fixture(scope="module")
+def stages(project: Path) -> tuple[Stage, Stage]:
+    build, runtime = parse(project / "Dockerfile")
+    return build, runtime
+
+
+@pytest.fixture(scope="module")
+def image(project: Path, stages: tuple[Stage, Stage], tmp_path_factory: pytest.TempPathFactory):
+    """A folder laid out like the runtime image's file system."""
+    build, runtime = stages
+    root = tmp_path_factory.mktemp("image")
+    # Build stage: the serve lock, installed with hashes required, into /opt/venv.
+    assert build.copies() == [(["requirements/serve.txt"], "/tmp/serve.txt")]
+    (install,) = build.all("RUN")
+    assert "--require-hashes" in install
+    assert "-r /tmp/serve.txt" in install
+    venv = root / "opt/venv"
+    run(["python3", "-m", "venv", str(venv)], root)
+    run(
+        [
+            str(project / ".venv/bin/uv"),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(venv / "bin/python"),
+            "--require-hashes",
+            "--no-deps",
+            "-r",
+            str(project / "requirements/serve.txt"),
+        ],
+        root,
+    )
+    # Runtime stage: only what the build context lets in.
+    context = set(context_files(project))
+    (workdir,) = runtime.all("WORKDIR")
+    for sources, destination in runtime.copies():
+        target = host_path(root, destination, workdir)
+        for source in sources:
+            for relative, copy_to in docker_copy(context, source, destination, target):
+                copy_to.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(project / relative, copy_to)
+    return root
+
+
+@pytest.fixture(scope="module")
+def image_env(image: Path, stages: tuple[Stage, Stage]) -> dict[str, str]:
+    _, runtime = stages
+    (workdir,) = runtime.all("WORKDIR")
+    env = {"HOME": str(image / "home"), "PATH": os.environ["PATH"]}
+    for key, value in runtime.env().items():
+        value = value.replace("$PATH", os.environ["PATH"])
+        for folder in ("/opt/venv", workdir):
+            value = value.replace(folder, str(image / folder.lstrip("/")))
+        env[key] = value
+    return env
+
+
+def test_image_leaves_training_and_secrets_out(project: Path, image: Path, stages) -> None:
+    _, runtime = stages
+    context = context_files(project)
+    assert not [f for f in context if f.startswith((".git/", ".venv/", "data/", "tests/"))]
+    assert not [f for f in context if f"/{DEFAULT_MODULE}/training/" in f]
+    (user,) = runtime.all("USER")
+    uid = user.split(":")[0]
+    assert uid.isdigit(), "a numeric user id resolves on any host"
+    assert int(uid) != 0, "the image must not run as root"
+    assert not (image / f"app/src/{DEFAULT_MODULE}/training").exists()
+
+
+def test_image_env_has_no_training_dependencies(image: Path, image_env: dict[str, str]) -> None:
+    python = str(image / "opt/venv/bin/python")
+    check = "import importlib.util as u, sys; sys.exit(0 if u.find_spec(sys.argv[1]) else 3)"
+    for present in ("sklearn", "flask", "gunicorn", "skops", DEFAULT_MODULE):
+        result = subprocess.run([python, "-c", check, present], env=image_env, cwd=image / "app")
+        assert result.returncode == 0, present
+    for absent in ("dvc", "pytest", f"{DEFAULT_MODULE}.training"):
+        result = subprocess.run([python, "-c", check, absent], env=image_env, cwd=image / "app")
+        assert result.returncode != 0, f"{absent} must not be in the serving image"
+
+
+@pytest.fixture
+def container(image: Path, image_env: dict[str, str], stages) -> Iterator[tuple[str, list[str]]]:
+    """The image's CMD running on a free loopback port; yields (base url, health command)."""
+    _, runtime = stages
+    port = free_port()
+    env = {**image_env, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"}
+    command = runtime.exec_form("CMD")
+    health = [part.replace(":8000", f":{port}") for part in runtime.exec_form("HEALTHCHECK")]
+    binary = shutil.which(command[0], path=env["PATH"])
+    assert binary is not None
+    assert binary.startswith(str(image)), f"{command[0]} must come from the image's venv"
+    process = subprocess.Popen(
+        [binary, *command[1:]],
+        cwd=image / "app",
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield (
+            f"http://127.0.0.1:{port}",
+            [shutil.which(health[0], path=env["PATH"]), *health[1:]],
+            env,
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_image_command_serves_and_its_healthcheck_turns_healthy(container, image: Path) -> None:
+    base, health, env = container
+    deadline = time.monotonic() + 90
+    while True:
+        result = subprocess.run(health, env=env, cwd=image / "app", capture_output=True)
+        if result.returncode == 0:
+            break
+        assert time.monotonic() < deadline, result.stderr.decode()[-2000:]
+        time.sleep(0.5)
+    metadata = json.loads(urllib.request.urlopen(f"{base}/metadata", timeout=10).read())
+    request = urllib.request.Request(
+        f"{base}/predict",
+        data=json.dumps(metadata["input_example"]).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer = json.loads(response.read())
+    assert response.status == 200
+    assert answer["predictions"][0]["prediction"] in metadata["classes"]

@@ -1,0 +1,149 @@
+"""Every combination of the optional answers bakes the exact tree and lints clean.
+
+Fast: one bake per combination (~0.2 s each) into a module-scoped folder, then each
+linter runs once over all of them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import subprocess
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import TEMPLATE, TOOLS, bake, expected_tree, parse_structured_files, project_files
+
+CHOICES = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
+OPTIONS = ("python_version", "ci", "docker", "dvc_remote", "license")
+COMBINATIONS = [
+    dict(zip(OPTIONS, values, strict=True))
+    for values in itertools.product(*(CHOICES[name] for name in OPTIONS))
+]
+
+
+def label(answers: dict[str, str]) -> str:
+    return "-".join(answers[name] for name in OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def bakes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, str], Path]]:
+    """Every combination baked once: label -> (answers, project folder)."""
+    root = tmp_path_factory.mktemp("matrix")
+    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+        futures = {
+            label(answers): (answers, pool.submit(bake_one, root / label(answers), answers))
+            for answers in COMBINATIONS
+        }
+        return {name: (answers, future.result()) for name, (answers, future) in futures.items()}
+
+
+def bake_one(folder: Path, answers: dict[str, str]) -> Path:
+    """Bake in a worker process (cookiecutter changes the working directory)."""
+    return bake(folder, **answers)
+
+
+def tool(*command: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a linter installed beside the test interpreter; fail with its output."""
+    result = subprocess.run(
+        [str(TOOLS / command[0]), *command[1:]],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    return result
+
+
+def test_the_matrix_covers_every_answer() -> None:
+    assert len(COMBINATIONS) == 3 * 2 * 2 * 3 * 4
+    for name in OPTIONS:
+        assert {answers[name] for answers in COMBINATIONS} == set(CHOICES[name])
+
+
+def test_every_combination_has_the_exact_tree(bakes: dict) -> None:
+    for name, (answers, project) in bakes.items():
+        expected = expected_tree(
+            license_file=answers["license"] != "Proprietary",
+            ci=answers["ci"] == "github",
+            docker=answers["docker"] == "yes",
+        )
+        assert project_files(project) == expected, name
+
+
+def test_every_combination_parses(bakes: dict) -> None:
+    for _, project in bakes.values():
+        parse_structured_files(project)
+
+
+def test_every_combination_is_lint_clean(bakes: dict) -> None:
+    folders = sorted({str(project.parent) for _, project in bakes.values()})
+    tool("ruff", "check", *folders)
+    tool("ruff", "format", "--check", *folders)
+
+
+def test_answers_reach_the_files_that_depend_on_them(bakes: dict) -> None:
+    for name, (answers, project) in bakes.items():
+        version = answers["python_version"]
+        pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
+        assert f'requires-python = ">={version}"' in pyproject, name
+        if answers["docker"] == "yes":
+            dockerfile = (project / "Dockerfile").read_text(encoding="utf-8")
+            assert f"ARG PYTHON_VERSION={version}\n" in dockerfile, name
+        if answers["ci"] == "github":
+            workflow = yaml.safe_load(
+                (project / ".github/workflows/ci.yml").read_text(encoding="utf-8")
+            )
+            assert workflow["env"]["PYTHON_VERSION"] == version, name
+        hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+        ids = {hook["id"] for repo in hooks["repos"] for hook in repo["hooks"]}
+        assert ("dvc-pre-push" in ids) == (answers["dvc_remote"] != "none"), name
+
+
+def test_workflows_pass_actionlint(bakes: dict) -> None:
+    workflows = sorted(
+        {
+            (project / ".github/workflows/ci.yml").read_text(encoding="utf-8")
+            for answers, project in bakes.values()
+            if answers["ci"] == "github"
+        }
+    )
+    assert len(workflows) >= 3  # one per python_version at least
+    for _, project in bakes.values():
+        for path in sorted((project / ".github/workflows").glob("*.yml")):
+            tool("actionlint", "-no-color", path.name, cwd=path.parent)
+
+
+def test_workflows_call_only_existing_make_targets(bakes: dict) -> None:
+    for name, (answers, project) in bakes.items():
+        if answers["ci"] != "github":
+            continue
+        makefile = (project / "Makefile").read_text(encoding="utf-8")
+        targets = set(re.findall(r"^([a-zA-Z][\w-]*):", makefile, flags=re.MULTILINE))
+        workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text("utf-8"))
+        called = {
+            target
+            for job in workflow["jobs"].values()
+            for step in job["steps"]
+            for target in re.findall(r"\bmake\s+([a-zA-Z][\w-]*)", step.get("run", ""))
+        }
+        assert called, name
+        assert called <= targets, f"{name}: missing make targets {called - targets}"
+
+
+def test_dockerfiles_pass_hadolint(bakes: dict) -> None:
+    dockerfiles = sorted(
+        {
+            project / "Dockerfile"
+            for answers, project in bakes.values()
+            if answers["docker"] == "yes" and answers["license"] == "MIT"
+        }
+    )
+    assert dockerfiles
+    for dockerfile in dockerfiles:
+        tool("hadolint", "--no-color", str(dockerfile))
