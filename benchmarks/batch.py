@@ -69,8 +69,8 @@ def module_of(project: Path) -> str:
     return packages[0]
 
 
-def timed_process(command: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (MiB) of one child process."""
+def timed_process(command: list[str], cwd: Path) -> dict[str, float]:
+    """Wall seconds, CPU seconds and peak resident memory (MiB) of one child process."""
     with tempfile.TemporaryFile() as log:
         start = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, env=child_env(), stdout=log, stderr=log)
@@ -80,7 +80,11 @@ def timed_process(command: list[str], cwd: Path) -> tuple[float, float]:
         if process.returncode:
             log.seek(0)
             sys.exit(f"{' '.join(command)} failed:\n{log.read().decode()[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024  # Linux reports KiB
+    return {
+        "wall": seconds,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "peak_mib": usage.ru_maxrss / 1024,  # Linux reports KiB
+    }
 
 
 class Cli:
@@ -90,14 +94,15 @@ class Cli:
         self.project, self.module, self.chunk_size = project, module, chunk_size
         self.python = str(project / ".venv/bin/python")
 
-    def score(self, source: Path, output: Path, chunk_size: int = 0) -> tuple[float, float]:
-        """Seconds and peak MiB of ``batch SOURCE --output OUTPUT``."""
+    def score(self, source: Path, output: Path, chunk_size: int = 0) -> dict[str, float]:
+        """Resources used by ``batch SOURCE --output OUTPUT``."""
         command = [self.python, "-m", f"{self.module}.prediction", "batch", str(source)]
         command += ["--output", str(output), "--chunk-size", str(chunk_size or self.chunk_size)]
         return timed_process(command, self.project)
 
-    def best(self, source: Path, output: Path, repeats: int) -> float:
-        return min(self.score(source, output)[0] for _ in range(repeats))
+    def best(self, source: Path, output: Path, repeats: int) -> dict[str, float]:
+        runs = [self.score(source, output) for _ in range(repeats)]
+        return {key: min(run[key] for run in runs) for key in ("wall", "cpu")}
 
 
 def measure(project: Path, work: Path, rows: int, chunk: int, repeats: int) -> dict[str, Any]:
@@ -108,17 +113,31 @@ def measure(project: Path, work: Path, rows: int, chunk: int, repeats: int) -> d
     cli = Cli(project, module, chunk)
     cli.score(work / "startup.csv", work / "warmup.csv")  # writes the bytecode caches once
     inside = json.loads(run([*worker, "throughput", str(work), str(chunk), str(repeats)], project))
-    seconds = inside["seconds"]
     commands = {
         kind: cli.best(work / f"throughput.{kind}", work / f"out.{kind}", repeats)
         for kind in ("csv", "parquet")
     }
-    one, ten = (cli.score(work / f"memory_{size}.csv", work / "m.csv")[1] for size in ("1x", "10x"))
-    whole = cli.score(work / "memory_10x.csv", work / "m.csv", chunk_size=10 * chunk)[1]
-
-    def rate(elapsed: float) -> int:
-        return round(rows / elapsed)
-
+    peaks = {
+        name: cli.score(work / f"memory_{size}.csv", work / "m.csv", chunk_size)["peak_mib"]
+        for name, size, chunk_size in (
+            ("file_1x_chunk", "1x", chunk),
+            ("file_10x_chunk", "10x", chunk),
+            ("file_10x_as_one_chunk", "10x", 10 * chunk),
+        )
+    }
+    jobs = {
+        "predict_in_process": "predict",
+        "predict_and_proba_in_process": "predict_and_proba",
+        "batch_csv_in_process": "score_file_csv",
+        "batch_parquet_in_process": "score_file_parquet",
+    }
+    seconds = {
+        clock: {
+            **{name: inside[key][job] for name, job in jobs.items()},
+            **{f"batch_{kind}_command": used[clock] for kind, used in commands.items()},
+        }
+        for clock, key in (("wall", "seconds"), ("cpu", "cpu_seconds"))
+    }
     return {
         "rows": rows,
         "chunk_size": chunk,
@@ -126,70 +145,65 @@ def measure(project: Path, work: Path, rows: int, chunk: int, repeats: int) -> d
         "files": files,
         "machine": {
             "cpus": os.cpu_count(),
+            "load_average_1min": round(os.getloadavg()[0], 1),
             "python": platform.python_version(),
             "model": inside["model"],
             "libraries": inside["libraries"],
         },
         "rows_per_s": {
-            "predict_in_process": rate(seconds["predict"]),
-            "predict_and_proba_in_process": rate(seconds["predict_and_proba"]),
-            **{
-                f"batch_{kind}_in_process": rate(seconds[f"score_file_{kind}"]) for kind in commands
-            },
-            **{f"batch_{kind}_command": rate(elapsed) for kind, elapsed in commands.items()},
+            clock: {name: round(rows / value) for name, value in values.items()}
+            for clock, values in seconds.items()
         },
-        "command_seconds": {kind: round(elapsed, 3) for kind, elapsed in commands.items()},
-        "memory_mib": {
-            "file_1x_chunk": round(one, 1),
-            "file_10x_chunk": round(ten, 1),
-            "file_10x_as_one_chunk": round(whole, 1),
-        },
+        "memory_mib": {name: round(peak, 1) for name, peak in peaks.items()},
     }
 
 
-def ratio(result: dict[str, Any], name: str, baseline: str = "predict_in_process") -> float:
-    return result["rows_per_s"][name] / result["rows_per_s"][baseline]
+THROUGHPUT_ROWS = [
+    ("In-process `pipeline.predict` (rows already read and typed)", "predict_in_process"),
+    ("In-process `predict` + `predict_proba` (the batch outputs)", "predict_and_proba_in_process"),
+    ("Batch after start-up (`score_file`), CSV -> CSV", "batch_csv_in_process"),
+    ("Batch after start-up (`score_file`), Parquet -> Parquet", "batch_parquet_in_process"),
+    ("Batch command end to end, CSV -> CSV", "batch_csv_command"),
+    ("Batch command end to end, Parquet -> Parquet", "batch_parquet_command"),
+]
 
 
 def markdown(result: dict[str, Any]) -> str:
     """The report committed as benchmarks/results/batch.md."""
-    machine, rates, memory = result["machine"], result["rows_per_s"], result["memory_mib"]
+    machine, memory = result["machine"], result["memory_mib"]
+    wall, cpu = result["rows_per_s"]["wall"], result["rows_per_s"]["cpu"]
     libraries = ", ".join(f"{name} {version}" for name, version in machine["libraries"].items())
     chunk = result["chunk_size"]
     lines = [
         "# Batch scoring benchmark",
         "",
-        f"`{result['command']}`: {machine['cpus']} CPUs, Python {machine['python']}, "
-        f"{libraries}; model {machine['model']} (the template's default). "
-        f"{result['rows']:,} rows resampled from the project's raw data (gaps included), "
-        f"chunk size {chunk:,}, best of {result['repeats']}, all from one run.",
+        f"`{result['command']}`: {machine['cpus']} CPUs shared with other jobs (load average "
+        f"{machine['load_average_1min']} at the end), Python {machine['python']}, {libraries}; "
+        f"model {machine['model']} (the template's default). {result['rows']:,} rows "
+        "resampled from the project's raw data (gaps included), chunk size "
+        f"{chunk:,}, best of {result['repeats']}, all from one run.",
         "",
         "## Throughput",
         "",
-        "| What | Rows/s | vs `predict` | vs `predict` + `predict_proba` |",
-        "|---|---:|---:|---:|",
+        "Rows per second of wall time, and per second of CPU time (the process's own user + "
+        "system time: on a shared machine it moves much less with the other jobs' load).",
+        "",
+        "| What | Rows/s wall | vs `predict` | Rows/CPU-s | vs `predict` | "
+        "vs `predict` + `predict_proba` |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    rows = [
-        ("In-process `pipeline.predict` (rows already read and typed)", "predict_in_process"),
-        (
-            "In-process `predict` + `predict_proba` (the batch outputs)",
-            "predict_and_proba_in_process",
-        ),
-        ("Batch, CSV -> CSV, after start-up (`score_file`)", "batch_csv_in_process"),
-        ("Batch, Parquet -> Parquet, after start-up (`score_file`)", "batch_parquet_in_process"),
-        ("Batch command, CSV -> CSV, end to end", "batch_csv_command"),
-        ("Batch command, Parquet -> Parquet, end to end", "batch_parquet_command"),
-    ]
-    for label, name in rows:
-        versus = ratio(result, name)
-        proba = ratio(result, name, "predict_and_proba_in_process")
-        lines.append(f"| {label} | {rates[name]:,} | {versus:.2f} | {proba:.2f} |")
+    for label, name in THROUGHPUT_ROWS:
+        versus_wall = wall[name] / wall["predict_in_process"]
+        versus_cpu = cpu[name] / cpu["predict_in_process"]
+        versus_proba = cpu[name] / cpu["predict_and_proba_in_process"]
+        lines.append(
+            f"| {label} | {wall[name]:,} | {versus_wall:.2f} | {cpu[name]:,} | "
+            f"{versus_cpu:.2f} | {versus_proba:.2f} |"
+        )
     lines += [
         "",
         "End to end is a fresh process: imports, loading and verifying the model, reading, "
-        "validating, predicting labels and probabilities, writing "
-        f"({result['command_seconds']['csv']} s for CSV, "
-        f"{result['command_seconds']['parquet']} s for Parquet).",
+        "validating, predicting labels and probabilities, writing.",
         "",
         "## Peak memory of the command (RSS)",
         "",
