@@ -5,11 +5,14 @@
 
 Writes benchmarks/results/batch.json and batch.md. All numbers come from one run.
 
-Throughput: the command line (``python -m <module>.prediction batch``: a fresh process that
-imports, loads and verifies the model, reads, validates, predicts labels and probabilities
-and writes) on ``--rows`` rows, against ``pipeline.predict`` called in-process on the same
-rows, already loaded and typed (the model's work alone). Start-up is timed on a one-row
-file; steady state is rows / (time - start-up). Best of ``--repeats``.
+Throughput, best of ``--repeats``, on ``--rows`` rows: in-process ``pipeline.predict`` on
+the rows already read and typed (the model's work alone; the baseline), ``predict`` +
+``predict_proba`` (what gives the batch's outputs), the batch code after start-up
+(``score_file``, in the same process as the baseline, runs interleaved), and the command
+end to end (``python -m <module>.prediction batch``, a fresh process: imports, loading and
+verifying the model, reading, validating, predicting, writing). Rates are per second of
+wall time and per second of CPU time (user + system), which moves much less with the load
+of other jobs on a shared machine.
 
 Memory: peak RSS of the command's process (``os.wait4``) scoring files of 1x and 10x the
 chunk size, then the 10x file as one single chunk: that last run shows what the measure
