@@ -13,8 +13,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from pydantic import ValidationError
 
-from {{ cookiecutter.module_name }}.config import ENV_PREFIX, Settings
+from {{ cookiecutter.module_name }}.config import ENV_PREFIX, BatchSettings, Settings
 from {{ cookiecutter.module_name }}.prediction import batch
 from {{ cookiecutter.module_name }}.prediction.__main__ import main
 from {{ cookiecutter.module_name }}.prediction.batch import (
@@ -344,3 +345,15 @@ def test_command_line_without_a_model_says_how_to_train(
     assert code == EXIT_FAILED
     assert "make train" in capsys.readouterr().err
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_errors_file_goes_beside_the_output_by_default(trained: Settings, tmp_path: Path) -> None:
+    assert batch.default_errors_path(tmp_path / "scores.parquet", trained) == (
+        tmp_path / f"scores{trained.batch.errors_suffix}"
+    )
+
+
+@pytest.mark.parametrize("suffix", ["../escape.csv", ".errors.txt", "sub/dir.csv"])
+def test_errors_suffix_must_stay_beside_the_output(suffix: str) -> None:
+    with pytest.raises(ValidationError, match="errors_suffix"):
+        BatchSettings(errors_suffix=suffix)
