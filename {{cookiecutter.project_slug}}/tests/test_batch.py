@@ -15,7 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.module_name }}.config import ENV_PREFIX, BatchSettings, Settings
+from {{ cookiecutter.module_name }}.config import (
+    ENV_PREFIX,
+    BatchSettings,
+    Settings,
+)
 from {{ cookiecutter.module_name }}.prediction import batch
 from {{ cookiecutter.module_name }}.prediction.__main__ import main
 from {{ cookiecutter.module_name }}.prediction.batch import (

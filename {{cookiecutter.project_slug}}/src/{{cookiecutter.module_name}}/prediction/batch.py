@@ -30,7 +30,10 @@ import pyarrow as pa
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from {{ cookiecutter.module_name }}.config import Settings, load_settings
+from {{ cookiecutter.module_name }}.config import (
+    Settings,
+    load_settings,
+)
 from {{ cookiecutter.module_name }}.prediction.batch_io import (
     BatchError,
     ChunkReader,
@@ -38,7 +41,10 @@ from {{ cookiecutter.module_name }}.prediction.batch_io import (
     file_format,
     open_reader,
 )
-from {{ cookiecutter.module_name }}.prediction.model import LoadedModel, load_model
+from {{ cookiecutter.module_name }}.prediction.model import (
+    LoadedModel,
+    load_model,
+)
 from {{ cookiecutter.module_name }}.storage import atomic_path
 
 EXIT_OK = 0
