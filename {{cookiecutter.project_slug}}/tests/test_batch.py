@@ -31,7 +31,9 @@ from {{ cookiecutter.module_name }}.prediction.batch import (
     score_chunk,
     score_file,
 )
-from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.prediction.model import (
+    LoadedModel,
+)
 from {{ cookiecutter.module_name }}.prediction.validation import (
     RequestError,
     parse_records,
