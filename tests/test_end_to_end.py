@@ -72,7 +72,7 @@ def server(project: Path) -> Iterator[str]:
             try:
                 if http("GET", f"{base}/health/ready")[0] == 200:
                     break
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError):  # worker still booting
                 pass
             time.sleep(0.3)
         else:
@@ -258,3 +258,9 @@ def test_lock_check_passes_and_bites_on_an_edited_in_file(project: Path) -> None
         assert "serve.txt does not match serve.in" in result.stdout
     finally:
         serve_in.write_text(original, encoding="utf-8")
+
+
+def test_lock_check_passes_for_the_newest_python_answer(tmp_path: Path) -> None:
+    """The committed universal locks match a re-lock for any python_version answer."""
+    newest = bake(tmp_path, python_version="3.13", dvc_remote="s3")
+    assert "locks are up to date" in run(["make", "lock-check"], newest).stdout
