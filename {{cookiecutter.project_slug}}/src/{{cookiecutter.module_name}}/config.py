@@ -98,6 +98,14 @@ class RegistrySettings(_Section):
     tolerance: float = Field(default=0.02, ge=0)
 
 
+class BatchSettings(_Section):
+    """Batch scoring of files (`python -m ... prediction batch`): memory budget and outputs."""
+
+    chunk_size: int = Field(default=50_000, ge=1)
+    id_columns: tuple[str, ...] = ()
+    errors_suffix: str = Field(default=".errors.csv", pattern=r"^[^/\\]*\.csv$")
+
+
 class Settings(_Section):
     """The whole of params.yaml, validated; ``root`` is the folder that holds it."""
 
@@ -110,6 +118,7 @@ class Settings(_Section):
     evaluate: EvaluateSettings = EvaluateSettings()
     serving: ServingSettings = ServingSettings()
     registry: RegistrySettings = RegistrySettings()
+    batch: BatchSettings = BatchSettings()
 
     def with_paths(self, **changes: Path) -> Settings:
         """Return a copy with some paths replaced (tests use it to write into a temp dir)."""
