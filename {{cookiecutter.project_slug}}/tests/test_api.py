@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -81,13 +82,82 @@ def test_wrong_type_is_422_naming_the_field(
     assert name in body["detail"]
 
 
+def with_serving(settings: Settings, **changes: Any) -> Settings:
+    """Settings with some ``serving`` limits changed."""
+    return settings.model_copy(update={"serving": settings.serving.model_copy(update=changes)})
+
+
 def test_body_over_the_limit_is_413(trained: Settings, example_record: dict) -> None:
-    tight = trained.model_copy(
-        update={"serving": trained.serving.model_copy(update={"max_body_bytes": 1024})}
-    )
-    client = create_app(tight).test_client()
-    response = client.post("/predict", json=[example_record] * 200)
-    assert_json_error(response, 413)
+    client = create_app(with_serving(trained, max_body_bytes=1024)).test_client()
+    body = assert_json_error(client.post("/predict", json=[example_record] * 200), 413)
+    assert body["error"] == "body_too_large"
+    assert "serving.max_body_bytes" in body["detail"]
+
+
+def test_batch_over_the_limit_is_413(trained: Settings, example_record: dict) -> None:
+    client = create_app(with_serving(trained, max_batch_size=2)).test_client()
+    assert client.post("/predict", json=[example_record] * 2).status_code == 200
+    body = assert_json_error(client.post("/predict", json=[example_record] * 3), 413)
+    assert body["error"] == "batch_too_large"
+    assert "serving.max_batch_size" in body["detail"]
+
+
+def test_errors_name_the_record_and_the_column(
+    client: FlaskClient, example_record: dict, model: LoadedModel
+) -> None:
+    name = model.schema.features[0]
+    bad = {**example_record, name: {"nested": 1}}
+    body = assert_json_error(client.post("/predict", json=[example_record, bad]), 422)
+    assert body["error"] == "wrong_type"
+    assert f"record 1: column {name!r}" in body["detail"]
+    assert "record 0" not in body["detail"]
+
+
+def test_missing_columns_are_listed_per_record(
+    client: FlaskClient, example_record: dict, model: LoadedModel
+) -> None:
+    first, last = model.schema.features[0], model.schema.features[-1]
+    partial = {key: value for key, value in example_record.items() if key not in (first, last)}
+    body = assert_json_error(client.post("/predict", json=[example_record, partial]), 422)
+    assert body["error"] == "missing_column"
+    assert f"record 1 lacks required column(s) [{first!r}, {last!r}]" in body["detail"]
+
+
+@pytest.mark.parametrize("value", [True, "12.5", [1]])
+def test_numbers_are_strict(
+    client: FlaskClient, example_record: dict, model: LoadedModel, value: Any
+) -> None:
+    if not model.schema.numeric:
+        pytest.skip("the schema has no numeric column")
+    name = model.schema.numeric[0]
+    body = assert_json_error(client.post("/predict", json={**example_record, name: value}), 422)
+    assert body["error"] == "wrong_type"
+    assert name in body["detail"]
+
+
+def test_non_finite_numbers_are_refused(
+    client: FlaskClient, example_record: dict, model: LoadedModel
+) -> None:
+    if not model.schema.numeric:
+        pytest.skip("the schema has no numeric column")
+    name = model.schema.numeric[0]
+    text = json.dumps({**example_record, name: float("nan")})  # Python writes NaN
+    response = client.post("/predict", data=text, content_type="application/json")
+    body = assert_json_error(response, 422)
+    assert name in body["detail"]
+
+
+def test_values_outside_the_schema_ranges_are_refused(
+    client: FlaskClient, example_record: dict, model: LoadedModel
+) -> None:
+    if not model.schema.ranges:
+        pytest.skip("the schema has no ranges")
+    name, (low, high) = next(iter(model.schema.ranges.items()))
+    inside = client.post("/predict", json={**example_record, name: low})
+    assert inside.status_code == 200
+    body = assert_json_error(client.post("/predict", json={**example_record, name: high + 1}), 422)
+    assert body["error"] == "out_of_range"
+    assert name in body["detail"]
 
 
 def test_unknown_route_and_method_are_json(client: FlaskClient) -> None:

@@ -36,18 +36,27 @@ class LoadedModel:
 
     def predict(self, features: pd.DataFrame) -> list[dict[str, Any]]:
         """Predict typed feature rows: one label and class probabilities per row."""
-        labels = self.pipeline.predict(features)
+        estimator, transformed = self._final_step(features)
+        labels = estimator.predict(transformed)
         result = [{"prediction": str(label)} for label in labels]
-        if hasattr(self.pipeline, "predict_proba"):
-            classes = [str(label) for label in self.pipeline.classes_]
+        if hasattr(estimator, "predict_proba"):
+            classes = [str(label) for label in estimator.classes_]
             for row, probabilities in zip(
-                result, self.pipeline.predict_proba(features), strict=True
+                result, estimator.predict_proba(transformed), strict=True
             ):
                 row["probabilities"] = {
                     label: round(float(p), 6)
                     for label, p in zip(classes, probabilities, strict=True)
                 }
         return result
+
+    def _final_step(self, features: pd.DataFrame) -> tuple[Any, Any]:
+        """The final estimator and its input: a Pipeline's transforms run once, not once
+        for labels and again for probabilities (they are most of a prediction's cost)."""
+        steps = getattr(self.pipeline, "steps", None)
+        if not steps or len(steps) < 2:
+            return self.pipeline, features
+        return steps[-1][1], self.pipeline[:-1].transform(features)
 
 
 def load_model(
