@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.parser import text_string_to_metric_families
@@ -91,6 +92,7 @@ for _ in range(int(sys.argv[3])):
 """
 
 
+@pytest.mark.slow
 def test_counts_add_up_across_worker_processes(trained: Settings, tmp_path: Path) -> None:
     """Two processes sharing PROMETHEUS_MULTIPROC_DIR, as gunicorn's workers do."""
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}

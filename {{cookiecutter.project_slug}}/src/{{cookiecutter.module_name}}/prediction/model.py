@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
@@ -41,13 +42,9 @@ class LoadedModel:
         result = [{"prediction": str(label)} for label in labels]
         if hasattr(estimator, "predict_proba"):
             classes = [str(label) for label in estimator.classes_]
-            for row, probabilities in zip(
-                result, estimator.predict_proba(transformed), strict=True
-            ):
-                row["probabilities"] = {
-                    label: round(float(p), 6)
-                    for label, p in zip(classes, probabilities, strict=True)
-                }
+            rounded = np.round(estimator.predict_proba(transformed), 6).tolist()
+            for row, probabilities in zip(result, rounded, strict=True):
+                row["probabilities"] = dict(zip(classes, probabilities, strict=True))
         return result
 
     def _final_step(self, features: pd.DataFrame) -> tuple[Any, Any]:

@@ -64,16 +64,20 @@ def to_frame(records: list[Any], schema: FeatureSchema) -> pd.DataFrame:
     The request model already guarantees each value's type, so this builds the columns
     directly: several times faster than the generic path, for the same dtypes and labels.
     """
+    rows = [record.__dict__ for record in records]  # field values, without copying
     columns: dict[str, Any] = {}
     for index, name in enumerate(schema.features):
-        values = [getattr(record, f"f{index}") for record in records]
+        values = [row[f"f{index}"] for row in rows]
         if name in schema.numeric:
             columns[name] = np.array(
                 [np.nan if value is None else value for value in values], dtype="float64"
             )
         else:
             # A Series, not an array: pandas would infer its string dtype from an array.
-            columns[name] = pd.Series([category_label(value) for value in values], dtype=object)
+            columns[name] = pd.Series(
+                [value if type(value) is str else category_label(value) for value in values],
+                dtype=object,
+            )
     return pd.DataFrame(columns)
 
 

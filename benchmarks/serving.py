@@ -1,0 +1,310 @@
+"""Serving benchmark: the project's app against a bare Flask app, same pipeline, same run.
+
+Both apps run under gunicorn with the baked project's gunicorn.conf.py (sync workers) on
+the loopback interface; a separate process (loadgen.py) drives each with closed-loop
+connections for a fixed time. Rounds alternate the order of the apps so that a change in
+the machine's load hits both alike. Also measured: the per-row cost of one 1,000-row
+request against in-process predictions on the same rows.
+
+    .venv/bin/python benchmarks/serving.py                  # bakes into build/bench
+    .venv/bin/python benchmarks/serving.py --project PATH   # a baked, trained project
+
+Writes benchmarks/results/serving.json and serving.md. Takes about two minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+TEMPLATE = HERE.parent
+RESULTS = HERE / "results"
+MODULE = "penguin_classifier"
+CASES = {"single record": 1, "100 records": 100}
+APPS = ("bare", "project")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def bake_project(folder: Path) -> Path:
+    """Bake the default answers and run the project's own setup and training."""
+    project = folder / "penguin-classifier"
+    if not (project / "models/metadata.json").is_file():
+        subprocess.run(
+            [
+                str(Path(sys.executable).with_name("cookiecutter")),
+                "--no-input",
+                "-f",
+                "-o",
+                str(folder),
+                str(TEMPLATE),
+            ],
+            check=True,
+        )
+        subprocess.run(["make", "setup", "train"], cwd=project, check=True)
+    return project
+
+
+def start(project: Path, app: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    """Start one app under gunicorn with the project's config; wait until it answers."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(workers),
+        "GUNICORN_ACCESSLOG": "",
+        "BENCH_MODULE": MODULE,
+    }
+    target = "bare_app:create_app()" if app == "bare" else f"{MODULE}.prediction.app:create_app()"
+    command = [str(project / ".venv/bin/gunicorn"), "--config", "gunicorn.conf.py"]
+    if app == "bare":
+        command += ["--pythonpath", str(HERE)]
+    process = subprocess.Popen(
+        [*command, target],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn for the {app} app exited with {process.returncode}")
+        try:
+            request = urllib.request.Request(f"{base}/predict", data=b"x", method="POST")
+            urllib.request.urlopen(request, timeout=5)
+        except urllib.error.HTTPError:
+            return process, base  # it answered (a 4xx for the bad body): it is up
+        except (urllib.error.URLError, ConnectionError, TimeoutError):  # still booting
+            time.sleep(0.2)
+            continue
+        return process, base
+    raise RuntimeError(f"the {app} app did not answer within 60 s")
+
+
+def load(base: str, body: Path, connections: int, seconds: float) -> dict[str, Any]:
+    """Run loadgen.py in its own process against ``base``/predict."""
+    output = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "loadgen.py"),
+            "--url",
+            f"{base}/predict",
+            "--body",
+            str(body),
+            "--connections",
+            str(connections),
+            "--seconds",
+            str(seconds),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result = json.loads(output)
+    if result["errors"]:
+        raise RuntimeError(f"{result['errors']} requests to {base} failed: {result}")
+    return result
+
+
+def one_request_seconds(base: str, body: bytes, repeats: int) -> float:
+    """Median wall time of one POST over a fresh connection (what a client sees)."""
+    times = []
+    for _ in range(repeats + 1):
+        request = urllib.request.Request(
+            f"{base}/predict", data=body, headers={"Content-Type": "application/json"}
+        )
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:])  # the first one warms the worker up
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", type=Path, help="a baked and trained project")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per round, app and case")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    project = args.project or bake_project(TEMPLATE / "build/bench")
+    metadata = json.loads((project / "models/metadata.json").read_text(encoding="utf-8"))
+    record = metadata["input_example"]
+    scratch = Path(tempfile.mkdtemp(prefix="bench-"))
+    bodies = {}
+    for case, rows in {**CASES, "1000 records": 1000}.items():
+        bodies[case] = scratch / f"{rows}.json"
+        bodies[case].write_text(json.dumps(record if rows == 1 else [record] * rows))
+
+    load_before = os.getloadavg()
+    servers = {app: start(project, app, args.workers) for app in APPS}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {c: {a: [] for a in APPS} for c in CASES}
+    try:
+        for round_number in range(args.rounds):
+            order = APPS if round_number % 2 == 0 else APPS[::-1]
+            for case in CASES:
+                for app in order:
+                    load(servers[app][1], bodies[case], args.connections, 1.0)  # warm-up
+                    result = load(servers[app][1], bodies[case], args.connections, args.seconds)
+                    runs[case][app].append(result)
+                    print(f"round {round_number + 1} {case:14} {app:8} {result}", flush=True)
+        batch = bodies["1000 records"].read_bytes()
+        served_1000 = one_request_seconds(servers["project"][1], batch, 20)
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=30)
+    inprocess = json.loads(
+        subprocess.run(
+            [
+                str(project / ".venv/bin/python"),
+                str(HERE / "inprocess.py"),
+                MODULE,
+                str(bodies["1000 records"]),
+                "20",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=project,
+        ).stdout
+    )
+    write_results(args, runs, served_1000, inprocess, load_before)
+
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Medians over rounds."""
+    return {
+        key: statistics.median(result[key] for result in results)
+        for key in ("throughput", "p50_ms", "p99_ms")
+    }
+
+
+def write_results(
+    args: argparse.Namespace,
+    runs: dict[str, dict[str, list[dict[str, Any]]]],
+    served_1000: float,
+    inprocess: dict[str, Any],
+    load_before: tuple[float, float, float],
+) -> None:
+    cases = {}
+    for case, by_app in runs.items():
+        summary = {app: summarize(results) for app, results in by_app.items()}
+        ratio = summary["project"]["throughput"] / summary["bare"]["throughput"]
+        cases[case] = {**summary, "throughput_ratio": round(ratio, 3), "rounds": by_app}
+    rows = inprocess["rows"]
+    per_row = {
+        "served_request_us_per_row": round(served_1000 / rows * 1e6, 1),
+        "inprocess_pipeline_predict_us_per_row": round(
+            inprocess["pipeline_predict_s"] / rows * 1e6, 1
+        ),
+        "inprocess_validate_and_predict_us_per_row": round(
+            inprocess["validate_and_predict_s"] / rows * 1e6, 1
+        ),
+    }
+    per_row["served_over_inprocess_predict"] = round(
+        per_row["served_request_us_per_row"] / per_row["inprocess_pipeline_predict_us_per_row"], 2
+    )
+    report = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_start": [round(value, 2) for value in load_before],
+        },
+        "settings": {
+            "workers": args.workers,
+            "worker_class": "sync",
+            "connections": args.connections,
+            "seconds_per_run": args.seconds,
+            "rounds": args.rounds,
+        },
+        "cases": cases,
+        "per_row_1000": per_row,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "serving.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / "serving.md").write_text(markdown(report), encoding="utf-8")
+    print(markdown(report))
+
+
+def markdown(report: dict[str, Any]) -> str:
+    settings, machine = report["settings"], report["machine"]
+    lines = [
+        "# Serving benchmark",
+        "",
+        "Generated by `benchmarks/serving.py`; do not edit by hand.",
+        "",
+        f"gunicorn, {settings['workers']} {settings['worker_class']} workers, loopback; "
+        f"{settings['connections']} closed-loop connections from a separate process; "
+        f"{settings['rounds']} rounds of {settings['seconds_per_run']:g} s per app and case, "
+        "app order alternating; medians over rounds. "
+        f"{machine['cpus']} CPUs (shared with other work: load average "
+        f"{machine['load_average_at_start'][0]} at the start), Python {machine['python']}.",
+        "",
+        "The **bare** app is the thinnest Flask app calling the same pipeline's `predict`"
+        " (no validation, metrics or probabilities); the **project** app is the generated"
+        " service (schema validation, probabilities, Prometheus metrics).",
+        "",
+        "| case | app | requests/s | p50 ms | p99 ms | project / bare throughput |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for case, result in report["cases"].items():
+        for app in APPS:
+            ratio = f"**{result['throughput_ratio']:.2f}x**" if app == "project" else ""
+            lines.append(
+                f"| {case} | {app} | {result[app]['throughput']:.0f} | "
+                f"{result[app]['p50_ms']:.1f} | {result[app]['p99_ms']:.1f} | {ratio} |"
+            )
+    per_row = report["per_row_1000"]
+    lines += [
+        "",
+        "Per-row cost of one 1,000-row request (median of 20, one connection):",
+        "",
+        "| path | µs per row |",
+        "|---|---:|",
+        *(
+            f"| {label} | {per_row[key]} |"
+            for label, key in (
+                (
+                    "served by the project app (HTTP, JSON, validation, probabilities)",
+                    "served_request_us_per_row",
+                ),
+                (
+                    "in-process: validation + `LoadedModel.predict`",
+                    "inprocess_validate_and_predict_us_per_row",
+                ),
+                (
+                    "in-process: `pipeline.predict(DataFrame)`",
+                    "inprocess_pipeline_predict_us_per_row",
+                ),
+            )
+        ),
+        "",
+        f"Served / in-process `predict`: **{per_row['served_over_inprocess_predict']}x** per row.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
