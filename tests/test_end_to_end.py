@@ -111,7 +111,7 @@ def server(project: Path, metrics_dir: Path) -> Iterator[str]:
             try:
                 if http("GET", f"{base}/health/ready")[0] == 200:
                     break
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError):  # still booting
                 pass
             time.sleep(0.3)
         else:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 from flask.testing import FlaskClient
 
@@ -180,3 +182,25 @@ def test_tampered_artifact_is_refused(trained: Settings, tmp_path) -> None:
     client = create_app(trained.with_paths(model=tampered)).test_client()
     body = assert_json_error(client.get("/health/ready"), 503)
     assert "sha256" in body["detail"]
+
+
+class NoProbabilities:
+    """A stand-in estimator whose probabilities overflowed (NaN)."""
+
+    classes_ = np.array(["a", "b"])
+
+    def predict(self, features: Any) -> np.ndarray:
+        return np.array(["a"] * len(features))
+
+    def predict_proba(self, features: Any) -> np.ndarray:
+        return np.full((len(features), 2), np.nan)
+
+
+def test_non_finite_probabilities_are_422_not_invalid_json(
+    trained: Settings, model: LoadedModel, example_record: dict
+) -> None:
+    app = create_app(trained)
+    app.extensions["model"] = dataclasses.replace(model, pipeline=NoProbabilities())
+    body = assert_json_error(app.test_client().post("/predict", json=[example_record] * 2), 422)
+    assert body["error"] == "unpredictable"
+    assert "[0, 1]" in body["detail"]

@@ -8,7 +8,10 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from {{ cookiecutter.module_name }}.config import ServingSettings, Settings
+from {{ cookiecutter.module_name }}.config import (
+    ServingSettings,
+    Settings,
+)
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.prediction.validation import (
     RequestError,

@@ -8,7 +8,10 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
-from {{ cookiecutter.module_name }}.config import ServingSettings, Settings
+from {{ cookiecutter.module_name }}.config import (
+    ServingSettings,
+    Settings,
+)
 from {{ cookiecutter.module_name }}.prediction.requests import record_model
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
 

@@ -14,7 +14,10 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from {{ cookiecutter.module_name }}.config import ENV_PREFIX, Settings
+from {{ cookiecutter.module_name }}.config import (
+    ENV_PREFIX,
+    Settings,
+)
 from {{ cookiecutter.module_name }}.prediction.retrain_jobs import (
     JobConflict,
     read_status,

@@ -26,8 +26,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from {{ cookiecutter.module_name }}.config import ENV_PREFIX, Settings, load_settings
-from {{ cookiecutter.module_name }}.storage import read_json, write_json
+from {{ cookiecutter.module_name }}.config import (
+    ENV_PREFIX,
+    Settings,
+    load_settings,
+)
+from {{ cookiecutter.module_name }}.storage import (
+    read_json,
+    write_json,
+)
 
 TRAINING_COMMAND = ("-m", "{{ cookiecutter.module_name }}.training", "all")
 RUNNER = "{{ cookiecutter.module_name }}.prediction.retrain_jobs"

@@ -10,7 +10,10 @@ from pydantic import ValidationError
 
 from {{ cookiecutter.module_name }}.config import ServingSettings
 from {{ cookiecutter.module_name }}.prediction.requests import records_adapter
-from {{ cookiecutter.module_name }}.schema import FeatureSchema, category_label
+from {{ cookiecutter.module_name }}.schema import (
+    FeatureSchema,
+    category_label,
+)
 
 # Problems listed in one error's detail; the rest are counted.
 MAX_PROBLEMS = 5
