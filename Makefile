@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 DEMO_DIR := build/demo
 LOCK := $(BIN)/uv pip compile --quiet --universal --generate-hashes --python-version 3.11 --no-header
 
-.PHONY: help venv demo test test-fast lint lock clean
+.PHONY: help venv demo test test-fast lint bench lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,9 @@ test-fast: venv ## Run the template tests without the slow end-to-end ones
 lint: venv ## Lint the template's own code (the templated project is linted after baking)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+bench: venv ## Serving benchmark (bakes into build/bench; ~3 min): writes benchmarks/results/
+	$(BIN)/python benchmarks/serving.py
 
 lock: $(BIN)/uv ## Re-pin requirements/*.txt with hashes
 	cd requirements && $(LOCK) dev.in -o dev.txt && $(LOCK) uv.in -o uv.txt

@@ -10,19 +10,23 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 
-def median_seconds(call, repeats: int) -> float:
-    call()  # warm-up
-    times = []
+def median_seconds(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median wall time of each call, the calls interleaved so load changes hit all alike."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():
+        call()  # warm-up
     for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - started)
+    return {f"{name}_s": statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:
@@ -35,11 +39,15 @@ def main() -> None:
     records = json.loads(body.read_bytes())
     result = {
         "rows": len(records),
-        "pipeline_predict_s": median_seconds(
-            lambda: model.pipeline.predict(pd.DataFrame(records)), repeats
-        ),
-        "validate_and_predict_s": median_seconds(
-            lambda: model.predict(parse_records(records, model.schema, settings.serving)), repeats
+        **median_seconds(
+            {
+                "pipeline_predict": lambda: model.pipeline.predict(pd.DataFrame(records)),
+                "validate": lambda: parse_records(records, model.schema, settings.serving),
+                "validate_and_predict": lambda: model.predict(
+                    parse_records(records, model.schema, settings.serving)
+                ),
+            },
+            repeats,
         ),
     }
     print(json.dumps(result))
