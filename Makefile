@@ -38,7 +38,7 @@ lint: venv ## Lint the template's own code (the templated project is linted afte
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: venv ## Serving benchmark (bakes into build/bench; ~3 min): writes benchmarks/results/
+bench: venv ## Serving benchmark (bakes into build/bench; ~6 min): writes benchmarks/results/
 	$(BIN)/python benchmarks/serving.py
 
 lock: $(BIN)/uv ## Re-pin requirements/*.txt with hashes

@@ -9,7 +9,7 @@ request against in-process predictions on the same rows.
     .venv/bin/python benchmarks/serving.py                  # bakes into build/bench
     .venv/bin/python benchmarks/serving.py --project PATH   # a baked, trained project
 
-Writes benchmarks/results/serving.json and serving.md. Takes about two minutes.
+Writes benchmarks/results/serving.json and serving.md. Takes about six minutes.
 """
 
 from __future__ import annotations
@@ -84,19 +84,29 @@ def start(project: Path, app: str, workers: int) -> tuple[subprocess.Popen[bytes
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(process, base, app)
+    except BaseException:
+        process.terminate()
+        process.wait(timeout=30)
+        raise
+    return process, base
+
+
+def wait_until_up(process: subprocess.Popen[bytes], base: str, app: str) -> None:
+    """Return once the app answers a request (any status); fail if gunicorn exits."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn for the {app} app exited with {process.returncode}")
+        request = urllib.request.Request(f"{base}/predict", data=b"x", method="POST")
         try:
-            request = urllib.request.Request(f"{base}/predict", data=b"x", method="POST")
-            urllib.request.urlopen(request, timeout=5)
+            with urllib.request.urlopen(request, timeout=5):
+                return
         except urllib.error.HTTPError:
-            return process, base  # it answered (a 4xx for the bad body): it is up
+            return  # it answered (a 4xx for the bad body): it is up
         except (urllib.error.URLError, ConnectionError, TimeoutError):  # still booting
             time.sleep(0.2)
-            continue
-        return process, base
     raise RuntimeError(f"the {app} app did not answer within 60 s")
 
 
@@ -162,21 +172,30 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5.0, help="per round, app and case")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     project = args.project or bake_project(TEMPLATE / "build/bench")
     metadata = json.loads((project / "models/metadata.json").read_text(encoding="utf-8"))
     record = metadata["input_example"]
-    scratch = Path(tempfile.mkdtemp(prefix="bench-"))
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        run_benchmark(args, project, record, Path(scratch))
+
+
+def run_benchmark(
+    args: argparse.Namespace, project: Path, record: dict[str, Any], scratch: Path
+) -> None:
+    """Write the request bodies, start both servers, measure, always stop the servers."""
     bodies = {}
     for case, rows in {**CASES, "1000 records": 1000}.items():
         bodies[case] = scratch / f"{rows}.json"
         bodies[case].write_text(json.dumps(record if rows == 1 else [record] * rows))
 
     load_before = os.getloadavg()
-    servers = {app: start(project, app, args.workers) for app in APPS}
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {c: {a: [] for a in APPS} for c in CASES}
     try:
+        for app in APPS:
+            servers[app] = start(project, app, args.workers)
         for round_number in range(args.rounds):
             order = APPS if round_number % 2 == 0 else APPS[::-1]
             for case in CASES:

@@ -78,7 +78,7 @@ def wait_until_ready(base: str, server: subprocess.Popen[bytes], seconds: float 
                 return
             if status == 503:
                 raise RuntimeError(f"the server has no model: {body.get('detail')}")
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):  # still booting
             pass
         time.sleep(0.2)
     raise RuntimeError(f"the server was not ready within {seconds:.0f} s")
