@@ -64,6 +64,13 @@ def test_metadata_names_version_schema_and_metrics(client: FlaskClient, model: L
         ({"json": "just a string"}, 400, "invalid_body"),
         ({"json": [1, 2]}, 400, "invalid_record"),
         ({"json": {}}, 422, "missing_column"),
+        ({"data": "[" * 100_000 + "]" * 100_000, "content_type": "application/json"}, 400, None),
+        (
+            {"data": '{"a":' * 50_000 + "1" + "}" * 50_000, "content_type": "application/json"},
+            400,
+            None,
+        ),
+        ({"data": "[" + "1" * 5000 + "]", "content_type": "application/json"}, 400, None),
     ],
 )
 def test_bad_requests_get_json_4xx(
@@ -135,6 +142,21 @@ def test_numbers_are_strict(
     body = assert_json_error(client.post("/predict", json={**example_record, name: value}), 422)
     assert body["error"] == "wrong_type"
     assert name in body["detail"]
+
+
+def test_errors_echo_only_a_short_part_of_huge_values(
+    client: FlaskClient, example_record: dict, model: LoadedModel
+) -> None:
+    if not model.schema.numeric:
+        pytest.skip("the schema has no numeric column")
+    name = model.schema.numeric[0]
+    nested: Any = 1
+    for _ in range(500):
+        nested = [nested]
+    for value in ("x" * 100_000, nested, {"key": list(range(10_000))}):
+        body = assert_json_error(client.post("/predict", json={**example_record, name: value}), 422)
+        assert name in body["detail"]
+        assert len(body["detail"]) < 300
 
 
 def test_non_finite_numbers_are_refused(

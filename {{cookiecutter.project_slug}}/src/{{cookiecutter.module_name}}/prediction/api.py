@@ -54,6 +54,10 @@ def read_json_body(limits: ServingSettings) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise RequestError(400, "malformed_json", f"the body is not valid JSON: {error}") from None
+    except RecursionError:  # json's decoder recurses once per level of nesting
+        raise RequestError(
+            400, "malformed_json", "the body nests arrays or objects too deeply: send flat records"
+        ) from None
 
 
 @api.post("/predict")

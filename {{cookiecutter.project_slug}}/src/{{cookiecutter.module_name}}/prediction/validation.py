@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,9 @@ from {{ cookiecutter.module_name }}.schema import (
 
 # Problems listed in one error's detail; the rest are counted.
 MAX_PROBLEMS = 5
+# Echo at most this much of a bad value: clients may send huge or deeply nested ones.
+SHORT = reprlib.Repr()  # keyword arguments only from Python 3.12
+SHORT.maxlevel, SHORT.maxstring, SHORT.maxother, SHORT.maxlist, SHORT.maxdict = 2, 40, 40, 4, 4
 
 
 class RequestError(ValueError):
@@ -140,7 +144,6 @@ def _problem(item: dict[str, Any], schema: FeatureSchema) -> tuple[str, str]:
     )
 
 
-def _show(value: Any, limit: int = 40) -> str:
-    """A short repr of a client's value for an error message."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _show(value: Any) -> str:
+    """A short repr of a client's value for an error message (bounded depth and length)."""
+    return SHORT.repr(value)
