@@ -7,8 +7,12 @@ import json
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from flask.testing import FlaskClient
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.app import create_app
@@ -226,3 +230,23 @@ def test_non_finite_probabilities_are_422_not_invalid_json(
     body = assert_json_error(app.test_client().post("/predict", json=[example_record] * 2), 422)
     assert body["error"] == "unpredictable"
     assert "[0, 1]" in body["detail"]
+
+
+def test_rows_that_overflow_inside_the_pipeline_are_422_naming_them(
+    trained: Settings, model: LoadedModel, example_record: dict
+) -> None:
+    if not model.schema.numeric:
+        pytest.skip("the schema has no numeric column")
+    name = model.schema.numeric[0]
+    # A pipeline whose preprocessing multiplies by 10: 1e308 overflows to infinity.
+    pipeline = make_pipeline(
+        FunctionTransformer(lambda frame: frame[[name]].to_numpy(dtype="float64") * 10),
+        LogisticRegression(),
+    ).fit(pd.DataFrame({name: [1.0, 2.0, 3.0, 4.0]}), ["a", "a", "b", "b"])
+    unbounded = model.schema.model_copy(update={"ranges": {}})
+    app = create_app(trained)
+    app.extensions["model"] = dataclasses.replace(model, pipeline=pipeline, schema=unbounded)
+    records = [example_record, {**example_record, name: 1e308}]
+    body = assert_json_error(app.test_client().post("/predict", json=records), 422)
+    assert body["error"] == "unpredictable"
+    assert "record(s) [1]" in body["detail"]

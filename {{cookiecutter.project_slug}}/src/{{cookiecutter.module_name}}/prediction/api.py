@@ -12,7 +12,10 @@ from {{ cookiecutter.module_name }}.config import (
     ServingSettings,
     Settings,
 )
-from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.prediction.model import (
+    LoadedModel,
+    UnscorableRowsError,
+)
 from {{ cookiecutter.module_name }}.prediction.validation import (
     RequestError,
     parse_records,
@@ -66,7 +69,19 @@ def predict() -> Any:
     model = current_model()
     settings: Settings = current_app.config["SETTINGS"]
     features = parse_records(read_json_body(settings.serving), model.schema, settings.serving)
-    predictions = model.predict(features)
+    try:
+        predictions = model.predict(features)
+    except UnscorableRowsError as error:
+        raise RequestError(
+            422,
+            "unpredictable",
+            f"record(s) {error.rows[:10]}: values too extreme for the model (they overflow "
+            "inside its preprocessing); check their magnitudes",
+        ) from None
+    except ValueError as error:  # the estimator's own input checks
+        raise RequestError(
+            422, "unpredictable", f"the model cannot score these records: {error}"
+        ) from None
     extreme = [
         index
         for index, row in enumerate(predictions)

@@ -22,6 +22,14 @@ class ModelLoadError(RuntimeError):
     """The artifact is missing, does not match its metadata, or cannot be loaded."""
 
 
+class UnscorableRowsError(ValueError):
+    """Some rows turn infinite inside the pipeline: their values are too extreme to score."""
+
+    def __init__(self, rows: list[int]) -> None:
+        super().__init__(f"rows {rows[:10]} become infinite or NaN inside the pipeline")
+        self.rows = rows
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A verified pipeline with the metadata it was certified with."""
@@ -53,7 +61,14 @@ class LoadedModel:
         steps = getattr(self.pipeline, "steps", None)
         if not steps or len(steps) < 2:
             return self.pipeline, features
-        return steps[-1][1], self.pipeline[:-1].transform(features)
+        transformed = self.pipeline[:-1].transform(features)
+        try:
+            finite = np.isfinite(np.asarray(transformed, dtype="float64")).all(axis=1)
+        except (TypeError, ValueError):  # sparse or non-numeric: the estimator will judge
+            return steps[-1][1], transformed
+        if not finite.all():
+            raise UnscorableRowsError(np.flatnonzero(~finite).tolist())
+        return steps[-1][1], transformed
 
 
 def load_model(
