@@ -45,6 +45,7 @@ class PathSettings(_Section):
     metadata: Path
     metrics: Path
     predictions: Path
+    retrain_jobs: Path
 
 
 class DataSettings(_Section):
