@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 DEMO_DIR := build/demo
 LOCK := $(BIN)/uv pip compile --quiet --universal --generate-hashes --python-version 3.11 --no-header
 
-.PHONY: help venv hooks demo test test-fast lint lock clean
+.PHONY: help venv hooks demo test test-fast lint bench lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,6 +41,9 @@ lint: venv ## Lint the template's own code and run its hooks (baked projects are
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pre-commit run --all-files
+
+bench: venv ## Serving benchmark (bakes into build/bench; ~6 min): writes benchmarks/results/
+	$(BIN)/python benchmarks/serving.py
 
 lock: $(BIN)/uv ## Re-pin requirements/*.txt with hashes
 	cd requirements && $(LOCK) dev.in -o dev.txt && $(LOCK) uv.in -o uv.txt

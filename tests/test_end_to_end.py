@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -48,20 +49,31 @@ def http(
         return error.code, json.loads(error.read())
 
 
-@pytest.fixture
-def server(project: Path) -> Iterator[str]:
-    """gunicorn serving the project's model on a free loopback port."""
+@pytest.fixture(scope="module")
+def metrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the server's workers write their Prometheus samples."""
+    return tmp_path_factory.mktemp("prometheus")
+
+
+@pytest.fixture(scope="module")
+def server(project: Path, metrics_dir: Path) -> Iterator[str]:
+    """gunicorn with the project's config and 2 workers on a free loopback port."""
     port = free_port()
+    env = {
+        **os.environ,
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
     process = subprocess.Popen(
         [
             str(project / ".venv/bin/gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
+            "--config",
+            "gunicorn.conf.py",
             f"{DEFAULT_MODULE}.prediction.app:create_app()",
         ],
         cwd=project,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -119,6 +131,53 @@ def test_served_prediction_over_http(project: Path, server: str) -> None:
     assert (
         http("GET", f"{server}/metadata")[1]["artifact"]["sha256"] == metadata["artifact"]["sha256"]
     )
+
+
+def scrape(base: str) -> dict[str, float]:
+    """/metrics as {'name{label="value",...}': value} (sample lines only)."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            samples[key] = float(value)
+    return samples
+
+
+def test_metrics_add_up_across_gunicorn_workers(
+    project: Path, server: str, metrics_dir: Path
+) -> None:
+    """Requests served by both workers are counted once each, whichever worker is scraped."""
+    record = json.loads((project / "models/metadata.json").read_text(encoding="utf-8"))[
+        "input_example"
+    ]
+    before = scrape(server)
+    ok = 'http_requests_total{endpoint="/predict",method="POST",status="200"}'
+    bad = 'http_requests_total{endpoint="/predict",method="POST",status="422"}'
+
+    def predict(_: int) -> int:
+        return http("POST", f"{server}/predict", json.dumps([record, record]).encode())[0]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:  # concurrent, so both workers serve
+        statuses = list(pool.map(predict, range(60)))
+    assert statuses == [200] * 60
+    assert http("POST", f"{server}/predict", b'{"island": "Biscoe"}')[0] == 422
+    workers_with_samples = {path.stem.split("_")[-1] for path in metrics_dir.glob("counter_*.db")}
+    assert len(workers_with_samples) == 2, sorted(metrics_dir.iterdir())
+    for _ in range(4):  # each scrape may be answered by either worker: all must agree
+        after = scrape(server)
+        assert after[ok] - before.get(ok, 0) == 60
+        assert after[bad] - before.get(bad, 0) == 1
+        predicted = sum(
+            value - before.get(key, 0)
+            for key, value in after.items()
+            if key.startswith("predictions_total{")
+        )
+        assert predicted == 120
+        error = 'http_request_errors_total{endpoint="/predict",error="missing_column"}'
+        assert after[error] - before.get(error, 0) == 1
 
 
 @pytest.mark.parametrize(

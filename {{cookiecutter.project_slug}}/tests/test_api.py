@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from flask.testing import FlaskClient
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.app import create_app
@@ -61,6 +68,13 @@ def test_metadata_names_version_schema_and_metrics(client: FlaskClient, model: L
         ({"json": "just a string"}, 400, "invalid_body"),
         ({"json": [1, 2]}, 400, "invalid_record"),
         ({"json": {}}, 422, "missing_column"),
+        ({"data": "[" * 100_000 + "]" * 100_000, "content_type": "application/json"}, 400, None),
+        (
+            {"data": '{"a":' * 50_000 + "1" + "}" * 50_000, "content_type": "application/json"},
+            400,
+            None,
+        ),
+        ({"data": "[" + "1" * 5000 + "]", "content_type": "application/json"}, 400, None),
     ],
 )
 def test_bad_requests_get_json_4xx(
@@ -81,13 +95,97 @@ def test_wrong_type_is_422_naming_the_field(
     assert name in body["detail"]
 
 
+def with_serving(settings: Settings, **changes: Any) -> Settings:
+    """Settings with some ``serving`` limits changed."""
+    return settings.model_copy(update={"serving": settings.serving.model_copy(update=changes)})
+
+
 def test_body_over_the_limit_is_413(trained: Settings, example_record: dict) -> None:
-    tight = trained.model_copy(
-        update={"serving": trained.serving.model_copy(update={"max_body_bytes": 1024})}
-    )
-    client = create_app(tight).test_client()
-    response = client.post("/predict", json=[example_record] * 200)
-    assert_json_error(response, 413)
+    client = create_app(with_serving(trained, max_body_bytes=1024)).test_client()
+    body = assert_json_error(client.post("/predict", json=[example_record] * 200), 413)
+    assert body["error"] == "body_too_large"
+    assert "serving.max_body_bytes" in body["detail"]
+
+
+def test_batch_over_the_limit_is_413(trained: Settings, example_record: dict) -> None:
+    client = create_app(with_serving(trained, max_batch_size=2)).test_client()
+    assert client.post("/predict", json=[example_record] * 2).status_code == 200
+    body = assert_json_error(client.post("/predict", json=[example_record] * 3), 413)
+    assert body["error"] == "batch_too_large"
+    assert "serving.max_batch_size" in body["detail"]
+
+
+def test_errors_name_the_record_and_the_column(
+    client: FlaskClient, example_record: dict, model: LoadedModel
+) -> None:
+    name = model.schema.features[0]
+    bad = {**example_record, name: {"nested": 1}}
+    body = assert_json_error(client.post("/predict", json=[example_record, bad]), 422)
+    assert body["error"] == "wrong_type"
+    assert f"record 1: column {name!r}" in body["detail"]
+    assert "record 0" not in body["detail"]
+
+
+def test_missing_columns_are_listed_per_record(
+    client: FlaskClient, example_record: dict, model: LoadedModel
+) -> None:
+    first, last = model.schema.features[0], model.schema.features[-1]
+    partial = {key: value for key, value in example_record.items() if key not in (first, last)}
+    body = assert_json_error(client.post("/predict", json=[example_record, partial]), 422)
+    assert body["error"] == "missing_column"
+    assert f"record 1 lacks required column(s) [{first!r}, {last!r}]" in body["detail"]
+
+
+@pytest.mark.parametrize("value", [True, "12.5", [1]])
+def test_numbers_are_strict(
+    client: FlaskClient, example_record: dict, model: LoadedModel, value: Any
+) -> None:
+    if not model.schema.numeric:
+        pytest.skip("the schema has no numeric column")
+    name = model.schema.numeric[0]
+    body = assert_json_error(client.post("/predict", json={**example_record, name: value}), 422)
+    assert body["error"] == "wrong_type"
+    assert name in body["detail"]
+
+
+def test_errors_echo_only_a_short_part_of_huge_values(
+    client: FlaskClient, example_record: dict, model: LoadedModel
+) -> None:
+    if not model.schema.numeric:
+        pytest.skip("the schema has no numeric column")
+    name = model.schema.numeric[0]
+    nested: Any = 1
+    for _ in range(500):
+        nested = [nested]
+    for value in ("x" * 100_000, nested, {"key": list(range(10_000))}):
+        body = assert_json_error(client.post("/predict", json={**example_record, name: value}), 422)
+        assert name in body["detail"]
+        assert len(body["detail"]) < 300
+
+
+def test_non_finite_numbers_are_refused(
+    client: FlaskClient, example_record: dict, model: LoadedModel
+) -> None:
+    if not model.schema.numeric:
+        pytest.skip("the schema has no numeric column")
+    name = model.schema.numeric[0]
+    text = json.dumps({**example_record, name: float("nan")})  # Python writes NaN
+    response = client.post("/predict", data=text, content_type="application/json")
+    body = assert_json_error(response, 422)
+    assert name in body["detail"]
+
+
+def test_values_outside_the_schema_ranges_are_refused(
+    client: FlaskClient, example_record: dict, model: LoadedModel
+) -> None:
+    if not model.schema.ranges:
+        pytest.skip("the schema has no ranges")
+    name, (low, high) = next(iter(model.schema.ranges.items()))
+    inside = client.post("/predict", json={**example_record, name: low})
+    assert inside.status_code == 200
+    body = assert_json_error(client.post("/predict", json={**example_record, name: high + 1}), 422)
+    assert body["error"] == "out_of_range"
+    assert name in body["detail"]
 
 
 def test_unknown_route_and_method_are_json(client: FlaskClient) -> None:
@@ -110,3 +208,45 @@ def test_tampered_artifact_is_refused(trained: Settings, tmp_path) -> None:
     client = create_app(trained.with_paths(model=tampered)).test_client()
     body = assert_json_error(client.get("/health/ready"), 503)
     assert "sha256" in body["detail"]
+
+
+class NoProbabilities:
+    """A stand-in estimator whose probabilities overflowed (NaN)."""
+
+    classes_ = np.array(["a", "b"])
+
+    def predict(self, features: Any) -> np.ndarray:
+        return np.array(["a"] * len(features))
+
+    def predict_proba(self, features: Any) -> np.ndarray:
+        return np.full((len(features), 2), np.nan)
+
+
+def test_non_finite_probabilities_are_422_not_invalid_json(
+    trained: Settings, model: LoadedModel, example_record: dict
+) -> None:
+    app = create_app(trained)
+    app.extensions["model"] = dataclasses.replace(model, pipeline=NoProbabilities())
+    body = assert_json_error(app.test_client().post("/predict", json=[example_record] * 2), 422)
+    assert body["error"] == "unpredictable"
+    assert "[0, 1]" in body["detail"]
+
+
+def test_rows_that_overflow_inside_the_pipeline_are_422_naming_them(
+    trained: Settings, model: LoadedModel, example_record: dict
+) -> None:
+    if not model.schema.numeric:
+        pytest.skip("the schema has no numeric column")
+    name = model.schema.numeric[0]
+    # A pipeline whose preprocessing multiplies by 10: 1e308 overflows to infinity.
+    pipeline = make_pipeline(
+        FunctionTransformer(lambda frame: frame[[name]].to_numpy(dtype="float64") * 10),
+        LogisticRegression(),
+    ).fit(pd.DataFrame({name: [1.0, 2.0, 3.0, 4.0]}), ["a", "a", "b", "b"])
+    unbounded = model.schema.model_copy(update={"ranges": {}})
+    app = create_app(trained)
+    app.extensions["model"] = dataclasses.replace(model, pipeline=pipeline, schema=unbounded)
+    records = [example_record, {**example_record, name: 1e308}]
+    body = assert_json_error(app.test_client().post("/predict", json=records), 422)
+    assert body["error"] == "unpredictable"
+    assert "record(s) [1]" in body["detail"]

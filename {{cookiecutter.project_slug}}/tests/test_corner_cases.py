@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from {{ cookiecutter.module_name }}.config import Settings
@@ -109,3 +110,15 @@ def test_batch_above_the_limit_is_refused(
     with pytest.raises(RequestError, match="at most 2") as caught:
         parse_records([example_record] * 3, model.schema, small)
     assert caught.value.status == 413
+
+
+def test_request_rows_are_typed_exactly_as_in_training(
+    model: LoadedModel, trained: Settings, example_record: dict
+) -> None:
+    """The server's fast path gives the same frame as the schema's generic coercion."""
+    records = [example_record, dict.fromkeys(example_record)]
+    for name in model.schema.categorical:
+        records.append({**example_record, name: 3})  # an integer label becomes "3"
+    served = parse_records(records, model.schema, trained.serving)
+    generic = model.schema.coerce_features(pd.DataFrame.from_records(records))
+    pd.testing.assert_frame_equal(served, generic)

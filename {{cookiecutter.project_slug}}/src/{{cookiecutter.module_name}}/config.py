@@ -46,6 +46,7 @@ class PathSettings(_Section):
     metrics: Path
     predictions: Path
     registry: Path
+    retrain_jobs: Path
 
 
 class DataSettings(_Section):

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.config import (
+    ServingSettings,
+    Settings,
+)
+from {{ cookiecutter.module_name }}.prediction.model import (
+    LoadedModel,
+    UnscorableRowsError,
+)
 from {{ cookiecutter.module_name }}.prediction.validation import (
     RequestError,
     parse_records,
@@ -26,14 +33,22 @@ def current_model() -> LoadedModel:
     return model
 
 
-def read_json_body() -> Any:
-    """The request's JSON payload; 415 for another content type, 400 when unreadable."""
+def read_json_body(limits: ServingSettings) -> Any:
+    """The request's JSON payload; 415 for another content type, 413 when over the
+    size limit, 400 when unreadable."""
     if not request.is_json:
         raise RequestError(
             415,
             "unsupported_media_type",
             f"send the records as JSON with 'Content-Type: application/json' "
             f"(got {request.mimetype or 'none'!r})",
+        )
+    if request.content_length is not None and request.content_length > limits.max_body_bytes:
+        raise RequestError(
+            413,
+            "body_too_large",
+            f"the body has {request.content_length} bytes; at most {limits.max_body_bytes} "
+            "per request (serving.max_body_bytes): split the batch",
         )
     body = request.get_data(cache=True)
     if not body.strip():
@@ -42,6 +57,10 @@ def read_json_body() -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise RequestError(400, "malformed_json", f"the body is not valid JSON: {error}") from None
+    except RecursionError:  # json's decoder recurses once per level of nesting
+        raise RequestError(
+            400, "malformed_json", "the body nests arrays or objects too deeply: send flat records"
+        ) from None
 
 
 @api.post("/predict")
@@ -49,8 +68,34 @@ def predict() -> Any:
     """Predict one record (a JSON object) or a batch (a list of objects) of raw columns."""
     model = current_model()
     settings: Settings = current_app.config["SETTINGS"]
-    features = parse_records(read_json_body(), model.schema, settings.serving)
-    return jsonify(model_version=model.version, predictions=model.predict(features))
+    features = parse_records(read_json_body(settings.serving), model.schema, settings.serving)
+    try:
+        predictions = model.predict(features)
+    except UnscorableRowsError as error:
+        raise RequestError(
+            422,
+            "unpredictable",
+            f"record(s) {error.rows[:10]}: values too extreme for the model (they overflow "
+            "inside its preprocessing); check their magnitudes",
+        ) from None
+    except ValueError as error:  # the estimator's own input checks
+        raise RequestError(
+            422, "unpredictable", f"the model cannot score these records: {error}"
+        ) from None
+    extreme = [
+        index
+        for index, row in enumerate(predictions)
+        if not all(math.isfinite(p) for p in row.get("probabilities", {}).values())
+    ]
+    if extreme:
+        raise RequestError(
+            422,
+            "unpredictable",
+            f"record(s) {extreme[:10]}: values too extreme for the model to give "
+            "probabilities; check their magnitudes",
+        )
+    current_app.extensions["metrics"].count_predictions(predictions)
+    return jsonify(model_version=model.version, predictions=predictions)
 
 
 @api.get("/health/live")

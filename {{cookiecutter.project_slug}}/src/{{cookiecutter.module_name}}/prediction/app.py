@@ -10,7 +10,10 @@ from werkzeug.exceptions import HTTPException
 
 from {{ cookiecutter.module_name }}.config import Settings, load_settings
 from {{ cookiecutter.module_name }}.prediction.api import api
+from {{ cookiecutter.module_name }}.prediction.metrics import install_metrics
 from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
+from {{ cookiecutter.module_name }}.prediction.openapi import docs
+from {{ cookiecutter.module_name }}.prediction.retrain import configure_retrain
 from {{ cookiecutter.module_name }}.prediction.store import load_served_model
 from {{ cookiecutter.module_name }}.prediction.validation import RequestError
 
@@ -33,7 +36,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     except ModelLoadError as error:
         log.error("model not loaded: %s", error)
         app.extensions["model_error"] = str(error)
+    install_metrics(app)
     app.register_blueprint(api)
+    app.register_blueprint(docs)
+    configure_retrain(app)
     register_error_handlers(app)
     return app
 

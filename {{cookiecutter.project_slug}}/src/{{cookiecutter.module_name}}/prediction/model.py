@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
@@ -19,6 +20,14 @@ from {{ cookiecutter.module_name }}.storage import (
 
 class ModelLoadError(RuntimeError):
     """The artifact is missing, does not match its metadata, or cannot be loaded."""
+
+
+class UnscorableRowsError(ValueError):
+    """Some rows turn infinite inside the pipeline: their values are too extreme to score."""
+
+    def __init__(self, rows: list[int]) -> None:
+        super().__init__(f"rows {rows[:10]} become infinite or NaN inside the pipeline")
+        self.rows = rows
 
 
 @dataclass(frozen=True)
@@ -36,18 +45,30 @@ class LoadedModel:
 
     def predict(self, features: pd.DataFrame) -> list[dict[str, Any]]:
         """Predict typed feature rows: one label and class probabilities per row."""
-        labels = self.pipeline.predict(features)
+        estimator, transformed = self._final_step(features)
+        labels = estimator.predict(transformed)
         result = [{"prediction": str(label)} for label in labels]
-        if hasattr(self.pipeline, "predict_proba"):
-            classes = [str(label) for label in self.pipeline.classes_]
-            for row, probabilities in zip(
-                result, self.pipeline.predict_proba(features), strict=True
-            ):
-                row["probabilities"] = {
-                    label: round(float(p), 6)
-                    for label, p in zip(classes, probabilities, strict=True)
-                }
+        if hasattr(estimator, "predict_proba"):
+            classes = [str(label) for label in estimator.classes_]
+            rounded = np.round(estimator.predict_proba(transformed), 6).tolist()
+            for row, probabilities in zip(result, rounded, strict=True):
+                row["probabilities"] = dict(zip(classes, probabilities, strict=True))
         return result
+
+    def _final_step(self, features: pd.DataFrame) -> tuple[Any, Any]:
+        """The final estimator and its input: a Pipeline's transforms run once, not once
+        for labels and again for probabilities (they are most of a prediction's cost)."""
+        steps = getattr(self.pipeline, "steps", None)
+        if not steps or len(steps) < 2:
+            return self.pipeline, features
+        transformed = self.pipeline[:-1].transform(features)
+        try:
+            finite = np.isfinite(np.asarray(transformed, dtype="float64")).all(axis=1)
+        except (TypeError, ValueError):  # sparse or non-numeric: the estimator will judge
+            return steps[-1][1], transformed
+        if not finite.all():
+            raise UnscorableRowsError(np.flatnonzero(~finite).tolist())
+        return steps[-1][1], transformed
 
 
 def load_model(

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-import math
+import reprlib
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from {{ cookiecutter.module_name }}.config import ServingSettings
-from {{ cookiecutter.module_name }}.schema import FeatureSchema, SchemaError
+from {{ cookiecutter.module_name }}.prediction.requests import records_adapter
+from {{ cookiecutter.module_name }}.schema import (
+    FeatureSchema,
+    category_label,
+)
+
+# Problems listed in one error's detail; the rest are counted.
+MAX_PROBLEMS = 5
+# Echo at most this much of a bad value: clients may send huge or deeply nested ones.
+SHORT = reprlib.Repr()  # keyword arguments only from Python 3.12
+SHORT.maxlevel, SHORT.maxstring, SHORT.maxother, SHORT.maxlist, SHORT.maxdict = 2, 40, 40, 4, 4
 
 
 class RequestError(ValueError):
@@ -28,8 +40,9 @@ class RequestError(ValueError):
 def parse_records(payload: Any, schema: FeatureSchema, limits: ServingSettings) -> pd.DataFrame:
     """Validate one record or a list of records; return them as typed feature rows.
 
-    Checks, in order: shape (object or non-empty list of objects), batch size, required
-    columns, extra columns (per ``serving.extra_columns``) and each value's type.
+    Checks, in order: shape (object or non-empty list), batch size, then every record
+    against the request model built from the schema (required columns, extra columns per
+    ``serving.extra_columns``, each value's type). Errors name the record and the column.
     """
     records = [payload] if isinstance(payload, dict) else payload
     if not isinstance(records, list):
@@ -45,41 +58,92 @@ def parse_records(payload: Any, schema: FeatureSchema, limits: ServingSettings) 
             f"{len(records)} records sent; at most {limits.max_batch_size} per request "
             "(serving.max_batch_size)",
         )
-    for index, record in enumerate(records):
-        _check_record(index, record, schema, limits)
-    frame = pd.DataFrame.from_records(records, columns=schema.features)
     try:
-        return schema.coerce_features(frame)
-    except SchemaError as error:
-        raise RequestError(422, "wrong_type", str(error)) from None
+        validated = records_adapter(schema, limits.extra_columns).validate_python(records)
+    except ValidationError as error:
+        raise describe(error, schema) from None
+    return to_frame(validated, schema)
 
 
-def _check_record(index: int, record: Any, schema: FeatureSchema, limits: ServingSettings) -> None:
-    where = f"record {index}"
-    if not isinstance(record, dict):
-        raise RequestError(400, "invalid_record", f"{where} is not a JSON object")
-    missing = schema.missing_columns(record)
-    if missing:
-        raise RequestError(422, "missing_column", f"{where} lacks required column(s) {missing}")
-    if limits.extra_columns == "reject":
-        extra = sorted(set(record) - set(schema.features))
-        if extra:
-            raise RequestError(422, "extra_column", f"{where} has unknown column(s) {extra}")
-    for name in schema.numeric:
-        value = record[name]
-        if value is None:
+def to_frame(records: list[Any], schema: FeatureSchema) -> pd.DataFrame:
+    """Validated records as the typed rows ``schema.coerce_features`` would give.
+
+    The request model already guarantees each value's type, so this builds the columns
+    directly: several times faster than the generic path, for the same dtypes and labels.
+    """
+    rows = [record.__dict__ for record in records]  # field values, without copying
+    columns: dict[str, Any] = {}
+    for index, name in enumerate(schema.features):
+        values = [row[f"f{index}"] for row in rows]
+        if name in schema.numeric:
+            columns[name] = np.array(
+                [np.nan if value is None else value for value in values], dtype="float64"
+            )
+        else:
+            # A Series, not an array: pandas would infer its string dtype from an array.
+            columns[name] = pd.Series(
+                [value if type(value) is str else category_label(value) for value in values],
+                dtype=object,
+            )
+    return pd.DataFrame(columns)
+
+
+def describe(error: ValidationError, schema: FeatureSchema) -> RequestError:
+    """One RequestError for a pydantic error: named after the first problem, listing each
+    problem as ``record I: column 'C' ...`` (a record's missing columns in one item)."""
+    problems: list[tuple[str, Any]] = []  # (error name, sentence or record index)
+    missing: dict[Any, list[str]] = {}
+    for item in error.errors(include_url=False):
+        if item["type"] == "missing" and len(item["loc"]) == 2:
+            index, column = item["loc"]
+            if index not in missing:
+                missing[index] = []
+                problems.append(("missing_column", index))
+            missing[index].append(str(column))
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or math.isinf(value):
-            raise RequestError(
-                422,
-                "wrong_type",
-                f"{where}: column {name!r} must be a number or null, got {value!r}",
-            )
-    for name in schema.categorical:
-        value = record[name]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
-            raise RequestError(
-                422,
-                "wrong_type",
-                f"{where}: column {name!r} must be a string or null, got {value!r}",
-            )
+        problem = _problem(item, schema)
+        if problem not in problems:  # a label field reports once per alternative type
+            problems.append(problem)
+    details = [
+        f"record {found} lacks required column(s) {missing[found]}"
+        if name == "missing_column"
+        else found
+        for name, found in problems[:MAX_PROBLEMS]
+    ]
+    if len(problems) > MAX_PROBLEMS:
+        details.append(f"and {len(problems) - MAX_PROBLEMS} more problem(s)")
+    name = problems[0][0]
+    return RequestError(400 if name == "invalid_record" else 422, name, "; ".join(details))
+
+
+def _problem(item: dict[str, Any], schema: FeatureSchema) -> tuple[str, str]:
+    """(error name, sentence) for one pydantic error located at (index, column, ...)."""
+    index, *rest = item["loc"]
+    where = f"record {index}"
+    if not rest:
+        return "invalid_record", f"{where} is not a JSON object (got {_show(item['input'])})"
+    column = str(rest[0])
+    if item["type"] == "extra_forbidden":
+        return "extra_column", (
+            f"{where}: unknown column {column!r} (serving.extra_columns is 'reject'; "
+            f"expected only {schema.features})"
+        )
+    if item["type"] in ("greater_than_equal", "less_than_equal"):
+        low, high = schema.ranges[column]
+        return "out_of_range", (
+            f"{where}: column {column!r} must lie in [{low}, {high}] (schema.ranges, as in "
+            f"training), got {_show(item['input'])}"
+        )
+    if column in schema.numeric:
+        expected = "a finite number or null"
+    else:
+        expected = "a string, an integer or null"
+    return (
+        "wrong_type",
+        f"{where}: column {column!r} must be {expected}, got {_show(item['input'])}",
+    )
+
+
+def _show(value: Any) -> str:
+    """A short repr of a client's value for an error message (bounded depth and length)."""
+    return SHORT.repr(value)

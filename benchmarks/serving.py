@@ -1,0 +1,241 @@
+"""Serving benchmark: the project's app against a bare Flask app, same pipeline, same run.
+
+Both apps run under gunicorn with the baked project's gunicorn.conf.py (sync workers) on
+the loopback interface; a separate process (loadgen.py) drives each with closed-loop
+connections for a fixed time. Rounds alternate the order of the apps so that a change in
+the machine's load hits both alike. Also measured: the per-row cost of one 1,000-row
+request against in-process predictions on the same rows.
+
+    .venv/bin/python benchmarks/serving.py                  # bakes into build/bench
+    .venv/bin/python benchmarks/serving.py --project PATH   # a baked, trained project
+
+Writes benchmarks/results/serving.json and serving.md. Takes about six minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from report import APPS, build_report, markdown
+
+HERE = Path(__file__).resolve().parent
+TEMPLATE = HERE.parent
+RESULTS = HERE / "results"
+MODULE = "penguin_classifier"
+CASES = {"single record": 1, "100 records": 100}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def bake_project(folder: Path) -> Path:
+    """Bake the default answers and run the project's own setup and training."""
+    project = folder / "penguin-classifier"
+    if not (project / "models/metadata.json").is_file():
+        subprocess.run(
+            [
+                str(Path(sys.executable).with_name("cookiecutter")),
+                "--no-input",
+                "-f",
+                "-o",
+                str(folder),
+                str(TEMPLATE),
+            ],
+            check=True,
+        )
+        subprocess.run(["make", "setup", "train"], cwd=project, check=True)
+    return project
+
+
+def start(project: Path, app: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    """Start one app under gunicorn with the project's config; wait until it answers."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(workers),
+        "GUNICORN_ACCESSLOG": "",
+        "BENCH_MODULE": MODULE,
+    }
+    target = "bare_app:create_app()" if app == "bare" else f"{MODULE}.prediction.app:create_app()"
+    command = [str(project / ".venv/bin/gunicorn"), "--config", "gunicorn.conf.py"]
+    if app == "bare":
+        command += ["--pythonpath", str(HERE)]
+    process = subprocess.Popen(
+        [*command, target],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(process, base, app)
+    except BaseException:
+        process.terminate()
+        process.wait(timeout=30)
+        raise
+    return process, base
+
+
+def wait_until_up(process: subprocess.Popen[bytes], base: str, app: str) -> None:
+    """Return once the app answers a request (any status); fail if gunicorn exits."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn for the {app} app exited with {process.returncode}")
+        request = urllib.request.Request(f"{base}/predict", data=b"x", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=5):
+                return
+        except urllib.error.HTTPError:
+            return  # it answered (a 4xx for the bad body): it is up
+        except (urllib.error.URLError, ConnectionError, TimeoutError):  # still booting
+            time.sleep(0.2)
+    raise RuntimeError(f"the {app} app did not answer within 60 s")
+
+
+def workers_cpu_seconds(master: int) -> float:
+    """CPU time (user + system) used so far by the gunicorn master's worker processes.
+
+    Unlike throughput, CPU per request does not depend on how much of the machine other
+    programs take: it is the robust measure of the service's own cost (Linux /proc only).
+    """
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == master:  # fields: state, ppid, ..., utime (11), stime (12)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def load(base: str, body: Path, connections: int, seconds: float) -> dict[str, Any]:
+    """Run loadgen.py in its own process against ``base``/predict."""
+    output = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "loadgen.py"),
+            "--url",
+            f"{base}/predict",
+            "--body",
+            str(body),
+            "--connections",
+            str(connections),
+            "--seconds",
+            str(seconds),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result = json.loads(output)
+    if result["errors"]:
+        raise RuntimeError(f"{result['errors']} requests to {base} failed: {result}")
+    return result
+
+
+def one_request_seconds(base: str, body: bytes, repeats: int) -> float:
+    """Median wall time of one POST over a fresh connection (what a client sees)."""
+    times = []
+    for _ in range(repeats + 1):
+        request = urllib.request.Request(
+            f"{base}/predict", data=body, headers={"Content-Type": "application/json"}
+        )
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:])  # the first one warms the worker up
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", type=Path, help="a baked and trained project")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per round, app and case")
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    project = args.project or bake_project(TEMPLATE / "build/bench")
+    metadata = json.loads((project / "models/metadata.json").read_text(encoding="utf-8"))
+    record = metadata["input_example"]
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        run_benchmark(args, project, record, Path(scratch))
+
+
+def run_benchmark(
+    args: argparse.Namespace, project: Path, record: dict[str, Any], scratch: Path
+) -> None:
+    """Write the request bodies, start both servers, measure, always stop the servers."""
+    bodies = {}
+    for case, rows in {**CASES, "1000 records": 1000}.items():
+        bodies[case] = scratch / f"{rows}.json"
+        bodies[case].write_text(json.dumps(record if rows == 1 else [record] * rows))
+
+    load_before = os.getloadavg()
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {c: {a: [] for a in APPS} for c in CASES}
+    try:
+        for app in APPS:
+            servers[app] = start(project, app, args.workers)
+        for round_number in range(args.rounds):
+            order = APPS if round_number % 2 == 0 else APPS[::-1]
+            for case in CASES:
+                for app in order:
+                    process, base = servers[app]
+                    load(base, bodies[case], args.connections, 1.0)  # warm-up
+                    cpu_before = workers_cpu_seconds(process.pid)
+                    result = load(base, bodies[case], args.connections, args.seconds)
+                    cpu = workers_cpu_seconds(process.pid) - cpu_before
+                    result["cpu_ms_per_request"] = round(cpu / result["requests"] * 1000, 3)
+                    runs[case][app].append(result)
+                    print(f"round {round_number + 1} {case:14} {app:8} {result}", flush=True)
+        # 1,000 rows: served and in-process alternate, so load changes hit both alike.
+        batch = bodies["1000 records"].read_bytes()
+        served, inprocess_runs = [], []
+        for _ in range(args.rounds):
+            served.append(one_request_seconds(servers["project"][1], batch, 10))
+            inprocess_runs.append(in_process(project, bodies["1000 records"], 10))
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=30)
+    inprocess = {
+        key: statistics.median(run[key] for run in inprocess_runs) for key in inprocess_runs[0]
+    }
+    report = build_report(vars(args), runs, statistics.median(served), inprocess, load_before)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "serving.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / "serving.md").write_text(markdown(report), encoding="utf-8")
+    print(markdown(report))
+
+
+def in_process(project: Path, body: Path, repeats: int) -> dict[str, float]:
+    """Time predictions on the rows of ``body`` inside the project's environment."""
+    command = [str(project / ".venv/bin/python"), str(HERE / "inprocess.py"), MODULE, str(body)]
+    output = subprocess.run(
+        [*command, str(repeats)], check=True, capture_output=True, text=True, cwd=project
+    ).stdout
+    return json.loads(output)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Prometheus metrics that add up across gunicorn workers: ``GET /metrics``.
+
+Under gunicorn, ``gunicorn.conf.py`` sets ``PROMETHEUS_MULTIPROC_DIR`` before any worker
+imports prometheus_client; every worker then writes its samples to files there and a
+scrape, whichever worker answers it, merges all of them. Without that variable (Flask's
+test client, ``make serve-dev``) each app keeps its own in-memory registry.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter as Tally
+from typing import Any
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Seconds; a single prediction takes milliseconds, a 1,000-row batch tens of them.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The service's counters and histograms, and how to render them for a scrape."""
+
+    def __init__(self) -> None:
+        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        # In multiprocess mode values live in files, so nothing is registered in-process.
+        self.registry = None if self.multiprocess else CollectorRegistry()
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests answered, by route, method and status code.",
+            ["endpoint", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time to answer a request, by route.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "http_request_errors_total",
+            "Requests answered with a 4xx or 5xx, by route and error name.",
+            ["endpoint", "error"],
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "predictions_total",
+            "Records predicted, by predicted class.",
+            ["prediction"],
+            registry=self.registry,
+        )
+
+    def count_predictions(self, predictions: list[dict[str, Any]]) -> None:
+        """Add one to each predicted class's counter per record."""
+        for label, count in Tally(row["prediction"] for row in predictions).items():
+            self.predictions.labels(label).inc(count)
+
+    def render(self) -> bytes:
+        """The Prometheus text format of every worker's samples (or this app's)."""
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+def install_metrics(app: Flask) -> Metrics:
+    """Time and count every request of ``app`` and serve ``GET /metrics``."""
+    metrics = Metrics()
+    app.extensions["metrics"] = metrics
+
+    @app.before_request
+    def start_timer() -> None:
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        started = g.pop("metrics_started", None)
+        # The route's pattern, not the raw path: unknown URLs must not add label values.
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.requests.labels(endpoint, request.method, str(response.status_code)).inc()
+        if started is not None:
+            metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        if response.status_code >= 400:
+            body = response.get_json(silent=True) if response.is_json else None
+            error = body.get("error") if isinstance(body, dict) else None
+            metrics.errors.labels(endpoint, str(error or response.status_code)).inc()
+        return response
+
+    @app.get("/metrics")
+    def scrape() -> Response:
+        """Prometheus scrape endpoint (text exposition format)."""
+        return Response(metrics.render(), content_type=CONTENT_TYPE_LATEST)
+
+    return metrics

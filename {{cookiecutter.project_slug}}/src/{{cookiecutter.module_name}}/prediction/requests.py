@@ -1,0 +1,71 @@
+"""Pydantic models of a prediction request, built from the feature schema.
+
+They are the one source for both request validation and ``/openapi.json``: a record has
+one field per feature column, numbers for ``schema.numeric`` (within ``schema.ranges``
+where given) and labels for ``schema.categorical``, each nullable (a missing value) but
+always present.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    create_model,
+)
+
+from {{ cookiecutter.module_name }}.schema import FeatureSchema
+
+# Strict: "3" is not a number and true is neither a number nor a label.
+Number = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
+Label = StrictStr | StrictInt | None
+ExtraPolicy = Literal["ignore", "reject"]
+
+
+def record_model(schema: FeatureSchema, extra_columns: ExtraPolicy) -> type[BaseModel]:
+    """The model of one record: its fields are aliased to the raw column names."""
+    return _record_model(schema.model_dump_json(), extra_columns)
+
+
+def records_adapter(schema: FeatureSchema, extra_columns: ExtraPolicy) -> TypeAdapter[Any]:
+    """A validator for a list of records (built once per schema and policy)."""
+    return _records_adapter(schema.model_dump_json(), extra_columns)
+
+
+@lru_cache(maxsize=8)
+def _record_model(schema_json: str, extra_columns: ExtraPolicy) -> type[BaseModel]:
+    schema = FeatureSchema.model_validate_json(schema_json)
+    fields: dict[str, Any] = {}
+    # Column names need not be identifiers ("Body Mass (g)"): fields are f0, f1... with
+    # the column name as alias, which is what JSON bodies and error locations use.
+    for index, name in enumerate(schema.features):
+        kind = "a number" if name in schema.numeric else "a string or an integer label"
+        annotation = Number if name in schema.numeric else Label
+        # Training refuses values outside schema.ranges, so predictions refuse them too.
+        low, high = schema.ranges.get(name, (None, None))
+        if low is not None:
+            kind = f"{kind} in [{low}, {high}]"
+        fields[f"f{index}"] = (
+            annotation,
+            Field(
+                alias=name, title=name, description=f"{kind}, or null when missing", ge=low, le=high
+            ),
+        )
+    config = ConfigDict(
+        extra="forbid" if extra_columns == "reject" else "ignore",
+        title="Record",
+        frozen=True,
+    )
+    return create_model("Record", __config__=config, **fields)
+
+
+@lru_cache(maxsize=8)
+def _records_adapter(schema_json: str, extra_columns: ExtraPolicy) -> TypeAdapter[Any]:
+    return TypeAdapter(list[_record_model(schema_json, extra_columns)])  # type: ignore[misc]

@@ -1,0 +1,120 @@
+"""GET /metrics: Prometheus text format, and counts that add up across processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.parser import text_string_to_metric_families
+
+from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse(text: str) -> Samples:
+    """Every sample of a scrape, keyed by name and labels (fails on malformed text)."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def total(samples: Samples, name: str) -> float:
+    return sum(number for (sample, _), number in samples.items() if sample == name)
+
+
+def test_scrape_counts_requests_errors_latency_and_classes(
+    client: FlaskClient, example_record: dict[str, Any], model: LoadedModel
+) -> None:
+    answer = client.post("/predict", json=[example_record] * 3).get_json()
+    client.post("/predict", json={})
+    client.get("/health/live")
+    client.get("/nowhere/at/all")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    samples = parse(response.get_data(as_text=True))
+
+    ok = {"endpoint": "/predict", "method": "POST"}
+    assert value(samples, "http_requests_total", **ok, status="200") == 1
+    assert value(samples, "http_requests_total", **ok, status="422") == 1
+    assert (
+        value(samples, "http_request_errors_total", endpoint="/predict", error="missing_column")
+        == 1
+    )
+    # Unknown paths share one label value, so scanners cannot blow up the series count.
+    assert (
+        value(samples, "http_requests_total", endpoint="unmatched", method="GET", status="404") == 1
+    )
+    assert value(samples, "http_request_duration_seconds_count", endpoint="/predict") == 2
+    assert (
+        value(samples, "http_request_duration_seconds_bucket", endpoint="/predict", le="+Inf") == 2
+    )
+    predicted = answer["predictions"][0]["prediction"]
+    assert value(samples, "predictions_total", prediction=predicted) == 3
+    assert total(samples, "predictions_total") == 3
+
+
+def test_each_app_counts_only_its_own_requests(client: FlaskClient, trained: Settings) -> None:
+    """Without PROMETHEUS_MULTIPROC_DIR, a registry belongs to one app (tests stay isolated)."""
+    client.get("/health/live")
+    samples = parse(client.get("/metrics").get_data(as_text=True))
+    assert (
+        value(samples, "http_requests_total", endpoint="/health/live", method="GET", status="200")
+        == 1
+    )
+
+
+WORKER = """
+import sys
+from pathlib import Path
+from {{ cookiecutter.module_name }}.config import load_settings
+from {{ cookiecutter.module_name }}.prediction.app import create_app
+
+settings = load_settings().with_paths(model=Path(sys.argv[1]), metadata=Path(sys.argv[2]))
+client = create_app(settings).test_client()
+record = client.get("/metadata").get_json()["input_example"]
+for _ in range(int(sys.argv[3])):
+    assert client.post("/predict", json=record).status_code == 200
+"""
+
+
+@pytest.mark.slow
+def test_counts_add_up_across_worker_processes(trained: Settings, tmp_path: Path) -> None:
+    """Two processes sharing PROMETHEUS_MULTIPROC_DIR, as gunicorn's workers do."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                str(trained.paths.model),
+                str(trained.paths.metadata),
+                n,
+            ],
+            env=env,
+        )
+        for n in ("3", "4")
+    ]
+    assert [worker.wait(timeout=120) for worker in workers] == [0, 0]
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(tmp_path))
+    samples = parse(generate_latest(registry).decode())
+    ok = {"endpoint": "/predict", "method": "POST", "status": "200"}
+    assert value(samples, "http_requests_total", **ok) == 7
+    assert total(samples, "predictions_total") == 7
+    assert value(samples, "http_request_duration_seconds_count", endpoint="/predict") == 7
