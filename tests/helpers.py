@@ -84,6 +84,7 @@ def expected_tree(
                 "prediction/metrics",
                 "prediction/model",
                 "prediction/openapi",
+                "prediction/reload",
                 "prediction/requests",
                 "prediction/retrain",
                 "prediction/retrain_jobs",
@@ -123,6 +124,7 @@ def expected_tree(
                 "test_registry",
                 "test_retrain",
                 "test_schema",
+                "test_swaps",
             )
         ],
     ]

@@ -90,6 +90,7 @@ class ServingSettings(_Section):
     extra_columns: Literal["ignore", "reject"] = "ignore"
     trusted_types: tuple[str, ...] = ()
     serve_unpromoted: bool = True
+    reload_interval: float = Field(default=2.0, ge=-1)
 
 
 class RegistrySettings(_Section):

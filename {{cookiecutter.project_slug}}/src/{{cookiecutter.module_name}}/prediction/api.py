@@ -113,5 +113,11 @@ def ready() -> Any:
 
 @api.get("/metadata")
 def metadata() -> Any:
-    """What is being served: version, hash, schema, metrics, params, library versions."""
-    return jsonify(current_model().metadata)
+    """What is being served: version, hash, schema, metrics, params, library versions.
+
+    If the prod pointer moved to a version this worker refused (it failed to load or
+    verify), ``refused_update`` says why: the previous model is still the one serving.
+    """
+    served = current_model().metadata
+    refused = current_app.extensions.get("swap_error")
+    return jsonify({**served, "refused_update": refused} if refused else served)

@@ -13,6 +13,7 @@ from {{ cookiecutter.module_name }}.prediction.api import api
 from {{ cookiecutter.module_name }}.prediction.metrics import install_metrics
 from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.openapi import docs
+from {{ cookiecutter.module_name }}.prediction.reload import install_reload
 from {{ cookiecutter.module_name }}.prediction.retrain import configure_retrain
 from {{ cookiecutter.module_name }}.prediction.store import load_served_model
 from {{ cookiecutter.module_name }}.prediction.validation import RequestError
@@ -21,16 +22,18 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the app; load and verify the model once, at start-up.
+    """Build the app; load and verify the model at start-up, then follow the prod pointer.
 
     A missing or tampered model does not stop the app: liveness stays green and
     readiness answers 503 with the reason, so an orchestrator keeps it out of rotation.
+    A promotion or rollback is picked up without a restart (see ``reload.py``).
     """
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.serving.max_body_bytes
     app.json.sort_keys = False
+    install_reload(app, settings)  # before the first load: a promotion meanwhile is seen
     try:
         app.extensions["model"] = load_served_model(settings)
     except ModelLoadError as error:

@@ -1,0 +1,90 @@
+"""Zero-downtime model swaps: every worker follows the store's prod pointer, no restart.
+
+A promotion or rollback replaces the pointer file atomically. Each worker looks at it (one
+``stat`` call) at most every ``serving.reload_interval`` seconds, on the request path; when
+it moved, the worker loads and verifies the new version *beside* the old one and only then
+swaps the reference its requests read. A version that fails to load or verify is refused:
+the old model keeps serving and the reason is logged and shown in ``/metadata``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from flask import Flask
+
+from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
+from {{ cookiecutter.module_name }}.prediction.store import (
+    ModelStore,
+    load_served_model,
+)
+
+log = logging.getLogger(__name__)
+
+Signature = tuple[int, int, int] | None
+
+
+def pointer_signature(path: Path) -> Signature:
+    """What identifies one pointer file: an atomic replace gives a new inode and mtime."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (status.st_ino, status.st_mtime_ns, status.st_size)
+
+
+class ModelWatcher:
+    """Swaps ``app.extensions["model"]`` when the prod pointer moves; one per worker."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pointer = ModelStore(settings.paths.registry).pointer_path
+        self.interval = settings.serving.reload_interval
+        # Taken before the first load, so a promotion during start-up is not missed.
+        self.signature = pointer_signature(self.pointer)
+        self.next_check = time.monotonic() + self.interval
+        self.lock = threading.Lock()
+
+    def refresh(self, app: Flask) -> None:
+        """Cheap when nothing moved; never raises into the request that triggered it."""
+        now = time.monotonic()
+        if now < self.next_check or not self.lock.acquire(blocking=False):
+            return
+        try:
+            self.next_check = now + self.interval
+            signature = pointer_signature(self.pointer)
+            if signature == self.signature:
+                return
+            self.signature = signature
+            self._swap(app)
+        finally:
+            self.lock.release()
+
+    def _swap(self, app: Flask) -> None:
+        old = app.extensions.get("model")
+        try:
+            new = load_served_model(self.settings)
+        except ModelLoadError as error:
+            kept = old.version if old is not None else "nothing"
+            log.error("new prod model refused, still serving %s: %s", kept, error)
+            app.extensions["swap_error"] = str(error)
+            if old is None:
+                app.extensions["model_error"] = str(error)
+            return
+        app.extensions["model"] = new  # one reference assignment: requests see old or new
+        app.extensions.pop("model_error", None)
+        app.extensions.pop("swap_error", None)
+        log.info("model swapped: %s -> %s", old.version if old else "none", new.version)
+
+
+def install_reload(app: Flask, settings: Settings) -> ModelWatcher:
+    """Check the pointer before each request (a no-op when reload_interval is negative)."""
+    watcher = ModelWatcher(settings)
+    if settings.serving.reload_interval >= 0:
+        app.before_request(lambda: watcher.refresh(app))
+    return watcher

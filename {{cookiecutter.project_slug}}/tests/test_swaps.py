@@ -1,0 +1,182 @@
+"""Zero-downtime model swaps: a running server follows promotions and rollbacks.
+
+The store is filled with the registry's own writers (export, atomic pointer), exactly as
+``make promote`` and ``make rollback`` leave it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from {{ cookiecutter.module_name }}.config import ENV_PREFIX, Settings
+from {{ cookiecutter.module_name }}.prediction.app import create_app
+from {{ cookiecutter.module_name }}.prediction.store import ModelStore, Pointer
+from {{ cookiecutter.module_name }}.registry.publish import (
+    export_version,
+    write_pointer,
+)
+from {{ cookiecutter.module_name }}.storage import read_json
+
+GOOD = ("v1.0.0", "v2.0.0")
+TAMPERED = "v3.0.0"
+
+
+@pytest.fixture
+def store_settings(trained: Settings, tmp_path: Path) -> Settings:
+    """Settings whose store holds two good versions and one with a tampered artifact."""
+    settings = trained.with_paths(registry=tmp_path / "store")
+    settings = settings.model_copy(
+        update={"serving": settings.serving.model_copy(update={"reload_interval": 0.0})}
+    )
+    store = ModelStore(settings.paths.registry)
+    metadata = read_json(trained.paths.metadata)
+    for version in (*GOOD, TAMPERED):
+        export_version(store, version, trained.paths.model, {**metadata, "version": version})
+    artifact = store.artifact_path(TAMPERED, metadata)
+    artifact.write_bytes(artifact.read_bytes() + b"tampered")
+    return settings
+
+
+def promote(settings: Settings, version: str) -> None:
+    write_pointer(ModelStore(settings.paths.registry), Pointer(version))
+
+
+def served_version(client: FlaskClient, example: dict[str, Any]) -> str:
+    response = client.post("/predict", json=example)
+    assert response.status_code == 200, response.get_json()
+    return str(response.get_json()["model_version"])
+
+
+def test_promotion_and_rollback_reach_a_running_app(
+    store_settings: Settings, example_record: dict[str, Any]
+) -> None:
+    promote(store_settings, "v1.0.0")
+    client = create_app(store_settings).test_client()
+    assert served_version(client, example_record) == "v1.0.0"
+    promote(store_settings, "v2.0.0")
+    assert served_version(client, example_record) == "v2.0.0"
+    promote(store_settings, "v1.0.0")  # a rollback is a pointer move too
+    assert served_version(client, example_record) == "v1.0.0"
+    assert client.get("/health/ready").get_json()["model_version"] == "v1.0.0"
+
+
+def test_a_broken_new_version_is_refused_and_the_old_one_keeps_serving(
+    store_settings: Settings, example_record: dict[str, Any]
+) -> None:
+    promote(store_settings, "v1.0.0")
+    client = create_app(store_settings).test_client()
+    assert served_version(client, example_record) == "v1.0.0"
+    promote(store_settings, TAMPERED)
+    assert served_version(client, example_record) == "v1.0.0"
+    metadata = client.get("/metadata").get_json()
+    assert metadata["version"] == "v1.0.0"
+    assert "sha256" in metadata["refused_update"]
+    promote(store_settings, "v2.0.0")  # the next good promotion goes through
+    assert served_version(client, example_record) == "v2.0.0"
+    assert "refused_update" not in client.get("/metadata").get_json()
+
+
+def test_the_pointer_is_checked_at_most_once_per_interval(
+    store_settings: Settings, example_record: dict[str, Any]
+) -> None:
+    promote(store_settings, "v1.0.0")
+    hourly = store_settings.model_copy(
+        update={"serving": store_settings.serving.model_copy(update={"reload_interval": 3600.0})}
+    )
+    client = create_app(hourly).test_client()
+    promote(store_settings, "v2.0.0")
+    assert served_version(client, example_record) == "v1.0.0"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@pytest.mark.slow
+def test_no_request_fails_while_prod_moves_under_load(
+    store_settings: Settings, example_record: dict[str, Any]
+) -> None:
+    """gunicorn with 2 workers under continuous load; prod moves six times."""
+    promote(store_settings, "v1.0.0")
+    port = free_port()
+    env = {
+        **os.environ,
+        f"{ENV_PREFIX}__PATHS__REGISTRY": str(store_settings.paths.registry),
+        f"{ENV_PREFIX}__SERVING__RELOAD_INTERVAL": "0.1",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "2",
+        "GUNICORN_ACCESSLOG": "",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
+         "{{ cookiecutter.module_name }}.prediction.app:create_app()"],
+        cwd=store_settings.root, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/predict"
+    results: list[tuple[int, Any]] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            results.append(post(url, example_record))
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if post(url, example_record)[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            assert server.poll() is None, "gunicorn exited"
+            assert time.monotonic() < deadline, "gunicorn was not ready in 120 s"
+            time.sleep(0.3)
+        workers = [threading.Thread(target=hammer) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for version in ("v2.0.0", "v1.0.0", TAMPERED, "v2.0.0", "v1.0.0", "v2.0.0"):
+            time.sleep(1.0)
+            promote(store_settings, version)
+        time.sleep(1.5)
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=120)
+        settled = [post(url, example_record) for _ in range(20)]
+    finally:
+        stop.set()
+        server.terminate()
+        server.wait(timeout=30)
+    assert len(results) > 20
+    failures = [result for result in results + settled if result[0] != 200]
+    assert failures == []
+    versions = {body["model_version"] for _, body in results}
+    assert versions <= set(GOOD)
+    assert versions == set(GOOD), "both versions must have served during the run"
+    assert {body["model_version"] for _, body in settled} == {"v2.0.0"}
