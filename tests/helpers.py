@@ -72,6 +72,7 @@ def expected_tree(
             for name in (
                 "__init__",
                 "config",
+                "onnx_model",
                 "schema",
                 "storage",
                 "prediction/__init__",
@@ -79,11 +80,13 @@ def expected_tree(
                 "prediction/api",
                 "prediction/app",
                 "prediction/model",
+                "prediction/runtime",
                 "prediction/validation",
                 "training/__init__",
                 "training/__main__",
                 "training/data",
                 "training/evaluate",
+                "training/export",
                 "training/features",
                 "training/train",
             )
@@ -99,6 +102,7 @@ def expected_tree(
                 "test_data",
                 "test_features",
                 "test_model_quality",
+                "test_onnx",
                 "test_schema",
             )
         ],

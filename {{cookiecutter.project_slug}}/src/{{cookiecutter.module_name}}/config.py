@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
 
@@ -42,9 +42,17 @@ class PathSettings(_Section):
     train_data: Path
     test_data: Path
     model: Path
+    onnx_model: Path
     metadata: Path
     metrics: Path
     predictions: Path
+
+    @model_validator(mode="after")
+    def _onnx_beside_model(self) -> PathSettings:
+        # A model travels as one folder: the server finds the ONNX copy beside the model.
+        if self.onnx_model.parent != self.model.parent:
+            raise ValueError("onnx_model must be in the same folder as model")
+        return self
 
 
 class DataSettings(_Section):
@@ -89,6 +97,13 @@ class ServingSettings(_Section):
     trusted_types: tuple[str, ...] = ()
 
 
+class InferenceSettings(_Section):
+    """Which engine computes predictions, and how closely the ONNX copy must agree."""
+
+    runtime: Literal["auto", "onnx", "sklearn"] = "auto"
+    onnx_tolerance: float = Field(default=1e-5, gt=0)
+
+
 class Settings(_Section):
     """The whole of params.yaml, validated; ``root`` is the folder that holds it."""
 
@@ -100,6 +115,7 @@ class Settings(_Section):
     model: ModelSettings
     evaluate: EvaluateSettings = EvaluateSettings()
     serving: ServingSettings = ServingSettings()
+    inference: InferenceSettings = InferenceSettings()
 
     def with_paths(self, **changes: Path) -> Settings:
         """Return a copy with some paths replaced (tests use it to write into a temp dir)."""

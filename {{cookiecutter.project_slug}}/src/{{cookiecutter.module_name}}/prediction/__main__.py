@@ -34,7 +34,10 @@ def predict_file(path: str) -> int:
     """Print predictions for the JSON records in ``path`` (``-`` reads standard input)."""
     settings = load_settings()
     model = load_model(
-        settings.paths.model, settings.paths.metadata, settings.serving.trusted_types
+        settings.paths.model,
+        settings.paths.metadata,
+        settings.serving.trusted_types,
+        runtime=settings.inference.runtime,
     )
     with open(
         sys.stdin.fileno() if path == "-" else path, encoding="utf-8", closefd=path != "-"

@@ -68,5 +68,6 @@ def ready() -> Any:
 
 @api.get("/metadata")
 def metadata() -> Any:
-    """What is being served: version, hash, schema, metrics, params, library versions."""
-    return jsonify(current_model().metadata)
+    """What is being served: version, hash, schema, metrics, params, libraries, runtime."""
+    model = current_model()
+    return jsonify({**model.metadata, "runtime": model.runtime_choice.describe()})

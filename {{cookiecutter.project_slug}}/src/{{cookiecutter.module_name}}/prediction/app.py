@@ -32,7 +32,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False
     try:
         app.extensions["model"] = load_model(
-            settings.paths.model, settings.paths.metadata, settings.serving.trusted_types
+            settings.paths.model,
+            settings.paths.metadata,
+            settings.serving.trusted_types,
+            runtime=settings.inference.runtime,
         )
     except ModelLoadError as error:
         log.error("model not loaded: %s", error)
