@@ -11,7 +11,11 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.module_name }}.config import ConfigError, Settings, load_settings
+from {{ cookiecutter.module_name }}.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+)
 from {{ cookiecutter.module_name }}.onnx_model import OnnxModel
 from {{ cookiecutter.module_name }}.prediction.app import create_app
 from {{ cookiecutter.module_name }}.prediction.model import (
@@ -21,7 +25,10 @@ from {{ cookiecutter.module_name }}.prediction.model import (
 )
 from {{ cookiecutter.module_name }}.prediction.runtime import choose_runtime
 from {{ cookiecutter.module_name }}.prediction.validation import parse_records
-from {{ cookiecutter.module_name }}.schema import MISSING_CATEGORY, FeatureSchema
+from {{ cookiecutter.module_name }}.schema import (
+    MISSING_CATEGORY,
+    FeatureSchema,
+)
 from {{ cookiecutter.module_name }}.training.data import load_split
 from {{ cookiecutter.module_name }}.training.export import (
     check_parity,

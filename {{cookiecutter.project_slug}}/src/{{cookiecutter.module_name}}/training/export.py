@@ -26,7 +26,10 @@ from {{ cookiecutter.module_name }}.onnx_model import (
     OnnxRuntimeMissingError,
 )
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
-from {{ cookiecutter.module_name }}.storage import atomic_write, sha256_file
+from {{ cookiecutter.module_name }}.storage import (
+    atomic_write,
+    sha256_file,
+)
 
 log = logging.getLogger(__name__)
 
