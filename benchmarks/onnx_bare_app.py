@@ -31,7 +31,10 @@ def create_app() -> Flask:
         records = payload if isinstance(payload, list) else [payload]
         probabilities = pipeline.predict_proba(pd.DataFrame.from_records(records))
         rows = [
-            {"prediction": classes[row.index(max(row))], "probabilities": dict(zip(classes, row))}
+            {
+                "prediction": classes[row.index(max(row))],
+                "probabilities": dict(zip(classes, row, strict=True)),
+            }
             for row in probabilities.tolist()
         ]
         return jsonify(predictions=rows)

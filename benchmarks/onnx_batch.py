@@ -56,7 +56,9 @@ def main(project: Path) -> dict[str, Any]:
         timings[name] = {
             "sklearn predict_proba": best_ms(lambda rows=rows: pipeline.predict_proba(rows)),
             "onnx session (inputs + run)": best_ms(lambda rows=rows: onnx.predict(rows)),
-            "LoadedModel.predict, sklearn": best_ms(lambda rows=rows: models["sklearn"].predict(rows)),
+            "LoadedModel.predict, sklearn": best_ms(
+                lambda rows=rows: models["sklearn"].predict(rows)
+            ),
             "LoadedModel.predict, onnx": best_ms(lambda rows=rows: models["onnx"].predict(rows)),
         }
     return {"module": module, "timings_ms": timings}
