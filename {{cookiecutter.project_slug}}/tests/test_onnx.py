@@ -117,22 +117,22 @@ def test_missing_categories_get_one_label_before_any_model(model: LoadedModel) -
 def test_parity_holds_on_a_dataset_with_categoricals_and_missing_values(
     trained: Settings, tmp_path: Path
 ) -> None:
+    """Gaps in every column, integer-coded levels, and names that are not identifiers."""
     generator = np.random.default_rng(0)
     rows = 240
+    size, weight, colour, grade = "Size (cm)", "weight/kg", "colour", "Grade #"
     frame = pd.DataFrame(
         {
-            "size": generator.normal(10, 3, rows),
-            "weight": generator.normal(50, 10, rows),
-            "colour": generator.choice(["red", "green", "blue"], rows).astype(object),
-            "grade": generator.choice([1, 2, 3], rows).astype(float),  # integer-coded levels
+            size: generator.normal(10, 3, rows),
+            weight: generator.normal(50, 10, rows),
+            colour: generator.choice(["red", "green", "blue"], rows).astype(object),
+            grade: generator.choice([1, 2, 3], rows).astype(float),
         }
     )
-    frame["label"] = np.where(frame["size"] + (frame["colour"] == "red") * 4 > 11, "big", "small")
-    for column, share in (("size", 0.1), ("weight", 0.2), ("colour", 0.15), ("grade", 0.1)):
+    frame["label"] = np.where(frame[size] + (frame[colour] == "red") * 4 > 11, "big", "small")
+    for column, share in ((size, 0.1), (weight, 0.2), (colour, 0.15), (grade, 0.1)):
         frame.loc[generator.random(rows) < share, column] = None
-    schema = FeatureSchema(
-        target="label", numeric=("size", "weight"), categorical=("colour", "grade")
-    )
+    schema = FeatureSchema(target="label", numeric=(size, weight), categorical=(colour, grade))
     settings = with_model(
         trained.model_copy(update={"feature_schema": schema}),
         tmp_path,
