@@ -31,6 +31,7 @@ from {{ cookiecutter.module_name }}.schema import (
 )
 from {{ cookiecutter.module_name }}.training.data import load_split
 from {{ cookiecutter.module_name }}.training.export import (
+    Parity,
     check_parity,
     edge_rows,
     export_onnx,
@@ -204,6 +205,14 @@ def test_gate_refuses_a_perturbed_onnx_model(
     parity = check_parity(pipeline, OnnxModel(broken, schema), rows, tolerance)
     assert not parity.passed
     assert reason in parity.reason()
+
+
+def test_parity_verdict_refuses_a_copy_that_outputs_nan() -> None:
+    parity = Parity(
+        rows=10, class_mismatches=0, max_probability_difference=float("nan"), tolerance=1e-5
+    )
+    assert not parity.passed
+    assert "differs" in parity.reason()
 
 
 def test_a_changed_onnx_file_is_refused(

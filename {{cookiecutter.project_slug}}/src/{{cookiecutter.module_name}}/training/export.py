@@ -11,7 +11,8 @@ error: the model is served by scikit-learn and the metadata records why.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import dataclass
 from importlib import metadata as package_metadata
 from typing import Any
 
@@ -57,7 +58,7 @@ class Parity:
             return (
                 f"{self.class_mismatches} of {self.rows} rows get another class than scikit-learn"
             )
-        if self.max_probability_difference > self.tolerance:
+        if not self.max_probability_difference <= self.tolerance:  # NaN fails too
             return (
                 f"a probability differs from scikit-learn's by {self.max_probability_difference:.3g}"
                 f", more than inference.onnx_tolerance {self.tolerance:g}"
@@ -71,6 +72,11 @@ def installed_version(name: str) -> str | None:
         return package_metadata.version(name)
     except package_metadata.PackageNotFoundError:
         return None
+
+
+def json_number(value: float) -> float | None:
+    """Three significant digits for the metadata; None for NaN or infinity (not JSON)."""
+    return float(f"{value:.3g}") if math.isfinite(value) else None
 
 
 def brief(error: Exception, limit: int = 300) -> str:
@@ -120,7 +126,7 @@ def check_parity(
             difference = float("inf")
         else:
             difference = float(np.max(np.abs(probabilities.astype(np.float64) - reference)))
-    return Parity(len(features), mismatches, float(f"{difference:.3g}"), tolerance)
+    return Parity(len(features), mismatches, difference, tolerance)
 
 
 def export_onnx(
@@ -158,9 +164,11 @@ def export_onnx(
     rows = pd.concat([test_features, edge_rows(schema, test_features)], ignore_index=True)
     parity = check_parity(pipeline, onnx_model, rows, settings.inference.onnx_tolerance)
     entry.update(
-        {key: value for key, value in asdict(parity).items() if key != "tolerance"},
         status="passed" if parity.passed else "failed",
         reason=parity.reason(),
+        rows=parity.rows,
+        class_mismatches=parity.class_mismatches,
+        max_probability_difference=json_number(parity.max_probability_difference),
         tolerance=parity.tolerance,
     )
     if parity.passed:
