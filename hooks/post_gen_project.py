@@ -15,13 +15,17 @@ ANSWERS = {
     "license": json.loads(r'''{{ cookiecutter.license | tojson }}'''),
     "ci": json.loads(r'''{{ cookiecutter.ci | tojson }}'''),
     "docker": json.loads(r'''{{ cookiecutter.docker | tojson }}'''),
+    "dvc_remote": json.loads(r'''{{ cookiecutter.dvc_remote | tojson }}'''),
 }
+# Only the S3 remote needs DVC's S3 plugin (and its lock).
+S3_PLUGIN = ("requirements/s3.in", "requirements/s3.txt")
 
 # answer name -> {answer value -> paths (relative to the project) to remove}
 PRUNE: dict[str, dict[str, tuple[str, ...]]] = {
     "license": {"Proprietary": ("LICENSE",)},
     "ci": {"none": (".github",)},
     "docker": {"no": ("Dockerfile", ".dockerignore")},
+    "dvc_remote": {"local": S3_PLUGIN, "none": S3_PLUGIN},
 }
 
 

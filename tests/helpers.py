@@ -45,6 +45,7 @@ def expected_tree(
     license_file: bool = True,
     ci: bool = True,
     docker: bool = True,
+    s3: bool = False,
 ) -> list[str]:
     """The exact file list a bake must produce for the given answers."""
     files = [
@@ -79,6 +80,8 @@ def expected_tree(
                 "prediction/__main__",
                 "prediction/api",
                 "prediction/app",
+                "prediction/batch",
+                "prediction/batch_io",
                 "prediction/model",
                 "prediction/runtime",
                 "prediction/validation",
@@ -97,6 +100,7 @@ def expected_tree(
                 "conftest",
                 "test_api",
                 "test_architecture",
+                "test_batch",
                 "test_config",
                 "test_corner_cases",
                 "test_data",
@@ -113,6 +117,8 @@ def expected_tree(
         files.append(".github/workflows/ci.yml")
     if docker:
         files += ["Dockerfile", ".dockerignore"]
+    if s3:
+        files += ["requirements/s3.in", "requirements/s3.txt"]
     return sorted(files)
 
 
@@ -142,9 +148,12 @@ def assert_lint_clean(project: Path) -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
-def run(command: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def run(
+    command: list[str], cwd: Path, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a command in the project; fail the test with its output if it fails."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
+    if env is None:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
     result = subprocess.run(
         command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, check=False
     )

@@ -6,6 +6,7 @@ with the project's own `make setup`, exactly as a new user would.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -138,6 +139,45 @@ def test_bad_requests_over_http_are_json_4xx(
     assert set(answer) == {"error", "detail"}
 
 
+def test_make_score_streams_a_csv_and_sets_bad_rows_aside(project: Path, tmp_path: Path) -> None:
+    """Batch scoring in chunks: every good row scored in order, bad rows in the errors file."""
+    lines = (project / "data/raw/penguins.csv").read_text(encoding="utf-8").splitlines()
+    header, rows = lines[0], lines[1:]
+    source = tmp_path / "rows.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output = tmp_path / "scores.csv"
+    env_chunk = f"{DEFAULT_MODULE.upper()}__BATCH__CHUNK_SIZE=40"  # several chunks
+    result = run(
+        ["env", env_chunk, "make", "score", f"INPUT={source}", f"OUTPUT={output}"], project
+    )
+    assert f"scored {len(rows)} of {len(rows)} rows" in result.stdout
+    with output.open(encoding="utf-8", newline="") as stream:
+        scored = list(csv.DictReader(stream))
+    assert [int(row["row"]) for row in scored] == list(range(1, len(rows) + 1))
+    metadata = json.loads((project / "models/metadata.json").read_text(encoding="utf-8"))
+    assert {row["prediction"] for row in scored} <= set(metadata["classes"])
+    assert {row["model_version"] for row in scored} == {metadata["version"]}
+
+    column = header.split(",").index("bill_length_mm")
+    broken = rows[4].split(",")
+    broken[column] = "forty"
+    source.write_text("\n".join([header, *rows[:4], ",".join(broken)]) + "\n", encoding="utf-8")
+    command = [".venv/bin/python", "-m", f"{DEFAULT_MODULE}.prediction", "batch", str(source)]
+    refused = subprocess.run(
+        [*command, "--output", str(tmp_path / "scores.parquet")],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 3, refused.stderr
+    with (tmp_path / "scores.errors.csv").open(encoding="utf-8", newline="") as stream:
+        errors = list(csv.DictReader(stream))
+    assert errors == [
+        {"row": "5", "error": "column 'bill_length_mm' must be a number, got 'forty'"}
+    ]
+
+
 def test_demo_target_serves_and_stops(project: Path) -> None:
     output = run(["make", "demo"], project, timeout=300).stdout
     assert "HTTP 200" in output
@@ -219,3 +259,9 @@ def test_lock_check_passes_and_bites_on_an_edited_in_file(project: Path) -> None
         assert "serve.txt does not match serve.in" in result.stdout
     finally:
         serve_in.write_text(original, encoding="utf-8")
+
+
+def test_lock_check_passes_for_the_newest_python_answer(tmp_path: Path) -> None:
+    """The committed universal locks match a re-lock for any python_version answer."""
+    newest = bake(tmp_path, python_version="3.13", dvc_remote="s3")
+    assert "locks are up to date" in run(["make", "lock-check"], newest).stdout

@@ -72,6 +72,7 @@ def test_every_combination_has_the_exact_tree(bakes: dict) -> None:
             license_file=answers["license"] != "Proprietary",
             ci=answers["ci"] == "github",
             docker=answers["docker"] == "yes",
+            s3=answers["dvc_remote"] == "s3",
         )
         assert project_files(project) == expected, name
 

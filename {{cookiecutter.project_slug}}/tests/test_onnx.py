@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.module_name }}.config import (
-    ConfigError,
-    Settings,
-    load_settings,
-)
+from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.onnx_model import OnnxModel
 from {{ cookiecutter.module_name }}.prediction.app import create_app
+from {{ cookiecutter.module_name }}.prediction.batch import (
+    load_scoring_model,
+    score_chunk,
+)
 from {{ cookiecutter.module_name }}.prediction.model import (
     LoadedModel,
     ModelLoadError,
@@ -36,7 +36,10 @@ from {{ cookiecutter.module_name }}.training.export import (
     edge_rows,
     export_onnx,
 )
-from {{ cookiecutter.module_name }}.training.train import build_pipeline
+from {{ cookiecutter.module_name }}.training.train import (
+    TrainingError,
+    build_pipeline,
+)
 
 
 def with_model(settings: Settings, folder: Path, **model_changes: Any) -> Settings:
@@ -105,6 +108,20 @@ def test_missing_and_unseen_values_in_requests_agree(
     assert_same_predictions(
         onnx_model.predict(rows), sklearn_model.predict(rows), trained.inference.onnx_tolerance
     )
+
+
+def test_batch_scoring_uses_the_onnx_copy_and_agrees(
+    onnx_model: LoadedModel, sklearn_model: LoadedModel, trained: Settings, test_split: pd.DataFrame
+) -> None:
+    model = load_scoring_model(trained)
+    assert model.runtime == "onnx"
+    fast = score_chunk(model, test_split).predictions
+    slow = score_chunk(sklearn_model, test_split).predictions
+    assert fast["prediction"].tolist() == slow["prediction"].tolist()
+    for column in [name for name in fast.columns if name.startswith("probability_")]:
+        np.testing.assert_allclose(
+            fast[column], slow[column], atol=2e-6 + trained.inference.onnx_tolerance
+        )
 
 
 def test_missing_categories_get_one_label_before_any_model(model: LoadedModel) -> None:
@@ -268,10 +285,9 @@ def test_metadata_endpoint_names_the_active_runtime(
         assert body["runtime"]["active"] == ("sklearn" if runtime == "sklearn" else "onnx")
 
 
-def test_onnx_copy_must_sit_beside_the_model(settings: Settings, tmp_path: Path) -> None:
-    params = (settings.root / "params.yaml").read_text(encoding="utf-8")
-    moved = params.replace("onnx_model: models/", "onnx_model: elsewhere/", 1)
-    assert moved != params
-    (tmp_path / "params.yaml").write_text(moved, encoding="utf-8")
-    with pytest.raises(ConfigError, match="same folder"):
-        load_settings(tmp_path / "params.yaml", environ={})
+def test_onnx_copy_must_sit_beside_the_model(
+    trained: Settings, onnx_model: LoadedModel, test_split: pd.DataFrame, tmp_path: Path
+) -> None:
+    elsewhere = trained.with_paths(onnx_model=tmp_path / "elsewhere" / "model.onnx")
+    with pytest.raises(TrainingError, match=r"folder of paths\.model"):
+        export_onnx(onnx_model.pipeline, elsewhere, test_split)

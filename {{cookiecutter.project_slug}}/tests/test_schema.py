@@ -67,3 +67,46 @@ def test_coerce_refuses_booleans_as_numbers(schema: FeatureSchema) -> None:
     frame = pd.DataFrame({"a": [True], "b": [1], "c": ["x"]})
     with pytest.raises(SchemaError, match="booleans"):
         schema.coerce_features(frame)
+
+
+def test_row_problems_name_each_bad_row_and_pass_the_others(schema: FeatureSchema) -> None:
+    frame = pd.DataFrame(
+        {
+            "a": pd.Series([1.5, "x", None, True, math.inf, "2"], dtype=object),
+            "b": [1, 2, 3, 4, 5, 6],
+            "c": pd.Series(["u", 7, None, "v", False, 1.0], dtype=object),
+        }
+    )
+    problems = schema.row_problems(frame).tolist()
+    assert problems == [
+        "",
+        "column 'a' must be a number, got 'x'",
+        "",
+        "column 'a' must be a number, got True",
+        "column 'a' must be a number, got inf; column 'c' must be a string, got False",
+        "",
+    ]
+    accepted = frame[[problem == "" for problem in problems]]
+    assert schema.coerce_features(accepted)["a"].tolist()[::2] == [1.5, 2.0]
+
+
+def test_row_problems_see_booleans_in_a_boolean_column(schema: FeatureSchema) -> None:
+    frame = pd.DataFrame({"a": [True, False], "b": [1.0, 2.0], "c": [True, None]})
+    assert schema.row_problems(frame).tolist() == [
+        "column 'a' must be a number, got True; column 'c' must be a string, got True",
+        "column 'a' must be a number, got False",
+    ]
+
+
+@pytest.mark.parametrize("dtype", [object, "string", "str"])
+def test_text_columns_become_the_same_labels_whatever_their_dtype(
+    schema: FeatureSchema, dtype: object
+) -> None:
+    frame = pd.DataFrame(
+        {"a": [1.0, 2.0, 3.0], "b": [1, 2, 3], "c": pd.Series(["007", None, "x"], dtype=dtype)}
+    )
+    labels = schema.coerce_features(frame)["c"]
+    assert labels.dtype == object
+    assert labels.iloc[0] == "007"
+    assert labels.iloc[2] == "x"
+    assert labels.iloc[1] == MISSING_CATEGORY

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
 
@@ -46,13 +46,6 @@ class PathSettings(_Section):
     metadata: Path
     metrics: Path
     predictions: Path
-
-    @model_validator(mode="after")
-    def _onnx_beside_model(self) -> PathSettings:
-        # A model travels as one folder: the server finds the ONNX copy beside the model.
-        if self.onnx_model.parent != self.model.parent:
-            raise ValueError("onnx_model must be in the same folder as model")
-        return self
 
 
 class DataSettings(_Section):
@@ -104,6 +97,14 @@ class InferenceSettings(_Section):
     onnx_tolerance: float = Field(default=1e-5, gt=0)
 
 
+class BatchSettings(_Section):
+    """Batch scoring of files (`python -m ... prediction batch`): memory budget and outputs."""
+
+    chunk_size: int = Field(default=50_000, ge=1)
+    id_columns: tuple[str, ...] = ()
+    errors_suffix: str = Field(default=".errors.csv", pattern=r"^[^/\\]*\.csv$")
+
+
 class Settings(_Section):
     """The whole of params.yaml, validated; ``root`` is the folder that holds it."""
 
@@ -116,6 +117,7 @@ class Settings(_Section):
     evaluate: EvaluateSettings = EvaluateSettings()
     serving: ServingSettings = ServingSettings()
     inference: InferenceSettings = InferenceSettings()
+    batch: BatchSettings = BatchSettings()
 
     def with_paths(self, **changes: Path) -> Settings:
         """Return a copy with some paths replaced (tests use it to write into a temp dir)."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype, is_bool_dtype, is_numeric_dtype
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # The label of a missing categorical value, given here once for every path: the training
@@ -75,20 +76,95 @@ class FeatureSchema(BaseModel):
         missing = self.missing_columns(frame.columns)
         if missing:
             raise SchemaError(f"missing feature columns: {missing}")
-        columns = {name: _to_float(frame[name], name) for name in self.numeric}
+        columns: dict[str, Any] = {name: _to_float(frame[name], name) for name in self.numeric}
+        for name in self.categorical:  # a Series keeps pandas from inferring its "str" dtype
+            labels = _to_category_labels(frame[name])
+            columns[name] = pd.Series(labels, index=frame.index, dtype=object)
+        return pd.DataFrame(columns, index=frame.index)
+
+    def row_problems(self, frame: pd.DataFrame) -> pd.Series:
+        """Why each row cannot be scored ("" when it can), so one bad value rejects one row.
+
+        The rules are the API's: a numeric value must be a finite number, a categorical
+        one a string or a number, booleans are neither, and missing values are fine (the
+        pipeline imputes them). Rows without a problem pass ``coerce_features`` unchanged.
+        Check ``missing_columns`` first: a column that is absent fails every row.
+        """
+        problems = pd.Series("", index=frame.index, dtype=object)
+        for name in self.numeric:
+            rule = f"column {name!r} must be a number"
+            _note(problems, frame[name], _bad_numbers(frame[name]), rule)
         for name in self.categorical:
-            columns[name] = _to_category_labels(frame[name])
-        return pd.DataFrame(columns, index=frame.index, copy=False)
+            rule = f"column {name!r} must be a string"
+            _note(problems, frame[name], _bad_labels(frame[name]), rule)
+        return problems
+
+
+def _note(problems: pd.Series, column: pd.Series, bad: np.ndarray, rule: str) -> None:
+    """Append ``rule`` and the offending value to the problems of each bad row."""
+    for position in np.flatnonzero(bad):
+        value = column.iat[position]
+        shown = value.item() if isinstance(value, np.generic) else value  # True, not np.True_
+        reason = f"{rule}, got {shown!r}"
+        before = problems.iat[position]
+        problems.iat[position] = f"{before}; {reason}" if before else reason
+
+
+def _has_only_one_type(column: pd.Series) -> bool:
+    """True when no value needs a look of its own: numbers only, or text only."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.StringDtype) or _is_text(column):
+        return True
+    return is_numeric_dtype(dtype) and not is_bool_dtype(dtype)
+
+
+def _is_text(column: pd.Series) -> bool:
+    """An object column holding only strings and missing values (as a CSV reader gives)."""
+    return column.dtype == object and infer_dtype(column, skipna=True) in ("string", "empty")
+
+
+def _booleans(column: pd.Series) -> np.ndarray:
+    """Where a column holds booleans (a whole boolean column, or bools among objects)."""
+    if is_bool_dtype(column.dtype):
+        return column.notna().to_numpy()
+    if _has_only_one_type(column):
+        return np.zeros(len(column), dtype=bool)
+    return np.fromiter(
+        (isinstance(value, bool | np.bool_) for value in column.array), bool, len(column)
+    )
+
+
+def _bad_numbers(column: pd.Series) -> np.ndarray:
+    """Where a present value is not a finite number (text, infinity, a boolean)."""
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return (column.notna().to_numpy() & ~np.isfinite(values)) | _booleans(column)
+
+
+def _bad_labels(column: pd.Series) -> np.ndarray:
+    """Where a present value is neither a string nor a number (booleans, lists, ...)."""
+    if _has_only_one_type(column) or is_bool_dtype(column.dtype):
+        return _booleans(column)
+    return np.fromiter(
+        (
+            not (isinstance(value, str | int | float | np.number) or _is_missing(value))
+            or isinstance(value, bool | np.bool_)
+            for value in column.array
+        ),
+        bool,
+        len(column),
+    )
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def _to_float(column: pd.Series, name: str) -> np.ndarray:
     """Cast a column to float64, refusing values that are not numbers (booleans included)."""
-    if pd.api.types.is_bool_dtype(column.dtype):
+    if _booleans(column).any():
         raise SchemaError(f"column {name!r} must be numeric, got booleans")
-    if pd.api.types.is_numeric_dtype(column.dtype):  # the common case: nothing to check
+    if is_numeric_dtype(column.dtype):  # the common case: nothing else to check
         return column.to_numpy(dtype="float64", na_value=np.nan)
-    if any(isinstance(value, bool | np.bool_) for value in column.array):
-        raise SchemaError(f"column {name!r} must be numeric, got booleans")
     converted = pd.to_numeric(column, errors="coerce").astype("float64")
     bad = column[converted.isna() & column.notna()]
     if len(bad):
@@ -112,6 +188,8 @@ def category_label(value: Any) -> str:
 
 def _to_category_labels(column: pd.Series) -> np.ndarray:
     """Cast a column to an object array of string labels, missing values included."""
+    if isinstance(column.dtype, pd.StringDtype) or _is_text(column):  # already labels
+        return column.astype(object).where(column.notna(), MISSING_CATEGORY).to_numpy()
     labels = np.empty(len(column), dtype=object)
     labels[:] = [category_label(value) for value in column.array]
     return labels

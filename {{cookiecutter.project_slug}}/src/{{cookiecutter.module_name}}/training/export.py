@@ -31,6 +31,7 @@ from {{ cookiecutter.module_name }}.storage import (
     atomic_write,
     sha256_file,
 )
+from {{ cookiecutter.module_name }}.training.train import TrainingError
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,11 @@ def export_onnx(
     """
     path = settings.paths.onnx_model
     schema = settings.feature_schema
+    if path.parent != settings.paths.model.parent:  # a model travels as one folder
+        raise TrainingError(
+            f"paths.onnx_model ({path}) must be in the folder of paths.model "
+            f"({settings.paths.model.parent}): the server looks for the ONNX copy beside the model"
+        )
     entry: dict[str, Any] = {
         "file": path.name,
         "format": "onnx",

@@ -1,0 +1,256 @@
+"""Benchmark a baked project's batch scoring: throughput against in-process predict, memory.
+
+    .venv/bin/python benchmarks/batch.py                       # bakes, sets up, trains (+2 min)
+    .venv/bin/python benchmarks/batch.py --project build/demo/penguin-classifier
+
+Writes benchmarks/results/batch.json and batch.md. All numbers come from one run.
+
+Throughput, best of ``--repeats``, on ``--rows`` rows: in-process ``pipeline.predict`` on
+the rows already read and typed (the model's work alone; the baseline), ``predict`` +
+``predict_proba`` (what gives the batch's outputs), the batch code after start-up
+(``score_file``, in the same process as the baseline, runs interleaved), and the command
+end to end (``python -m <module>.prediction batch``, a fresh process: imports, loading and
+verifying the model, reading, validating, predicting, writing). Rates are per second of
+wall time and per second of CPU time (user + system), which moves much less with the load
+of other jobs on a shared machine.
+
+Memory: peak RSS of the command's process (``os.wait4``) scoring files of 1x and 10x the
+chunk size, then the 10x file as one single chunk: that last run shows what the measure
+sees when memory does grow with the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+TEMPLATE = HERE.parent
+RESULTS = HERE / "results"
+WORKER = HERE / "batch_worker.py"
+TIMEOUT = 900  # seconds, for any single step
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a user's shell: bytecode caches on, no outer virtualenv."""
+    drop = {"PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "PYTHONPATH"}
+    return {key: value for key, value in os.environ.items() if key not in drop}
+
+
+def run(command: list[str], cwd: Path) -> str:
+    result = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT, env=child_env()
+    )
+    if result.returncode:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def bake_project(parent: Path) -> Path:
+    """A default project, set up and trained with its own Makefile, as a user would."""
+    from cookiecutter.main import cookiecutter  # only needed when no --project is given
+
+    project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(parent)))
+    run(["git", "init", "--quiet"], project)
+    run(["make", "setup"], project)
+    run(["make", "train"], project)
+    return project
+
+
+def module_of(project: Path) -> str:
+    packages = [path.parent.name for path in (project / "src").glob("*/__init__.py")]
+    if len(packages) != 1:
+        sys.exit(f"{project}/src should hold exactly one package, found {packages}")
+    return packages[0]
+
+
+def timed_process(command: list[str], cwd: Path) -> dict[str, float]:
+    """Wall seconds, CPU seconds and peak resident memory (MiB) of one child process."""
+    with tempfile.TemporaryFile() as log:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, env=child_env(), stdout=log, stderr=log)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage, not a sum
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode:
+            log.seek(0)
+            sys.exit(f"{' '.join(command)} failed:\n{log.read().decode()[-3000:]}")
+    return {
+        "wall": seconds,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "peak_mib": usage.ru_maxrss / 1024,  # Linux reports KiB
+    }
+
+
+class Cli:
+    """The project's batch command, run in a fresh process each time."""
+
+    def __init__(self, project: Path, module: str, chunk_size: int) -> None:
+        self.project, self.module, self.chunk_size = project, module, chunk_size
+        self.python = str(project / ".venv/bin/python")
+
+    def score(self, source: Path, output: Path, chunk_size: int = 0) -> dict[str, float]:
+        """Resources used by ``batch SOURCE --output OUTPUT``."""
+        command = [self.python, "-m", f"{self.module}.prediction", "batch", str(source)]
+        command += ["--output", str(output), "--chunk-size", str(chunk_size or self.chunk_size)]
+        return timed_process(command, self.project)
+
+    def best(self, source: Path, output: Path, repeats: int) -> dict[str, float]:
+        runs = [self.score(source, output) for _ in range(repeats)]
+        return {key: min(run[key] for run in runs) for key in ("wall", "cpu")}
+
+
+def measure(project: Path, work: Path, rows: int, chunk: int, repeats: int) -> dict[str, Any]:
+    """Every number of the report, from one run."""
+    module = module_of(project)
+    worker = [str(project / ".venv/bin/python"), str(WORKER), module]
+    files = json.loads(run([*worker, "data", str(work), str(rows), str(chunk)], project))
+    cli = Cli(project, module, chunk)
+    cli.score(work / "startup.csv", work / "warmup.csv")  # writes the bytecode caches once
+    inside = json.loads(run([*worker, "throughput", str(work), str(chunk), str(repeats)], project))
+    commands = {
+        kind: cli.best(work / f"throughput.{kind}", work / f"out.{kind}", repeats)
+        for kind in ("csv", "parquet")
+    }
+    peaks = {
+        name: cli.score(work / f"memory_{size}.csv", work / "m.csv", chunk_size)["peak_mib"]
+        for name, size, chunk_size in (
+            ("file_1x_chunk", "1x", chunk),
+            ("file_10x_chunk", "10x", chunk),
+            ("file_10x_as_one_chunk", "10x", 10 * chunk),
+        )
+    }
+    jobs = {
+        "predict_in_process": "predict",
+        "predict_and_proba_in_process": "predict_and_proba",
+        "batch_csv_in_process": "score_file_csv",
+        "batch_parquet_in_process": "score_file_parquet",
+    }
+    seconds = {
+        clock: {
+            **{name: inside[key][job] for name, job in jobs.items()},
+            **{f"batch_{kind}_command": used[clock] for kind, used in commands.items()},
+        }
+        for clock, key in (("wall", "seconds"), ("cpu", "cpu_seconds"))
+    }
+    return {
+        "rows": rows,
+        "chunk_size": chunk,
+        "repeats": repeats,
+        "files": files,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_1min": round(os.getloadavg()[0], 1),
+            "python": platform.python_version(),
+            "model": inside["model"],
+            "libraries": inside["libraries"],
+        },
+        "rows_per_s": {
+            clock: {name: round(rows / value) for name, value in values.items()}
+            for clock, values in seconds.items()
+        },
+        "memory_mib": {name: round(peak, 1) for name, peak in peaks.items()},
+    }
+
+
+THROUGHPUT_ROWS = [
+    ("In-process `pipeline.predict` (rows already read and typed)", "predict_in_process"),
+    ("In-process `predict` + `predict_proba` (the batch outputs)", "predict_and_proba_in_process"),
+    ("Batch after start-up (`score_file`), CSV -> CSV", "batch_csv_in_process"),
+    ("Batch after start-up (`score_file`), Parquet -> Parquet", "batch_parquet_in_process"),
+    ("Batch command end to end, CSV -> CSV", "batch_csv_command"),
+    ("Batch command end to end, Parquet -> Parquet", "batch_parquet_command"),
+]
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The report committed as benchmarks/results/batch.md."""
+    machine, memory = result["machine"], result["memory_mib"]
+    wall, cpu = result["rows_per_s"]["wall"], result["rows_per_s"]["cpu"]
+    libraries = ", ".join(f"{name} {version}" for name, version in machine["libraries"].items())
+    chunk = result["chunk_size"]
+    lines = [
+        "# Batch scoring benchmark",
+        "",
+        f"`{result['command']}`: {machine['cpus']} CPUs shared with other jobs (load average "
+        f"{machine['load_average_1min']} at the end), Python {machine['python']}, {libraries}; "
+        f"model {machine['model']} (the template's default). {result['rows']:,} rows "
+        "resampled from the project's raw data (gaps included), chunk size "
+        f"{chunk:,}, best of {result['repeats']}, all from one run.",
+        "",
+        "## Throughput",
+        "",
+        "Rows per second of wall time, and per second of CPU time (the process's own user + "
+        "system time: on a shared machine it moves much less with the other jobs' load).",
+        "",
+        "| What | Rows/s wall | vs `predict` | Rows/CPU-s | vs `predict` | "
+        "vs `predict` + `predict_proba` |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, name in THROUGHPUT_ROWS:
+        versus_wall = wall[name] / wall["predict_in_process"]
+        versus_cpu = cpu[name] / cpu["predict_in_process"]
+        versus_proba = cpu[name] / cpu["predict_and_proba_in_process"]
+        lines.append(
+            f"| {label} | {wall[name]:,} | {versus_wall:.2f} | {cpu[name]:,} | "
+            f"{versus_cpu:.2f} | {versus_proba:.2f} |"
+        )
+    lines += [
+        "",
+        "End to end is a fresh process: imports, loading and verifying the model, reading, "
+        "validating, predicting labels and probabilities, writing.",
+        "",
+        "## Peak memory of the command (RSS)",
+        "",
+        "| Input | Peak MiB | vs 1x |",
+        "|---|---:|---:|",
+    ]
+    memory_rows = [
+        (f"1x the chunk size ({chunk:,} rows)", "file_1x_chunk"),
+        (f"10x the chunk size ({10 * chunk:,} rows)", "file_10x_chunk"),
+        (f"10x read as one chunk (`--chunk-size {10 * chunk}`)", "file_10x_as_one_chunk"),
+    ]
+    for label, name in memory_rows:
+        lines.append(f"| {label} | {memory[name]} | {memory[name] / memory['file_1x_chunk']:.2f} |")
+    lines += [
+        "",
+        "The last row is the same file without chunking: it shows that the measure sees "
+        "memory growth when there is some.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--project", type=Path, help="a baked, set-up and trained project")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--chunk-size", type=int, default=50_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="batch-bench-") as scratch:
+        project = args.project.resolve() if args.project else bake_project(Path(scratch))
+        work = Path(scratch) / "files"
+        work.mkdir()
+        result = measure(project, work, args.rows, args.chunk_size, args.repeats)
+    options = {"rows": args.rows, "chunk-size": args.chunk_size, "repeats": args.repeats}
+    result["command"] = "python benchmarks/batch.py" + "".join(
+        f" --{name} {value}" for name, value in options.items()
+    )
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "batch.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (args.results / "batch.md").write_text(markdown(result), encoding="utf-8")
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,323 @@
+"""Score a large CSV or Parquet file in chunks, with memory that does not grow with the file.
+
+``python -m {{ cookiecutter.module_name }}.prediction batch INPUT --output OUTPUT`` reads INPUT
+``batch.chunk_size`` rows at a time, checks every row against the model's schema with the
+API's rules, scores the valid rows and appends them to OUTPUT: ``row`` (1 is the first data
+row), the ``batch.id_columns``, ``prediction``, one ``probability_<class>`` per class and
+``model_version``. A row that cannot be scored goes to the errors file (``row``, the id
+columns, ``error``) instead of stopping the run. Both files are written under temporary
+names and renamed when the run succeeds, so a failed run never leaves a partial output.
+
+Exit codes of the command: 0 every row was scored; 3 the run finished but some rows are in
+the errors file; 1 nothing was written (missing input, unknown extension, no model, missing
+columns, unreadable file); 2 wrong arguments.
+
+``score_chunk`` is the whole job for one DataFrame, so a distributed engine can call it per
+partition (Dask ``map_partitions``, Spark ``mapInPandas``) and write the results itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from {{ cookiecutter.module_name }}.config import (
+    Settings,
+    load_settings,
+)
+from {{ cookiecutter.module_name }}.prediction.batch_io import (
+    BatchError,
+    ChunkReader,
+    TableWriter,
+    file_format,
+    open_reader,
+)
+from {{ cookiecutter.module_name }}.prediction.model import (
+    LoadedModel,
+    load_model,
+)
+from {{ cookiecutter.module_name }}.storage import atomic_path
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_ROWS_REJECTED = 3
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """Predictions for the valid rows of a chunk and the reason each other row was refused."""
+
+    predictions: pd.DataFrame
+    errors: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a run did; ``exit_code`` tells a scheduler whether rows were refused."""
+
+    rows: int
+    scored: int
+    output: Path
+    errors: Path
+    model_version: str
+
+    @property
+    def rejected(self) -> int:
+        """Rows written to the errors file."""
+        return self.rows - self.scored
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every row was scored, EXIT_ROWS_REJECTED when some were not."""
+        return EXIT_ROWS_REJECTED if self.rejected else EXIT_OK
+
+    def describe(self) -> str:
+        """One line for the person who started the run."""
+        line = f"scored {self.scored} of {self.rows} rows with model {self.model_version} into {self.output}"
+        if self.rejected:
+            line += f"; {self.rejected} rows could not be scored, reasons in {self.errors}"
+        return line
+
+
+def load_scoring_model(settings: Settings) -> LoadedModel:
+    """Load and verify the model exactly as the prediction server does."""
+    return load_model(
+        settings.paths.model,
+        settings.paths.metadata,
+        settings.serving.trusted_types,
+        runtime=settings.inference.runtime,
+    )
+
+
+def score_chunk(
+    model: LoadedModel,
+    chunk: pd.DataFrame,
+    *,
+    first_row: int = 1,
+    id_columns: Sequence[str] = (),
+) -> ScoredChunk:
+    """Validate and score one DataFrame of raw rows; ``first_row`` numbers its first row.
+
+    Rows that break the schema's rules are returned in ``errors`` with the reason; the
+    others are predicted together. Both frames keep the order of ``chunk``.
+    """
+    missing = model.schema.missing_columns(chunk.columns)
+    missing += [name for name in id_columns if name not in chunk.columns]
+    if missing:
+        raise BatchError(f"the data lacks the column(s) {missing}")
+    problems = model.schema.row_problems(chunk).to_numpy(dtype=object)
+    valid = problems == ""
+    rows = np.arange(first_row, first_row + len(chunk), dtype="int64")
+    errors = pd.DataFrame(
+        {
+            "row": rows[~valid],
+            **_columns(chunk, id_columns, ~valid),
+            "error": problems[~valid].astype(str),
+        }
+    )
+    features = model.schema.coerce_features(chunk.loc[valid])
+    labels, probabilities = _predict_with(model, features)
+    predictions = pd.DataFrame(
+        {
+            "row": rows[valid],
+            **_columns(chunk, id_columns, valid),
+            "prediction": labels,
+            **{
+                f"probability_{label}": probabilities[:, position].round(6)
+                for position, label in enumerate(class_labels(model))
+            },
+            "model_version": pd.Categorical.from_codes(
+                np.zeros(len(labels), dtype="int8"), categories=[model.version]
+            ),
+        }
+    )
+    return ScoredChunk(predictions=predictions, errors=errors)
+
+
+def class_labels(model: LoadedModel) -> list[str]:
+    """The classes that get a probability column, or none if the model gives no probabilities."""
+    if not hasattr(model.pipeline, "predict_proba"):
+        return []
+    return [str(label) for label in model.pipeline.classes_]
+
+
+def _columns(chunk: pd.DataFrame, names: Sequence[str], keep: np.ndarray) -> dict[str, pd.Series]:
+    return {name: chunk[name].loc[keep].reset_index(drop=True) for name in names}
+
+
+def _predict_with(model: LoadedModel, features: pd.DataFrame) -> tuple[pd.Categorical, np.ndarray]:
+    """The ONNX copy when it serves (see ``inference.runtime``), else the pipeline."""
+    onnx = model.runtime_choice.onnx
+    if onnx is None or not len(features):
+        return _predict(model.pipeline, features)
+    labels, probabilities = onnx.predict(features)
+    if not hasattr(model.pipeline, "predict_proba"):
+        probabilities = np.empty((len(labels), 0))
+    classes = np.asarray(model.pipeline.classes_)
+    return _labels(labels, classes), probabilities.astype(np.float64)
+
+
+def _predict(pipeline: Any, features: pd.DataFrame) -> tuple[pd.Categorical, np.ndarray]:
+    """Labels (categorical: cheap to build and to write) and class probabilities.
+
+    ``Pipeline.predict`` and ``predict_proba`` would each transform the rows again; running
+    the transformers once and calling the final estimator twice gives the same answers.
+    """
+    classes = np.asarray(pipeline.classes_)
+    if not len(features):  # scikit-learn refuses empty input
+        return _labels(np.array([], dtype=classes.dtype), classes), np.empty((0, len(classes)))
+    final, rows = pipeline, features
+    if len(getattr(pipeline, "steps", ())) > 1:
+        final, rows = pipeline[-1], pipeline[:-1].transform(features)
+    labels = _labels(np.asarray(final.predict(rows)), classes)
+    if hasattr(final, "predict_proba"):
+        return labels, np.asarray(final.predict_proba(rows))
+    return labels, np.empty((len(labels), 0))
+
+
+def _labels(predicted: np.ndarray, classes: np.ndarray) -> pd.Categorical:
+    """Predicted labels as a categorical of their string forms (as the API writes them)."""
+    names = [str(label) for label in classes]
+    codes = np.minimum(np.searchsorted(classes, predicted), len(classes) - 1)
+    if len(set(names)) == len(names) and np.array_equal(classes[codes], predicted):
+        return pd.Categorical.from_codes(codes, categories=names)
+    return pd.Categorical(predicted.astype(str))  # unsorted classes_: the slow, sure way
+
+
+def output_schema(model: LoadedModel, id_types: dict[str, pa.DataType]) -> pa.Schema:
+    """Columns and types of the predictions file, fixed before the first chunk is read."""
+    return pa.schema(
+        [
+            ("row", pa.int64()),
+            *id_types.items(),
+            ("prediction", pa.string()),
+            *[(f"probability_{label}", pa.float64()) for label in class_labels(model)],
+            ("model_version", pa.string()),
+        ]
+    )
+
+
+def errors_schema(id_types: dict[str, pa.DataType]) -> pa.Schema:
+    """Columns and types of the errors file."""
+    return pa.schema([("row", pa.int64()), *id_types.items(), ("error", pa.string())])
+
+
+def default_errors_path(output: Path, settings: Settings) -> Path:
+    """Beside the output: ``scores.parquet`` -> ``scores.errors.csv`` (batch.errors_suffix)."""
+    return output.with_name(output.name.removesuffix(output.suffix) + settings.batch.errors_suffix)
+
+
+def score_file(
+    model: LoadedModel,
+    source: Path,
+    output: Path,
+    settings: Settings,
+    *,
+    errors: Path | None = None,
+    id_columns: Sequence[str] | None = None,
+    progress: bool | None = None,
+) -> BatchSummary:
+    """Score ``source`` chunk by chunk into ``output`` and the errors file, atomically.
+
+    ``progress=None`` shows a progress bar on stderr only when it is a terminal.
+    """
+    source, output = Path(source), Path(output)
+    errors = Path(errors) if errors else default_errors_path(output, settings)
+    ids = tuple(settings.batch.id_columns if id_columns is None else id_columns)
+    check_paths(source, output, errors)
+    _check_id_columns(ids, model)
+    reader = open_reader(source, model.schema, ids, settings.batch.chunk_size, settings.data)
+    rows = scored = 0
+    with (
+        # A chunk's matrices are small: two BLAS threads spend longer waiting on each other
+        # than computing (measured: about a third less CPU with one). Scale out with
+        # processes or partitions instead.
+        threadpool_limits(limits=1, user_api="blas"),
+        reader,
+        atomic_path(output) as output_temporary,
+        atomic_path(errors) as errors_temporary,
+        TableWriter(
+            output_temporary, file_format(output), output_schema(model, reader.id_types)
+        ) as predictions,
+        TableWriter(
+            errors_temporary, file_format(errors), errors_schema(reader.id_types)
+        ) as refused,
+        _progress_bar(reader, progress) as bar,
+    ):
+        for chunk in reader:
+            result = score_chunk(model, chunk, first_row=rows + 1, id_columns=ids)
+            predictions.write(result.predictions)
+            refused.write(result.errors)
+            rows += len(chunk)
+            scored += len(result.predictions)
+            bar.update(reader.position() - bar.n)
+    return BatchSummary(rows, scored, output, errors, model.version)
+
+
+def check_paths(source: Path, output: Path, errors: Path) -> None:
+    """Refuse, before anything is loaded or read, what would fail or overwrite the wrong file."""
+    for path in (source, output, errors):
+        file_format(path)
+    if not source.is_file():
+        raise BatchError(f"input file {source} not found")
+    if output.resolve() == source.resolve():
+        raise BatchError(f"the output {output} is the input file: choose another --output")
+    if errors.resolve() in (output.resolve(), source.resolve()):
+        raise BatchError(f"the errors file {errors} clashes with the input or the output")
+
+
+def _check_id_columns(ids: Sequence[str], model: LoadedModel) -> None:
+    taken = {"row", "prediction", "model_version", "error"}
+    taken |= {f"probability_{label}" for label in class_labels(model)}
+    clashes = sorted(taken.intersection(ids))
+    if clashes:
+        raise BatchError(f"id column(s) {clashes} would clash with the output's own columns")
+
+
+def _progress_bar(reader: ChunkReader, enabled: bool | None) -> tqdm:
+    return tqdm(
+        total=reader.total,
+        unit=reader.unit,
+        unit_scale=True,
+        desc="scoring",
+        file=sys.stderr,
+        disable=None if enabled is None else not enabled,
+        leave=False,
+    )
+
+
+def run_batch(
+    source: str,
+    output: str,
+    errors: str | None = None,
+    chunk_size: int | None = None,
+    id_columns: Sequence[str] | None = None,
+) -> int:
+    """The ``batch`` command: load settings and the model, score, print one summary line."""
+    settings = load_settings()
+    if chunk_size is not None:
+        if chunk_size < 1:
+            raise BatchError(f"--chunk-size must be at least 1, got {chunk_size}")
+        batch = settings.batch.model_copy(update={"chunk_size": chunk_size})
+        settings = settings.model_copy(update={"batch": batch})
+    errors_path = Path(errors) if errors else default_errors_path(Path(output), settings)
+    check_paths(Path(source), Path(output), errors_path)  # before the model's slow load
+    summary = score_file(
+        load_scoring_model(settings),
+        Path(source),
+        Path(output),
+        settings,
+        errors=errors_path,
+        id_columns=id_columns,
+    )
+    print(summary.describe())
+    return summary.exit_code

@@ -1,0 +1,218 @@
+"""Read CSV or Parquet a chunk at a time and append tables to CSV or Parquet files.
+
+Only the columns the model needs (and the id columns) are read, so memory depends on the
+chunk size, not on the width or length of the file. Parquet files are read a batch at a
+time within each row group; a single row group far larger than a chunk is the one case
+where memory follows the file rather than the chunk size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from {{ cookiecutter.module_name }}.config import DataSettings
+from {{ cookiecutter.module_name }}.schema import FeatureSchema
+
+Format = Literal["csv", "parquet"]
+FORMATS: dict[str, Format] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+class BatchError(ValueError):
+    """The run cannot start or go on; the message names the file and what to change."""
+
+
+def file_format(path: Path) -> Format:
+    """The format a file's extension names; BatchError for any other extension."""
+    try:
+        return FORMATS[Path(path).suffix.lower()]
+    except KeyError:
+        known = ", ".join(FORMATS)
+        raise BatchError(
+            f"{path}: unknown extension {Path(path).suffix or '(none)'!r}; use one of {known}"
+        ) from None
+
+
+class ChunkReader:
+    """Iterate over DataFrames of at most ``chunk_size`` rows; a context manager."""
+
+    unit = "rows"
+    total: int | None = None
+    id_types: dict[str, pa.DataType]
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        raise NotImplementedError
+
+    def position(self) -> int:
+        """How far the reading has gone, in ``unit`` (for the progress bar)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the file."""
+
+    def __enter__(self) -> ChunkReader:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_reader(
+    source: Path,
+    schema: FeatureSchema,
+    id_columns: Sequence[str],
+    chunk_size: int,
+    options: DataSettings,
+) -> ChunkReader:
+    """A reader of the model's feature columns and the id columns; checks they all exist."""
+    wanted = [*schema.features, *(name for name in id_columns if name not in schema.features)]
+    if file_format(source) == "csv":
+        return CsvChunks(source, schema, wanted, id_columns, chunk_size, options)
+    return ParquetChunks(source, wanted, id_columns, chunk_size)
+
+
+def _check_columns(source: Path, present: Sequence[str], wanted: Sequence[str]) -> None:
+    missing = [name for name in wanted if name not in present]
+    if missing:
+        shown = list(present[:20]) + (["..."] if len(present) > 20 else [])
+        raise BatchError(
+            f"{source} lacks the column(s) {missing} that the model (or --id-column) needs; "
+            f"it has {shown}"
+        )
+
+
+class CsvChunks(ChunkReader):
+    """A CSV read with the raw data's separator and missing-value markers (params.yaml data)."""
+
+    unit = "B"
+
+    def __init__(
+        self,
+        source: Path,
+        schema: FeatureSchema,
+        wanted: list[str],
+        id_columns: Sequence[str],
+        chunk_size: int,
+        options: DataSettings,
+    ) -> None:
+        read = {"sep": options.separator, "na_values": list(options.na_values)}
+        try:
+            header = list(pd.read_csv(source, nrows=0, **read).columns)
+        except pd.errors.EmptyDataError:
+            raise BatchError(
+                f"{source} is empty: expected a header line naming the columns"
+            ) from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as error:
+            raise BatchError(f"cannot read {source} as CSV: {error}") from None
+        _check_columns(source, header, wanted)
+        # Text stays text ("007" keeps its zeros); numbers are checked row by row later.
+        text = dict.fromkeys([*schema.categorical, *id_columns], object)
+        self.id_types = dict.fromkeys(id_columns, pa.string())
+        self.total = Path(source).stat().st_size
+        self._source = source
+        self._handle: IO[bytes] = open(source, "rb")  # noqa: SIM115 (closed by close())
+        self._chunks = pd.read_csv(
+            self._handle, usecols=wanted, dtype=text, chunksize=chunk_size, **read
+        )
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        try:
+            yield from self._chunks
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+            raise BatchError(f"cannot read {self._source} as CSV: {error}") from None
+
+    def position(self) -> int:
+        return self._handle.tell()
+
+    def close(self) -> None:
+        self._chunks.close()
+        self._handle.close()
+
+
+class ParquetChunks(ChunkReader):
+    """A Parquet file read batch by batch, only the wanted columns."""
+
+    def __init__(
+        self, source: Path, wanted: list[str], id_columns: Sequence[str], chunk_size: int
+    ) -> None:
+        try:
+            self._file = pq.ParquetFile(source)
+        except (pa.ArrowException, OSError) as error:
+            raise BatchError(f"cannot read {source} as Parquet: {error}") from None
+        schema = self._file.schema_arrow
+        _check_columns(source, schema.names, wanted)
+        self.id_types = {name: schema.field(name).type for name in id_columns}
+        self.total = self._file.metadata.num_rows
+        self._source, self._wanted, self._chunk_size = source, wanted, chunk_size
+        self._rows = 0
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        batches = self._file.iter_batches(batch_size=self._chunk_size, columns=self._wanted)
+        try:
+            for batch in batches:
+                self._rows += batch.num_rows
+                yield batch.to_pandas()
+        except (pa.ArrowException, OSError) as error:
+            raise BatchError(f"cannot read {self._source} as Parquet: {error}") from None
+
+    def position(self) -> int:
+        return self._rows
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class TableWriter:
+    """Append DataFrames to a CSV or Parquet file with a schema fixed in advance.
+
+    The fixed schema keeps every chunk's types identical (an id column with gaps in one
+    chunk only stays an integer), and an input without rows still gets a header.
+    """
+
+    def __init__(self, path: Path, kind: Format, schema: pa.Schema) -> None:
+        self._schema = schema
+        self._rows = 0
+        if kind == "csv":
+            options = pa_csv.WriteOptions(quoting_style="needed")
+            self._writer = pa_csv.CSVWriter(str(path), schema, write_options=options)
+        else:
+            self._writer = pq.ParquetWriter(str(path), schema)
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append the rows of ``frame`` (its columns in schema order)."""
+        if len(frame):
+            table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+            self._writer.write_table(table)
+            self._rows += len(frame)
+
+    def close(self) -> None:
+        """Finish the file; an empty one still gets its header (CSV) or schema (Parquet)."""
+        if not self._rows:
+            self._writer.write_table(self._schema.empty_table())
+        self._writer.close()
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if error:
+            self._writer.close()  # the file is discarded: no header needed
+        else:
+            self.close()

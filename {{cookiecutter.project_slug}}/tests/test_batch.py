@@ -1,0 +1,365 @@
+"""Batch scoring: files in, predictions and refused rows out, never a partial file.
+
+Rows come from the configured raw data, so these tests hold for whatever dataset
+params.yaml points at.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pydantic import ValidationError
+
+from {{ cookiecutter.module_name }}.config import (
+    ENV_PREFIX,
+    BatchSettings,
+    Settings,
+)
+from {{ cookiecutter.module_name }}.prediction import batch
+from {{ cookiecutter.module_name }}.prediction.__main__ import main
+from {{ cookiecutter.module_name }}.prediction.batch import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_ROWS_REJECTED,
+    BatchError,
+    BatchSummary,
+    score_chunk,
+    score_file,
+)
+from {{ cookiecutter.module_name }}.prediction.model import (
+    LoadedModel,
+)
+from {{ cookiecutter.module_name }}.prediction.validation import (
+    RequestError,
+    parse_records,
+)
+
+
+@pytest.fixture(scope="module")
+def raw(trained: Settings) -> pd.DataFrame:
+    """The raw data with an id column; some rows have gaps, none is invalid."""
+    frame = pd.read_csv(
+        trained.paths.raw_data,
+        sep=trained.data.separator,
+        na_values=list(trained.data.na_values),
+        dtype=str,
+    )
+    frame.insert(0, "record_id", [f"id-{index:04d}" for index in range(len(frame))])
+    return frame
+
+
+def settings_with(trained: Settings, chunk_size: int) -> Settings:
+    batch_settings = trained.batch.model_copy(update={"chunk_size": chunk_size})
+    return trained.model_copy(update={"batch": batch_settings})
+
+
+def score(
+    model: LoadedModel,
+    trained: Settings,
+    source: Path,
+    output: Path,
+    chunk_size: int = 7,
+    **kw: Any,
+) -> BatchSummary:
+    return score_file(model, source, output, settings_with(trained, chunk_size), **kw)
+
+
+def api_predictions(model: LoadedModel, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """What the HTTP API answers for these rows."""
+    return model.predict(model.schema.coerce_features(frame))
+
+
+def assert_matches_api(output: pd.DataFrame, model: LoadedModel, frame: pd.DataFrame) -> None:
+    expected = api_predictions(model, frame)
+    assert output["prediction"].tolist() == [row["prediction"] for row in expected]
+    for label in model.metadata["classes"]:
+        column = output[f"probability_{label}"].tolist()
+        assert column == pytest.approx([row["probabilities"][label] for row in expected])
+    assert set(output["model_version"]) == {model.version}
+
+
+def test_csv_round_trip_matches_the_api(
+    model: LoadedModel, trained: Settings, raw: pd.DataFrame, tmp_path: Path
+) -> None:
+    source = tmp_path / "rows.csv"
+    raw.to_csv(source, index=False)
+    summary = score(model, trained, source, tmp_path / "scores.csv", id_columns=["record_id"])
+    assert (summary.rows, summary.scored, summary.exit_code) == (len(raw), len(raw), EXIT_OK)
+    output = pd.read_csv(tmp_path / "scores.csv", dtype={"record_id": str})
+    assert output["row"].tolist() == list(range(1, len(raw) + 1))
+    assert output["record_id"].tolist() == raw["record_id"].tolist()
+    assert_matches_api(output, model, raw)
+    errors = pd.read_csv(tmp_path / "scores.errors.csv")
+    assert list(errors.columns) == ["row", "record_id", "error"]
+    assert errors.empty
+
+
+def test_parquet_round_trip_keeps_id_types(
+    model: LoadedModel, trained: Settings, raw: pd.DataFrame, tmp_path: Path
+) -> None:
+    frame = raw.drop(columns="record_id")
+    numeric = list(model.schema.numeric)
+    frame[numeric] = frame[numeric].astype("float64")  # a typed file, as Parquet usually is
+    numbers = pd.array(range(len(frame)), dtype="Int64")
+    numbers[3] = pd.NA  # an integer id with a gap must stay an integer
+    frame.insert(0, "customer", numbers)
+    source = tmp_path / "rows.parquet"
+    frame.to_parquet(source, index=False, row_group_size=50)
+    score(model, trained, source, tmp_path / "scores.parquet", id_columns=["customer"])
+    table = pq.read_table(tmp_path / "scores.parquet")
+    assert table.schema.field("customer").type == pa.int64()
+    assert table.schema.field("row").type == pa.int64()
+    output = table.to_pandas()
+    assert output["customer"].isna().tolist() == frame["customer"].isna().tolist()
+    assert output["customer"].dropna().astype(int).tolist() == [
+        value for value in range(len(frame)) if value != 3
+    ]
+    assert_matches_api(output, model, frame)
+
+
+def test_bad_rows_go_to_the_errors_file_and_the_rest_is_scored(
+    model: LoadedModel, trained: Settings, raw: pd.DataFrame, tmp_path: Path
+) -> None:
+    numeric = model.schema.numeric[0]
+    frame = raw.copy()
+    frame.loc[2, numeric] = "not-a-number"
+    frame.loc[5, numeric] = "inf"
+    frame.loc[9, numeric] = "True"
+    source = tmp_path / "rows.csv"
+    frame.to_csv(source, index=False)
+    summary = score(model, trained, source, tmp_path / "scores.csv", id_columns=["record_id"])
+    assert summary.exit_code == EXIT_ROWS_REJECTED
+    assert (summary.rows, summary.rejected) == (len(frame), 3)
+    errors = pd.read_csv(tmp_path / "scores.errors.csv")
+    assert errors["row"].tolist() == [3, 6, 10]
+    assert errors["record_id"].tolist() == ["id-0002", "id-0005", "id-0009"]
+    for reason, value in zip(errors["error"], ["not-a-number", "inf", "True"], strict=True):
+        assert f"column {numeric!r} must be a number" in reason
+        assert value in reason
+    output = pd.read_csv(tmp_path / "scores.csv", dtype={"record_id": str})
+    good = frame.drop(index=[2, 5, 9])
+    assert output["record_id"].tolist() == good["record_id"].tolist()
+    assert_matches_api(output, model, good)
+
+
+def test_a_row_the_api_refuses_is_refused_here_too(
+    model: LoadedModel, trained: Settings, example_record: dict[str, Any]
+) -> None:
+    numeric = model.schema.numeric[0]
+    with pytest.raises(RequestError, match=numeric):
+        parse_records({**example_record, numeric: True}, model.schema, trained.serving)
+    chunk = pd.DataFrame([example_record] * 3, dtype=object)
+    chunk.loc[1, numeric] = True
+    refused = [102]
+    if model.schema.categorical:
+        chunk.loc[2, model.schema.categorical[0]] = False
+        refused.append(103)
+    result = score_chunk(model, chunk, first_row=101)
+    assert result.errors["row"].tolist() == refused
+    scored = [row for row in (101, 102, 103) if row not in refused]
+    assert result.predictions["row"].tolist() == scored
+
+
+def test_chunking_gives_the_same_file_as_one_chunk(
+    model: LoadedModel, trained: Settings, raw: pd.DataFrame, tmp_path: Path
+) -> None:
+    source = tmp_path / "rows.csv"
+    raw.to_csv(source, index=False)
+    score(model, trained, source, tmp_path / "small.csv", chunk_size=3)
+    score(model, trained, source, tmp_path / "whole.csv", chunk_size=len(raw) + 1)
+    small = (tmp_path / "small.csv").read_bytes()
+    assert small == (tmp_path / "whole.csv").read_bytes()
+    assert small.count(b"\n") == len(raw) + 1
+
+
+def test_score_chunk_works_on_any_partition(model: LoadedModel, raw: pd.DataFrame) -> None:
+    """The seam for Dask or Spark: any index, any column order, numbered from first_row."""
+    partition = raw.iloc[40:60][list(reversed(raw.columns))]
+    result = score_chunk(model, partition, first_row=41, id_columns=["record_id"])
+    assert result.errors.empty
+    assert result.predictions["row"].tolist() == list(range(41, 61))
+    assert result.predictions["record_id"].tolist() == partition["record_id"].tolist()
+    assert_matches_api(result.predictions, model, partition)
+
+
+def test_file_with_a_header_only_gives_empty_files_with_headers(
+    model: LoadedModel, trained: Settings, raw: pd.DataFrame, tmp_path: Path
+) -> None:
+    source = tmp_path / "rows.csv"
+    raw.head(0).to_csv(source, index=False)
+    summary = score(model, trained, source, tmp_path / "scores.csv")
+    assert (summary.rows, summary.exit_code) == (0, EXIT_OK)
+    header = (tmp_path / "scores.csv").read_text(encoding="utf-8").splitlines()
+    assert len(header) == 1
+    assert '"prediction"' in header[0]
+    score(model, trained, source, tmp_path / "scores.parquet")
+    assert pq.read_table(tmp_path / "scores.parquet").num_rows == 0
+
+
+def test_empty_file_is_refused(model: LoadedModel, trained: Settings, tmp_path: Path) -> None:
+    source = tmp_path / "rows.csv"
+    source.write_text("", encoding="utf-8")
+    with pytest.raises(BatchError, match="is empty"):
+        score(model, trained, source, tmp_path / "scores.csv")
+    assert not (tmp_path / "scores.csv").exists()
+
+
+def test_missing_column_is_named_and_nothing_is_written(
+    model: LoadedModel, trained: Settings, raw: pd.DataFrame, tmp_path: Path
+) -> None:
+    absent = model.schema.features[-1]
+    source = tmp_path / "rows.csv"
+    raw.drop(columns=absent).to_csv(source, index=False)
+    with pytest.raises(BatchError, match=f"lacks the column\\(s\\) \\['{absent}'\\]"):
+        score(model, trained, source, tmp_path / "scores.csv")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["rows.csv"]
+
+
+def test_failure_mid_run_leaves_no_partial_output(
+    model: LoadedModel,
+    trained: Settings,
+    raw: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = tmp_path / "rows.csv"
+    raw.to_csv(source, index=False)
+    previous = tmp_path / "scores.parquet"
+    previous.write_bytes(b"the previous run's output")
+    calls = []
+
+    def fail_on_third_chunk(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("disk full")
+        return score_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "score_chunk", fail_on_third_chunk)
+    with pytest.raises(RuntimeError, match="disk full"):
+        score(model, trained, source, previous, chunk_size=5)
+    assert previous.read_bytes() == b"the previous run's output"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["rows.csv", "scores.parquet"]
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [("scores.xlsx", "unknown extension '.xlsx'"), ("rows.csv", "is the input file")],
+)
+def test_bad_output_is_refused_before_reading(
+    model: LoadedModel,
+    trained: Settings,
+    raw: pd.DataFrame,
+    tmp_path: Path,
+    output: str,
+    message: str,
+) -> None:
+    source = tmp_path / "rows.csv"
+    raw.to_csv(source, index=False)
+    with pytest.raises(BatchError, match=message):
+        score(model, trained, source, tmp_path / output)
+    assert source.read_bytes() == raw.to_csv(index=False).encode()
+
+
+def test_progress_bar_is_quiet_when_stderr_is_not_a_terminal(
+    model: LoadedModel,
+    trained: Settings,
+    raw: pd.DataFrame,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = tmp_path / "rows.csv"
+    raw.to_csv(source, index=False)
+    score(model, trained, source, tmp_path / "quiet.csv")
+    assert capsys.readouterr().err == ""
+    score(model, trained, source, tmp_path / "shown.csv", progress=True)
+    assert "scoring" in capsys.readouterr().err
+
+
+@pytest.fixture
+def cli_env(trained: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the command line at the trained model through environment overrides."""
+    monkeypatch.setenv(f"{ENV_PREFIX}__PATHS__MODEL", str(trained.paths.model))
+    monkeypatch.setenv(f"{ENV_PREFIX}__PATHS__METADATA", str(trained.paths.metadata))
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_command_line_exit_codes(
+    model: LoadedModel, raw: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.csv"
+    raw.to_csv(good, index=False)
+    assert main(["batch", str(good), "--output", str(tmp_path / "good.parquet")]) == EXIT_OK
+    assert f"scored {len(raw)} of {len(raw)} rows" in capsys.readouterr().out
+
+    bad = tmp_path / "bad.csv"
+    frame = raw.copy()
+    frame.loc[0, model.schema.numeric[0]] = "oops"
+    frame.to_csv(bad, index=False)
+    errors = tmp_path / "refused.csv"
+    code = main(
+        ["batch", str(bad), "-o", str(tmp_path / "bad-scores.csv"), "--errors", str(errors)]
+    )
+    assert code == EXIT_ROWS_REJECTED
+    assert f"1 rows could not be scored, reasons in {errors}" in capsys.readouterr().out
+    assert "'oops'" in errors.read_text(encoding="utf-8")
+
+
+@pytest.mark.usefixtures("cli_env")
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["missing.csv", "-o", "out.csv"], "input file missing.csv not found"),
+        (["rows.json", "-o", "out.csv"], "unknown extension '.json'"),
+        (["rows.csv", "-o", "out.txt"], "unknown extension '.txt'"),
+        (["rows.csv", "-o", "out.csv", "--chunk-size", "0"], "--chunk-size must be at least 1"),
+    ],
+)
+def test_command_line_user_errors_are_one_line(
+    tmp_path: Path,
+    raw: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    arguments: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    raw.to_csv(tmp_path / "rows.csv", index=False)
+    (tmp_path / "rows.json").write_text("[]", encoding="utf-8")
+    assert main(["batch", *arguments]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_command_line_without_a_model_says_how_to_train(
+    trained: Settings,
+    raw: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}__PATHS__METADATA", str(tmp_path / "absent.json"))
+    raw.to_csv(tmp_path / "rows.csv", index=False)
+    code = main(["batch", str(tmp_path / "rows.csv"), "-o", str(tmp_path / "out.csv")])
+    assert code == EXIT_FAILED
+    assert "make train" in capsys.readouterr().err
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_errors_file_goes_beside_the_output_by_default(trained: Settings, tmp_path: Path) -> None:
+    assert batch.default_errors_path(tmp_path / "scores.parquet", trained) == (
+        tmp_path / f"scores{trained.batch.errors_suffix}"
+    )
+
+
+@pytest.mark.parametrize("suffix", ["../escape.csv", ".errors.txt", "sub/dir.csv"])
+def test_errors_suffix_must_stay_beside_the_output(suffix: str) -> None:
+    with pytest.raises(ValidationError, match="errors_suffix"):
+        BatchSettings(errors_suffix=suffix)
