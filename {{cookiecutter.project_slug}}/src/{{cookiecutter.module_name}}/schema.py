@@ -189,7 +189,7 @@ def category_label(value: Any) -> str:
 def _to_category_labels(column: pd.Series) -> np.ndarray:
     """Cast a column to an object array of string labels, missing values included."""
     if isinstance(column.dtype, pd.StringDtype) or _is_text(column):  # already labels
-        return column.astype(object).where(column.notna(), MISSING_CATEGORY).to_numpy()
+        return column.to_numpy(dtype=object, na_value=MISSING_CATEGORY)
     labels = np.empty(len(column), dtype=object)
     labels[:] = [category_label(value) for value in column.array]
     return labels
