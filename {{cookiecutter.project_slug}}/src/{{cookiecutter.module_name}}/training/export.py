@@ -1,6 +1,6 @@
 """Export the fitted Pipeline to ONNX and certify the copy with a parity gate.
 
-The ONNX copy, run by onnxruntime, predicts one row about a hundred times faster than
+The ONNX copy, run by onnxruntime, predicts one row tens of times faster than
 scikit-learn (whose per-call input checks dominate small requests). It is only served if,
 on the test split and on edge rows (every value missing, each value missing, unseen
 categories), it predicts the same classes as scikit-learn and no probability differs by
