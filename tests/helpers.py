@@ -73,6 +73,7 @@ def expected_tree(
             for name in (
                 "__init__",
                 "config",
+                "onnx_model",
                 "schema",
                 "storage",
                 "prediction/__init__",
@@ -88,6 +89,7 @@ def expected_tree(
                 "prediction/requests",
                 "prediction/retrain",
                 "prediction/retrain_jobs",
+                "prediction/runtime",
                 "prediction/store",
                 "prediction/validation",
                 "registry/__init__",
@@ -102,6 +104,7 @@ def expected_tree(
                 "training/__main__",
                 "training/data",
                 "training/evaluate",
+                "training/export",
                 "training/features",
                 "training/train",
             )
@@ -120,6 +123,7 @@ def expected_tree(
                 "test_fuzz",
                 "test_metrics",
                 "test_model_quality",
+                "test_onnx",
                 "test_openapi",
                 "test_registry",
                 "test_retrain",

@@ -125,10 +125,10 @@ def test_image_leaves_training_and_secrets_out(project: Path, image: Path, stage
 def test_image_env_has_no_training_dependencies(image: Path, image_env: dict[str, str]) -> None:
     python = str(image / "opt/venv/bin/python")
     check = "import importlib.util as u, sys; sys.exit(0 if u.find_spec(sys.argv[1]) else 3)"
-    for present in ("sklearn", "flask", "gunicorn", "skops", DEFAULT_MODULE):
+    for present in ("sklearn", "flask", "gunicorn", "skops", "onnxruntime", DEFAULT_MODULE):
         result = subprocess.run([python, "-c", check, present], env=image_env, cwd=image / "app")
         assert result.returncode == 0, present
-    for absent in ("dvc", "pytest", f"{DEFAULT_MODULE}.training"):
+    for absent in ("dvc", "pytest", "skl2onnx", "onnx", f"{DEFAULT_MODULE}.training"):
         result = subprocess.run([python, "-c", check, absent], env=image_env, cwd=image / "app")
         assert result.returncode != 0, f"{absent} must not be in the serving image"
 

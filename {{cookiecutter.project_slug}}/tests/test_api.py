@@ -17,6 +17,7 @@ from sklearn.preprocessing import FunctionTransformer
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.app import create_app
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.prediction.runtime import SKLEARN_ONLY
 
 
 def assert_json_error(response: Any, status: int) -> dict[str, Any]:
@@ -226,12 +227,16 @@ def test_non_finite_probabilities_are_422_not_invalid_json(
     trained: Settings, model: LoadedModel, example_record: dict
 ) -> None:
     app = create_app(trained)
-    app.extensions["model"] = dataclasses.replace(model, pipeline=NoProbabilities())
+    # The fake pipeline must be what computes predictions: pin the scikit-learn engine.
+    app.extensions["model"] = dataclasses.replace(
+        model, pipeline=NoProbabilities(), runtime_choice=SKLEARN_ONLY
+    )
     body = assert_json_error(app.test_client().post("/predict", json=[example_record] * 2), 422)
     assert body["error"] == "unpredictable"
     assert "[0, 1]" in body["detail"]
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the point of it
 def test_rows_that_overflow_inside_the_pipeline_are_422_naming_them(
     trained: Settings, model: LoadedModel, example_record: dict
 ) -> None:
@@ -245,7 +250,9 @@ def test_rows_that_overflow_inside_the_pipeline_are_422_naming_them(
     ).fit(pd.DataFrame({name: [1.0, 2.0, 3.0, 4.0]}), ["a", "a", "b", "b"])
     unbounded = model.schema.model_copy(update={"ranges": {}})
     app = create_app(trained)
-    app.extensions["model"] = dataclasses.replace(model, pipeline=pipeline, schema=unbounded)
+    app.extensions["model"] = dataclasses.replace(
+        model, pipeline=pipeline, schema=unbounded, runtime_choice=SKLEARN_ONLY
+    )
     records = [example_record, {**example_record, name: 1e308}]
     body = assert_json_error(app.test_client().post("/predict", json=records), 422)
     assert body["error"] == "unpredictable"

@@ -42,6 +42,7 @@ class PathSettings(_Section):
     train_data: Path
     test_data: Path
     model: Path
+    onnx_model: Path
     metadata: Path
     metrics: Path
     predictions: Path
@@ -100,6 +101,13 @@ class RegistrySettings(_Section):
     tolerance: float = Field(default=0.02, ge=0)
 
 
+class InferenceSettings(_Section):
+    """Which engine computes predictions, and how closely the ONNX copy must agree."""
+
+    runtime: Literal["auto", "onnx", "sklearn"] = "auto"
+    onnx_tolerance: float = Field(default=1e-5, gt=0)
+
+
 class BatchSettings(_Section):
     """Batch scoring of files (`python -m ... prediction batch`): memory budget and outputs."""
 
@@ -120,6 +128,7 @@ class Settings(_Section):
     evaluate: EvaluateSettings = EvaluateSettings()
     serving: ServingSettings = ServingSettings()
     registry: RegistrySettings = RegistrySettings()
+    inference: InferenceSettings = InferenceSettings()
     batch: BatchSettings = BatchSettings()
 
     def with_paths(self, **changes: Path) -> Settings:

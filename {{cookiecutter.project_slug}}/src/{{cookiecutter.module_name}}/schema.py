@@ -15,6 +15,11 @@ import pandas as pd
 from pandas.api.types import infer_dtype, is_bool_dtype, is_numeric_dtype
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# The label of a missing categorical value, given here once for every path: the training
+# data, served requests and the ONNX copy of the model (whose converter cannot treat NaN as
+# a missing string) all see this level, and one-hot encoding learns it like any other.
+MISSING_CATEGORY = "__missing__"
+
 
 class SchemaError(ValueError):
     """Data does not match the feature schema; the message names the columns at fault."""
@@ -64,18 +69,18 @@ class FeatureSchema(BaseModel):
         """Select the feature columns and give each the type the pipeline expects.
 
         Numeric columns become float64 (missing -> NaN); categorical columns become
-        strings (missing -> NaN). Raises SchemaError naming absent columns or values
-        that are not numbers, so bad data never reaches the model silently.
+        strings (missing -> ``MISSING_CATEGORY``). Raises SchemaError naming absent
+        columns or values that are not numbers, so bad data never reaches the model
+        silently. The frame is built in one go: this runs on every served request.
         """
         missing = self.missing_columns(frame.columns)
         if missing:
             raise SchemaError(f"missing feature columns: {missing}")
-        out = pd.DataFrame(index=frame.index)
-        for name in self.numeric:
-            out[name] = _to_float(frame[name], name)
-        for name in self.categorical:
-            out[name] = _to_category_labels(frame[name])
-        return out
+        columns: dict[str, Any] = {name: _to_float(frame[name], name) for name in self.numeric}
+        for name in self.categorical:  # a Series keeps pandas from inferring its "str" dtype
+            labels = _to_category_labels(frame[name])
+            columns[name] = pd.Series(labels, index=frame.index, dtype=object)
+        return pd.DataFrame(columns, index=frame.index)
 
     def row_problems(self, frame: pd.DataFrame) -> pd.Series:
         """Why each row cannot be scored ("" when it can), so one bad value rejects one row.
@@ -154,35 +159,37 @@ def _is_missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def _to_float(column: pd.Series, name: str) -> pd.Series:
+def _to_float(column: pd.Series, name: str) -> np.ndarray:
     """Cast a column to float64, refusing values that are not numbers (booleans included)."""
     if _booleans(column).any():
         raise SchemaError(f"column {name!r} must be numeric, got booleans")
+    if is_numeric_dtype(column.dtype):  # the common case: nothing else to check
+        return column.to_numpy(dtype="float64", na_value=np.nan)
     converted = pd.to_numeric(column, errors="coerce").astype("float64")
     bad = column[converted.isna() & column.notna()]
     if len(bad):
         examples = [str(value) for value in bad.unique()[:3]]
         raise SchemaError(f"column {name!r} must be numeric, got {examples}")
-    return converted
+    return converted.to_numpy()
 
 
-def category_label(value: Any) -> Any:
-    """Turn one categorical value into its string label; missing stays NaN.
+def category_label(value: Any) -> str:
+    """Turn one categorical value into its string label; missing becomes ``MISSING_CATEGORY``.
 
     Integral floats lose their ``.0`` so that 1, 1.0 and "1" name the same level
     (pandas reads an integer column with gaps as floats).
     """
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return np.nan
+        return MISSING_CATEGORY
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
 
 
-def _to_category_labels(column: pd.Series) -> pd.Series:
-    """Cast a column to object dtype holding string labels and NaN for missing values."""
+def _to_category_labels(column: pd.Series) -> np.ndarray:
+    """Cast a column to an object array of string labels, missing values included."""
     if isinstance(column.dtype, pd.StringDtype) or _is_text(column):  # already labels
-        return column.astype(object).where(column.notna(), np.nan)
-    return pd.Series(
-        [category_label(value) for value in column.array], index=column.index, dtype=object
-    )
+        return column.to_numpy(dtype=object, na_value=MISSING_CATEGORY)
+    labels = np.empty(len(column), dtype=object)
+    labels[:] = [category_label(value) for value in column.array]
+    return labels

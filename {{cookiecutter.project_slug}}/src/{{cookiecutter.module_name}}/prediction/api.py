@@ -113,11 +113,12 @@ def ready() -> Any:
 
 @api.get("/metadata")
 def metadata() -> Any:
-    """What is being served: version, hash, schema, metrics, params, library versions.
+    """What is being served: version, hash, schema, metrics, params, libraries, runtime.
 
     If the prod pointer moved to a version this worker refused (it failed to load or
     verify), ``refused_update`` says why: the previous model is still the one serving.
     """
-    served = current_model().metadata
+    model = current_model()
+    served = {**model.metadata, "runtime": model.runtime_choice.describe()}
     refused = current_app.extensions.get("swap_error")
     return jsonify({**served, "refused_update": refused} if refused else served)

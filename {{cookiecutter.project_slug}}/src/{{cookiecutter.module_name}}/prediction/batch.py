@@ -118,7 +118,7 @@ def score_chunk(
         }
     )
     features = model.schema.coerce_features(chunk.loc[valid])
-    labels, probabilities = _predict(model.pipeline, features)
+    labels, probabilities = _predict_with(model, features)
     predictions = pd.DataFrame(
         {
             "row": rows[valid],
@@ -145,6 +145,18 @@ def class_labels(model: LoadedModel) -> list[str]:
 
 def _columns(chunk: pd.DataFrame, names: Sequence[str], keep: np.ndarray) -> dict[str, pd.Series]:
     return {name: chunk[name].loc[keep].reset_index(drop=True) for name in names}
+
+
+def _predict_with(model: LoadedModel, features: pd.DataFrame) -> tuple[pd.Categorical, np.ndarray]:
+    """The ONNX copy when it serves (see ``inference.runtime``), else the pipeline."""
+    onnx = model.runtime_choice.onnx
+    if onnx is None or not len(features):
+        return _predict(model.pipeline, features)
+    labels, probabilities = onnx.predict(features)
+    if not hasattr(model.pipeline, "predict_proba"):
+        probabilities = np.empty((len(labels), 0))
+    classes = np.asarray(model.pipeline.classes_)
+    return _labels(labels, classes), probabilities.astype(np.float64)
 
 
 def _predict(pipeline: Any, features: pd.DataFrame) -> tuple[pd.Categorical, np.ndarray]:

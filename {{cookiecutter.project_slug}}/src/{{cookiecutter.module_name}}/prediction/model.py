@@ -9,6 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from {{ cookiecutter.module_name }}.prediction.runtime import (
+    SKLEARN_ONLY,
+    RuntimeChoice,
+    RuntimeChoiceError,
+    choose_runtime,
+)
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
 from {{ cookiecutter.module_name }}.storage import (
     UntrustedArtifactError,
@@ -32,27 +38,42 @@ class UnscorableRowsError(ValueError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A verified pipeline with the metadata it was certified with."""
+    """A verified pipeline with the metadata it was certified with.
+
+    ``runtime`` says which engine computes predictions: the ONNX copy of the pipeline
+    (when it passed its parity gate and params allow it) or the pipeline itself.
+    """
 
     pipeline: Any
     metadata: dict[str, Any]
     schema: FeatureSchema
+    runtime_choice: RuntimeChoice = SKLEARN_ONLY
 
     @property
     def version(self) -> str:
         """The model version every response names."""
         return str(self.metadata["version"])
 
+    @property
+    def runtime(self) -> str:
+        """The engine in use: ``onnx`` or ``sklearn``."""
+        return self.runtime_choice.active
+
     def predict(self, features: pd.DataFrame) -> list[dict[str, Any]]:
         """Predict typed feature rows: one label and class probabilities per row."""
-        estimator, transformed = self._final_step(features)
-        labels = estimator.predict(transformed)
+        has_probabilities = hasattr(self.pipeline, "predict_proba")
+        if self.runtime_choice.onnx is not None:
+            labels, probabilities = self.runtime_choice.onnx.predict(features)
+        else:
+            estimator, transformed = self._final_step(features)
+            labels = estimator.predict(transformed)
+            probabilities = estimator.predict_proba(transformed) if has_probabilities else None
         result = [{"prediction": str(label)} for label in labels]
-        if hasattr(estimator, "predict_proba"):
-            classes = [str(label) for label in estimator.classes_]
-            rounded = np.round(estimator.predict_proba(transformed), 6).tolist()
-            for row, probabilities in zip(result, rounded, strict=True):
-                row["probabilities"] = dict(zip(classes, probabilities, strict=True))
+        if has_probabilities and probabilities is not None:
+            classes = [str(label) for label in self.pipeline.classes_]
+            rounded = np.round(np.asarray(probabilities, dtype=np.float64), 6).tolist()
+            for row, values in zip(result, rounded, strict=True):
+                row["probabilities"] = dict(zip(classes, values, strict=True))
         return result
 
     def _final_step(self, features: pd.DataFrame) -> tuple[Any, Any]:
@@ -72,9 +93,16 @@ class LoadedModel:
 
 
 def load_model(
-    model_path: Path, metadata_path: Path, extra_trusted: tuple[str, ...] = ()
+    model_path: Path,
+    metadata_path: Path,
+    extra_trusted: tuple[str, ...] = (),
+    runtime: str = "auto",
 ) -> LoadedModel:
-    """Read metadata, verify the artifact's sha256 against it, then load the pipeline."""
+    """Read metadata, verify the artifact's sha256 against it, then load the pipeline.
+
+    ``runtime`` is ``inference.runtime`` from params.yaml: ``auto`` also opens the ONNX
+    copy (verified the same way) when it passed its parity gate at export.
+    """
     if not Path(metadata_path).is_file():
         raise ModelLoadError(
             f"no model metadata at {metadata_path}: train and certify a model with "
@@ -104,4 +132,8 @@ def load_model(
         raise ModelLoadError(str(error)) from None
     except Exception as error:  # a corrupt archive can fail in many ways inside skops
         raise ModelLoadError(f"artifact {model_path} cannot be loaded: {error}") from None
-    return LoadedModel(pipeline=pipeline, metadata=metadata, schema=schema)
+    try:
+        choice = choose_runtime(model_path, metadata, schema, runtime)
+    except RuntimeChoiceError as error:
+        raise ModelLoadError(str(error)) from None
+    return LoadedModel(pipeline=pipeline, metadata=metadata, schema=schema, runtime_choice=choice)

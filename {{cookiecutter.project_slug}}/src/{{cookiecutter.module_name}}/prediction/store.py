@@ -97,8 +97,10 @@ class ModelStore:
         self.version_dir(pointer.version)  # validates the name
         return pointer
 
-    def load_version(self, version: str, extra_trusted: tuple[str, ...] = ()) -> LoadedModel:
-        """Load one stored version, verifying its artifact against its metadata."""
+    def load_version(
+        self, version: str, extra_trusted: tuple[str, ...] = (), runtime: str = "auto"
+    ) -> LoadedModel:
+        """Load one stored version, verifying its artifact (and ONNX copy) against its metadata."""
         metadata_path = self.metadata_path(version)
         try:
             metadata = read_json(metadata_path)
@@ -107,7 +109,7 @@ class ModelStore:
             raise ModelLoadError(f"version {version} is not in the store {self.root}") from None
         except (ValueError, KeyError, TypeError) as error:
             raise ModelLoadError(f"metadata {metadata_path} is unreadable: {error}") from None
-        return load_model(artifact, metadata_path, extra_trusted)
+        return load_model(artifact, metadata_path, extra_trusted, runtime=runtime)
 
 
 def load_served_model(settings: Settings) -> LoadedModel:
@@ -120,7 +122,7 @@ def load_served_model(settings: Settings) -> LoadedModel:
     trusted = settings.serving.trusted_types
     pointer = store.read_pointer()
     if pointer is not None:
-        model = store.load_version(pointer.version, trusted)
+        model = store.load_version(pointer.version, trusted, settings.inference.runtime)
         if model.version != pointer.version:
             raise ModelLoadError(
                 f"the store's prod pointer names {pointer.version} but that folder holds "
@@ -132,7 +134,9 @@ def load_served_model(settings: Settings) -> LoadedModel:
             f"no version is in prod in the model store {store.root}: promote one with "
             "`make promote VERSION=...` (serving.serve_unpromoted is false)"
         )
-    model = load_model(settings.paths.model, settings.paths.metadata, trusted)
+    model = load_model(
+        settings.paths.model, settings.paths.metadata, trusted, runtime=settings.inference.runtime
+    )
     log.warning(
         "no version promoted to prod yet: serving the last trained model %s, unpromoted",
         model.version,

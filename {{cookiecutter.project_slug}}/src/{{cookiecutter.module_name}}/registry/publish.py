@@ -75,12 +75,30 @@ def export_version(
         shutil.copyfile(artifact, copy)
         if sha256_file(copy) != expected:
             raise RegistryError(f"copying {artifact} into the store changed it; try again")
+        _copy_onnx(artifact, metadata, staging)
         write_json(staging / METADATA_FILE, metadata)
         os.replace(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     return target
+
+
+def _copy_onnx(artifact: Path, metadata: dict[str, Any], staging: Path) -> None:
+    """The certified ONNX copy travels with its version (serving refuses a missing one)."""
+    onnx = metadata.get("onnx") or {}
+    if onnx.get("status") != "passed":
+        return
+    source = artifact.parent / str(onnx["file"])
+    copy = staging / Path(str(onnx["file"])).name
+    if not source.is_file():
+        raise RegistryError(
+            f"the metadata certifies an ONNX copy at {source} but it is missing: "
+            "restore it (dvc checkout, or make train), then register again"
+        )
+    shutil.copyfile(source, copy)
+    if sha256_file(copy) != onnx.get("sha256"):
+        raise RegistryError(f"{source} does not match the sha256 its metadata certifies")
 
 
 def write_pointer(store: ModelStore, pointer: Pointer) -> None:

@@ -24,6 +24,7 @@ from {{ cookiecutter.module_name }}.storage import (
     write_json,
 )
 from {{ cookiecutter.module_name }}.training.data import load_split, write_csv
+from {{ cookiecutter.module_name }}.training.export import export_onnx
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,9 @@ def run_evaluate(settings: Settings) -> dict[str, Any]:
             f"{verdict['min_improvement']} (improvement {verdict['improvement']:.4f}); "
             "no metadata written, so this model cannot be served"
         )
-    write_json(paths.metadata, build_metadata(settings, metrics, pipeline, test_features))
+    metadata = build_metadata(settings, metrics, pipeline, test_features)
+    metadata["onnx"] = export_onnx(pipeline, settings, test_features)
+    write_json(paths.metadata, metadata)  # last: the certificate names a complete model
     log.info("evaluate: %s", verdict)
     return metrics
 

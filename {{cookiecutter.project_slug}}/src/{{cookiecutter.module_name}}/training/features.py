@@ -10,14 +10,15 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from {{ cookiecutter.module_name }}.config import ModelSettings
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
 
-MISSING_CATEGORY = "__missing__"
-
 
 def build_preprocessor(schema: FeatureSchema, options: ModelSettings) -> ColumnTransformer:
-    """Impute and scale numeric columns; impute and one-hot encode categorical ones.
+    """Impute and scale numeric columns; one-hot encode categorical ones.
 
-    Categories never seen in training encode as all zeros instead of failing, so a
-    new level in production degrades gracefully. Columns outside the schema are dropped.
+    Missing categorical values arrive already labelled ``MISSING_CATEGORY`` by
+    ``FeatureSchema.coerce_features`` (the one place that does it, for every path), so
+    they encode as a level of their own. Categories never seen in training encode as all
+    zeros instead of failing, so a new level in production degrades gracefully. Columns
+    outside the schema are dropped.
     """
     transformers = []
     if schema.numeric:
@@ -26,9 +27,6 @@ def build_preprocessor(schema: FeatureSchema, options: ModelSettings) -> ColumnT
             numeric_steps.append(("scale", StandardScaler()))
         transformers.append(("numeric", Pipeline(numeric_steps), list(schema.numeric)))
     if schema.categorical:
-        categorical_steps = [
-            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
-            ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-        ]
-        transformers.append(("categorical", Pipeline(categorical_steps), list(schema.categorical)))
+        encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+        transformers.append(("categorical", encoder, list(schema.categorical)))
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)

@@ -1,0 +1,293 @@
+"""The ONNX copy predicts like scikit-learn, or is not used; the parity gate bites."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.pipeline import Pipeline
+
+from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.onnx_model import OnnxModel
+from {{ cookiecutter.module_name }}.prediction.app import create_app
+from {{ cookiecutter.module_name }}.prediction.batch import (
+    load_scoring_model,
+    score_chunk,
+)
+from {{ cookiecutter.module_name }}.prediction.model import (
+    LoadedModel,
+    ModelLoadError,
+    load_model,
+)
+from {{ cookiecutter.module_name }}.prediction.runtime import choose_runtime
+from {{ cookiecutter.module_name }}.prediction.validation import parse_records
+from {{ cookiecutter.module_name }}.schema import (
+    MISSING_CATEGORY,
+    FeatureSchema,
+)
+from {{ cookiecutter.module_name }}.training.data import load_split
+from {{ cookiecutter.module_name }}.training.export import (
+    Parity,
+    check_parity,
+    edge_rows,
+    export_onnx,
+)
+from {{ cookiecutter.module_name }}.training.train import (
+    TrainingError,
+    build_pipeline,
+)
+
+
+def with_model(settings: Settings, folder: Path, **model_changes: Any) -> Settings:
+    """Settings whose model files go to ``folder``, with some model settings changed."""
+    model = settings.model.model_copy(update=model_changes)
+    return settings.model_copy(update={"model": model}).with_paths(
+        model=folder / "model.skops", onnx_model=folder / "model.onnx"
+    )
+
+
+def assert_same_predictions(first: list[dict], second: list[dict], tolerance: float) -> None:
+    assert [row["prediction"] for row in first] == [row["prediction"] for row in second]
+    for left, right in zip(first, second, strict=True):
+        for label, probability in left["probabilities"].items():
+            assert probability == pytest.approx(right["probabilities"][label], abs=tolerance)
+
+
+@pytest.fixture(scope="module")
+def sklearn_model(trained: Settings) -> LoadedModel:
+    return load_model(trained.paths.model, trained.paths.metadata, runtime="sklearn")
+
+
+@pytest.fixture(scope="module")
+def onnx_model(trained: Settings, model: LoadedModel) -> LoadedModel:
+    """The model served by its ONNX copy (skips when your estimator's copy did not pass)."""
+    if model.metadata["onnx"]["status"] != "passed":
+        pytest.skip(f"this model's ONNX copy is not served: {model.metadata['onnx']['reason']}")
+    return load_model(trained.paths.model, trained.paths.metadata, runtime="onnx")
+
+
+@pytest.fixture(scope="module")
+def test_split(trained: Settings) -> pd.DataFrame:
+    return load_split(trained.paths.test_data, trained)[0]
+
+
+def test_runtime_follows_the_parity_verdict(model: LoadedModel, trained: Settings) -> None:
+    entry = model.metadata["onnx"]
+    if trained.model.estimator == "sklearn.linear_model.LogisticRegression":
+        assert entry["status"] == "passed", entry["reason"]  # the default must serve fast
+    if entry["status"] == "passed":
+        assert entry["max_probability_difference"] <= trained.inference.onnx_tolerance
+        assert entry["class_mismatches"] == 0
+        assert model.runtime == "onnx"
+    else:
+        assert entry["reason"]
+        assert model.runtime == "sklearn"
+
+
+def test_onnx_and_sklearn_agree_on_the_test_split_and_edge_rows(
+    onnx_model: LoadedModel, sklearn_model: LoadedModel, trained: Settings, test_split: pd.DataFrame
+) -> None:
+    rows = pd.concat([test_split, edge_rows(onnx_model.schema, test_split)], ignore_index=True)
+    assert_same_predictions(
+        onnx_model.predict(rows), sklearn_model.predict(rows), trained.inference.onnx_tolerance
+    )
+
+
+def test_missing_and_unseen_values_in_requests_agree(
+    onnx_model: LoadedModel, sklearn_model: LoadedModel, trained: Settings, example_record: dict
+) -> None:
+    schema = onnx_model.schema
+    records = [dict.fromkeys(example_record)]
+    records += [{**example_record, name: None} for name in schema.features]
+    records += [{**example_record, **dict.fromkeys(schema.categorical, "never-seen")}]
+    rows = parse_records(records, schema, trained.serving)
+    assert_same_predictions(
+        onnx_model.predict(rows), sklearn_model.predict(rows), trained.inference.onnx_tolerance
+    )
+
+
+def test_batch_scoring_uses_the_onnx_copy_and_agrees(
+    onnx_model: LoadedModel, sklearn_model: LoadedModel, trained: Settings, test_split: pd.DataFrame
+) -> None:
+    model = load_scoring_model(trained)
+    assert model.runtime == "onnx"
+    fast = score_chunk(model, test_split).predictions
+    slow = score_chunk(sklearn_model, test_split).predictions
+    assert fast["prediction"].tolist() == slow["prediction"].tolist()
+    for column in [name for name in fast.columns if name.startswith("probability_")]:
+        np.testing.assert_allclose(
+            fast[column], slow[column], atol=2e-6 + trained.inference.onnx_tolerance
+        )
+
+
+def test_missing_categories_get_one_label_before_any_model(model: LoadedModel) -> None:
+    if not model.schema.categorical:
+        pytest.skip("the schema has no categorical column")
+    frame = pd.DataFrame([dict.fromkeys(model.schema.features)])
+    typed = model.schema.coerce_features(frame)
+    assert set(typed[list(model.schema.categorical)].iloc[0]) == {MISSING_CATEGORY}
+
+
+def test_parity_holds_on_a_dataset_with_categoricals_and_missing_values(
+    trained: Settings, tmp_path: Path
+) -> None:
+    """Gaps in every column, integer-coded levels, and names that are not identifiers."""
+    generator = np.random.default_rng(0)
+    rows = 240
+    size, weight, colour, grade = "Size (cm)", "weight/kg", "colour", "Grade #"
+    frame = pd.DataFrame(
+        {
+            size: generator.normal(10, 3, rows),
+            weight: generator.normal(50, 10, rows),
+            colour: generator.choice(["red", "green", "blue"], rows).astype(object),
+            grade: generator.choice([1, 2, 3], rows).astype(float),
+        }
+    )
+    frame["label"] = np.where(frame[size] + (frame[colour] == "red") * 4 > 11, "big", "small")
+    for column, share in ((size, 0.1), (weight, 0.2), (colour, 0.15), (grade, 0.1)):
+        frame.loc[generator.random(rows) < share, column] = None
+    schema = FeatureSchema(target="label", numeric=(size, weight), categorical=(colour, grade))
+    settings = with_model(
+        trained.model_copy(update={"feature_schema": schema}),
+        tmp_path,
+        estimator="sklearn.linear_model.LogisticRegression",
+        params={"max_iter": 500},
+    )
+    features = schema.coerce_features(frame)
+    pipeline = build_pipeline(settings).fit(features[:180], frame["label"][:180])
+    entry = export_onnx(pipeline, settings, features[180:])
+    assert entry["status"] == "passed", entry["reason"]
+    assert entry["rows"] > 60  # the test rows and the edge rows were all compared
+
+
+def test_pipeline_without_a_converter_falls_back_to_sklearn(
+    trained: Settings, tmp_path: Path, test_split: pd.DataFrame
+) -> None:
+    settings = with_model(
+        trained, tmp_path, estimator="sklearn.semi_supervised.LabelSpreading", params={}
+    )
+    features, target = load_split(trained.paths.train_data, trained)
+    pipeline = build_pipeline(settings).fit(features, target)
+    entry = export_onnx(pipeline, settings, test_split)
+    assert entry["status"] == "unavailable"
+    assert "cannot convert" in entry["reason"]
+    assert "LabelSpreading" in entry["reason"]
+    assert settings.paths.onnx_model.read_bytes() == b""  # DVC's output exists, empty
+    metadata = {"onnx": entry}
+    choice = choose_runtime(settings.paths.model, metadata, trained.feature_schema, "auto")
+    assert choice.active == "sklearn"
+    assert "cannot convert" in choice.reason
+
+
+def perturbed_copy(source: Path, target: Path, change: str) -> Path:
+    """A copy of the ONNX model with its coefficients nudged or its class labels swapped."""
+    import onnx
+
+    model = onnx.load(str(source))
+    (node,) = [node for node in model.graph.node if node.op_type == "LinearClassifier"]
+    for attribute in node.attribute:
+        if change == "coefficients" and attribute.name == "coefficients":
+            attribute.floats[0] += 0.01
+        if change == "labels" and attribute.name == "classlabels_strings":
+            attribute.strings[0], attribute.strings[1] = attribute.strings[1], attribute.strings[0]
+    onnx.save(model, str(target))
+    return target
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [("coefficients", "probability differs"), ("labels", "another class")],
+)
+def test_gate_refuses_a_perturbed_onnx_model(
+    trained: Settings,
+    onnx_model: LoadedModel,
+    test_split: pd.DataFrame,
+    tmp_path: Path,
+    change: str,
+    reason: str,
+) -> None:
+    if trained.model.estimator != "sklearn.linear_model.LogisticRegression":
+        pytest.skip("the perturbation edits a linear model's coefficients")
+    pipeline: Pipeline = onnx_model.pipeline
+    schema = trained.feature_schema
+    rows = pd.concat([test_split, edge_rows(schema, test_split)], ignore_index=True)
+    tolerance = trained.inference.onnx_tolerance
+    original = OnnxModel(trained.paths.onnx_model, schema)
+    assert check_parity(pipeline, original, rows, tolerance).passed
+    broken = perturbed_copy(trained.paths.onnx_model, tmp_path / "model.onnx", change)
+    parity = check_parity(pipeline, OnnxModel(broken, schema), rows, tolerance)
+    assert not parity.passed
+    assert reason in parity.reason()
+
+
+def test_parity_verdict_refuses_a_copy_that_outputs_nan() -> None:
+    parity = Parity(
+        rows=10, class_mismatches=0, max_probability_difference=float("nan"), tolerance=1e-5
+    )
+    assert not parity.passed
+    assert "differs" in parity.reason()
+
+
+def test_a_changed_onnx_file_is_refused(
+    trained: Settings, onnx_model: LoadedModel, tmp_path: Path
+) -> None:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for path in (trained.paths.model, trained.paths.metadata, trained.paths.onnx_model):
+        (folder / path.name).write_bytes(path.read_bytes())
+    copy = folder / trained.paths.onnx_model.name
+    copy.write_bytes(copy.read_bytes() + b"\0")
+    with pytest.raises(ModelLoadError, match="sha256"):
+        load_model(folder / trained.paths.model.name, folder / trained.paths.metadata.name)
+
+
+def test_runtime_setting_forces_either_engine(trained: Settings, onnx_model: LoadedModel) -> None:
+    for runtime in ("sklearn", "onnx"):
+        forced = load_model(trained.paths.model, trained.paths.metadata, runtime=runtime)
+        assert forced.runtime == runtime
+
+
+def test_forcing_onnx_without_a_passing_copy_is_an_error(
+    trained: Settings, model: LoadedModel
+) -> None:
+    metadata = {**model.metadata, "onnx": {**model.metadata["onnx"], "status": "failed"}}
+    metadata["onnx"]["reason"] = "a probability differs"
+    with pytest.raises(ValueError, match=r"inference\.runtime is onnx.*failed"):
+        choose_runtime(trained.paths.model, metadata, model.schema, "onnx")
+    fallback = choose_runtime(trained.paths.model, metadata, model.schema, "auto")
+    assert fallback.active == "sklearn"
+    assert "failed" in fallback.reason
+
+
+def test_without_onnxruntime_auto_falls_back(
+    trained: Settings, onnx_model: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
+    metadata, schema = onnx_model.metadata, onnx_model.schema
+    choice = choose_runtime(trained.paths.model, metadata, schema, "auto")
+    assert choice.active == "sklearn"
+    assert "onnxruntime is not installed" in choice.reason
+
+
+def test_metadata_endpoint_names_the_active_runtime(
+    trained: Settings, onnx_model: LoadedModel
+) -> None:
+    for runtime in ("sklearn", "auto"):
+        settings = trained.model_copy(
+            update={"inference": trained.inference.model_copy(update={"runtime": runtime})}
+        )
+        body = create_app(settings).test_client().get("/metadata").get_json()
+        assert body["runtime"]["requested"] == runtime
+        assert body["runtime"]["active"] == ("sklearn" if runtime == "sklearn" else "onnx")
+
+
+def test_onnx_copy_must_sit_beside_the_model(
+    trained: Settings, onnx_model: LoadedModel, test_split: pd.DataFrame, tmp_path: Path
+) -> None:
+    elsewhere = trained.with_paths(onnx_model=tmp_path / "elsewhere" / "model.onnx")
+    with pytest.raises(TrainingError, match=r"folder of paths\.model"):
+        export_onnx(onnx_model.pipeline, elsewhere, test_split)
