@@ -106,6 +106,7 @@ def expected_tree(
                 "training/evaluate",
                 "training/export",
                 "training/features",
+                "training/provenance",
                 "training/train",
             )
         ],

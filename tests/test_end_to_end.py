@@ -49,6 +49,22 @@ def http(
         return error.code, json.loads(error.read())
 
 
+def wait_until_ready(base: str, process: subprocess.Popen[bytes], seconds: float = 90) -> None:
+    """Poll /health/ready until 200; fail with the server's output if it dies or stays unready."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stderr.read().decode()[-3000:] if process.stderr else ""
+            pytest.fail(f"gunicorn exited with code {process.returncode}: {output}")
+        try:
+            if http("GET", f"{base}/health/ready")[0] == 200:
+                return
+        except OSError:  # refused, reset or timed out while a busy machine boots workers
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"gunicorn did not become ready in {seconds:.0f} s")
+
+
 @pytest.fixture(scope="module")
 def metrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the server's workers write their Prometheus samples."""
@@ -58,42 +74,10 @@ def metrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(project: Path, metrics_dir: Path) -> Iterator[str]:
     """gunicorn with the project's config and 2 workers on a free loopback port."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "2",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-    }
-    process = subprocess.Popen(
-        [
-            str(project / ".venv/bin/gunicorn"),
-            "--config",
-            "gunicorn.conf.py",
-            f"{DEFAULT_MODULE}.prediction.app:create_app()",
-        ],
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stderr.read().decode()[-3000:]
-            try:
-                if http("GET", f"{base}/health/ready")[0] == 200:
-                    break
-            except OSError:  # refused, reset or timed out while a busy machine boots workers
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail("gunicorn did not become ready in 90 s")
+    with gunicorn(
+        project, {"WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    ) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_pipeline_outputs_and_lock(project: Path) -> None:
@@ -328,32 +312,32 @@ def test_lock_check_passes_for_the_newest_python_answer(tmp_path: Path) -> None:
 
 
 @contextmanager
-def gunicorn(project: Path) -> Iterator[str]:
-    """Serve the project with one gunicorn worker on a free port; yield its base URL."""
+def gunicorn(project: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Serve the project with its gunicorn.conf.py on a free loopback port; yield its URL.
+
+    One worker unless ``env`` says otherwise (e.g. WEB_CONCURRENCY).
+    """
     port = free_port()
     process = subprocess.Popen(
         [
             str(project / ".venv/bin/gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
+            "--config",
+            "gunicorn.conf.py",
             f"{DEFAULT_MODULE}.prediction.app:create_app()",
         ],
         cwd=project,
+        env={
+            **os.environ,
+            "WEB_CONCURRENCY": "1",
+            **(env or {}),
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+        },
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if http("GET", f"{base}/health/ready")[0] == 200:
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail("gunicorn did not become ready in 90 s")
+        wait_until_ready(base, process)
         yield base
     finally:
         process.terminate()

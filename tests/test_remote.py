@@ -262,7 +262,8 @@ def test_s3_push_wipe_pull_gives_identical_files(
     client.create_bucket(Bucket=bucket)
     env = clean_env(DVC_S3_URL=f"s3://{bucket}/{prefix}", AWS_ENDPOINT_URL=moto_endpoint, **aws_env)
     before = snapshot(s3_project)
-    assert len(before) == 6, before  # raw data, clean, train, test, model, metadata
+    # raw data, clean, train, test, model, its ONNX copy, metadata
+    assert len(before) == 7, before
     expected = stored_objects(s3_project)
 
     run(["make", "push"], s3_project, env=env)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +16,9 @@ from {{ cookiecutter.module_name }}.storage import sha256_file
 from {{ cookiecutter.module_name }}.training.evaluate import (
     QualityGateError,
     run_evaluate,
+)
+from {{ cookiecutter.module_name }}.training.provenance import (
+    training_source,
 )
 
 
@@ -46,3 +53,35 @@ def test_gate_fails_and_withholds_metadata_when_margin_is_unreachable(
         run_evaluate(impossible)
     assert not (tmp_path / "metadata.json").exists()
     assert (tmp_path / "metrics.json").exists()  # the failing numbers are still reported
+
+
+def test_metadata_names_the_code_and_data_that_made_it(
+    model: LoadedModel, trained: Settings
+) -> None:
+    source = model.metadata["source"]
+    raw_md5 = hashlib.md5(trained.paths.raw_data.read_bytes(), usedforsecurity=False)
+    assert list(source["data_md5"].values()) == [raw_md5.hexdigest()]
+    commit = source["git_commit"]
+    assert commit is None or re.fullmatch(r"[0-9a-f]{40}", commit), commit
+    assert (source["git_dirty"] is None) == (commit is None)
+
+
+def test_training_source_records_the_commit_and_a_dirty_tree(
+    trained: Settings, tmp_path: Path
+) -> None:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", *args],
+            cwd=tmp_path, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+
+    git("init", "--quiet")
+    (tmp_path / "code.py").write_text("x = 1\n", encoding="utf-8")
+    git("add", "code.py")
+    git("commit", "--quiet", "-m", "code")
+    settings = trained.model_copy(update={"root": tmp_path})
+    clean = training_source(settings)
+    assert clean["git_commit"] == git("rev-parse", "HEAD")
+    assert clean["git_dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n", encoding="utf-8")
+    assert training_source(settings)["git_dirty"] is True

@@ -25,6 +25,9 @@ from {{ cookiecutter.module_name }}.storage import (
 )
 from {{ cookiecutter.module_name }}.training.data import load_split, write_csv
 from {{ cookiecutter.module_name }}.training.export import export_onnx
+from {{ cookiecutter.module_name }}.training.provenance import (
+    training_source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,5 +131,6 @@ def build_metadata(
             "evaluate": settings.evaluate.model_dump(mode="json"),
         },
         "libraries": library_versions(),
+        "source": training_source(settings),
         "input_example": input_example(test_features),
     }

@@ -1,0 +1,46 @@
+"""Where a trained artifact came from, recorded by the training run itself.
+
+The registry adds the committed lineage when a version is registered (the commit must
+exist first); this is what is known at training time: the checked-out commit and whether
+the tree had uncommitted changes, and the md5 of the raw data (the hash DVC records for
+it in dvc.lock), so even an unregistered candidate says which code and data made it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.registry.lineage import (
+    md5_file,
+)
+
+
+def _git(root: Path, *args: str) -> str | None:
+    """stdout of a git command, or None outside a repository or without git."""
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def training_source(settings: Settings) -> dict[str, Any]:
+    """Commit, dirty flag and raw-data md5 of this training run."""
+    root = settings.root
+    commit = _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    status = _git(root, "status", "--porcelain", "--untracked-files=no") if commit else None
+    raw = settings.paths.raw_data
+    try:
+        name = raw.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:  # raw data outside the project: name it as configured
+        name = str(raw)
+    return {
+        "git_commit": commit,
+        "git_dirty": None if status is None else bool(status),
+        "data_md5": {name: md5_file(raw)},
+    }
