@@ -222,7 +222,7 @@ def _promote(
     )
     _apply(settings, change, Pointer(version, history))
     say(
-        f"{version} is now in prod (was {current or 'none'}). Restart or reload the server to serve it."
+        f"{version} is now in prod (was {current or 'none'}). Running servers switch to it by themselves (serving.reload_interval)."
     )
     return True
 
@@ -262,6 +262,6 @@ def _rollback(settings: Settings, confirm: Confirm, reason: str | None, say: Say
     )
     _apply(settings, change, Pointer(target, pointer.history[:-1]))
     say(
-        f"{target} is back in prod (was {pointer.version}). Restart or reload the server to serve it."
+        f"{target} is back in prod (was {pointer.version}). Running servers switch to it by themselves (serving.reload_interval)."
     )
     return True
