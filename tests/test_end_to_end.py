@@ -145,22 +145,29 @@ def test_metrics_add_up_across_gunicorn_workers(
     def predict(_: int) -> int:
         return http("POST", f"{server}/predict", json.dumps([record, record]).encode())[0]
 
-    with ThreadPoolExecutor(max_workers=6) as pool:  # concurrent, so both workers serve
-        statuses = list(pool.map(predict, range(60)))
-    assert statuses == [200] * 60
+    # Concurrent rounds until both workers have served (fast ONNX requests can all land
+    # on one worker; which one accepts is the kernel's choice), at most 20 rounds.
+    sent = 0
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for _ in range(20):
+            statuses = list(pool.map(predict, range(60)))
+            assert statuses == [200] * 60
+            sent += 60
+            workers = {path.stem.split("_")[-1] for path in metrics_dir.glob("counter_*.db")}
+            if len(workers) >= 2:
+                break
+    assert len(workers) == 2, sorted(metrics_dir.iterdir())
     assert http("POST", f"{server}/predict", b'{"island": "Biscoe"}')[0] == 422
-    workers_with_samples = {path.stem.split("_")[-1] for path in metrics_dir.glob("counter_*.db")}
-    assert len(workers_with_samples) == 2, sorted(metrics_dir.iterdir())
     for _ in range(4):  # each scrape may be answered by either worker: all must agree
         after = scrape(server)
-        assert after[ok] - before.get(ok, 0) == 60
+        assert after[ok] - before.get(ok, 0) == sent
         assert after[bad] - before.get(bad, 0) == 1
         predicted = sum(
             value - before.get(key, 0)
             for key, value in after.items()
             if key.startswith("predictions_total{")
         )
-        assert predicted == 120
+        assert predicted == 2 * sent
         error = 'http_request_errors_total{endpoint="/predict",error="missing_column"}'
         assert after[error] - before.get(error, 0) == 1
 

@@ -75,6 +75,10 @@ def api_predictions(model: LoadedModel, frame: pd.DataFrame) -> list[dict[str, A
     return model.predict(model.schema.coerce_features(frame))
 
 
+# A version id is hex and can be all digits (e.g. "700971727558"): read it back as text.
+TEXT_COLUMNS = {"record_id": str, "model_version": str}
+
+
 def assert_matches_api(output: pd.DataFrame, model: LoadedModel, frame: pd.DataFrame) -> None:
     expected = api_predictions(model, frame)
     assert output["prediction"].tolist() == [row["prediction"] for row in expected]
@@ -91,7 +95,7 @@ def test_csv_round_trip_matches_the_api(
     raw.to_csv(source, index=False)
     summary = score(model, trained, source, tmp_path / "scores.csv", id_columns=["record_id"])
     assert (summary.rows, summary.scored, summary.exit_code) == (len(raw), len(raw), EXIT_OK)
-    output = pd.read_csv(tmp_path / "scores.csv", dtype={"record_id": str})
+    output = pd.read_csv(tmp_path / "scores.csv", dtype=TEXT_COLUMNS)
     assert output["row"].tolist() == list(range(1, len(raw) + 1))
     assert output["record_id"].tolist() == raw["record_id"].tolist()
     assert_matches_api(output, model, raw)
@@ -142,7 +146,7 @@ def test_bad_rows_go_to_the_errors_file_and_the_rest_is_scored(
     for reason, value in zip(errors["error"], ["not-a-number", "inf", "True"], strict=True):
         assert f"column {numeric!r} must be a number" in reason
         assert value in reason
-    output = pd.read_csv(tmp_path / "scores.csv", dtype={"record_id": str})
+    output = pd.read_csv(tmp_path / "scores.csv", dtype=TEXT_COLUMNS)
     good = frame.drop(index=[2, 5, 9])
     assert output["record_id"].tolist() == good["record_id"].tolist()
     assert_matches_api(output, model, good)
