@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from dockerfile import Stage, context_files, parse
-from helpers import DEFAULT_MODULE, run
+from helpers import DEFAULT_MODULE, free_port, run
 
 pytestmark = pytest.mark.slow
 
@@ -28,14 +28,6 @@ def host_path(root: Path, container_path: str, workdir: str) -> Path:
     """Where a path inside the rehearsed image lives on this machine."""
     absolute = container_path if container_path.startswith("/") else f"{workdir}/{container_path}"
     return root / absolute.lstrip("/")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def docker_copy(

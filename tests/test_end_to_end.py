@@ -10,7 +10,6 @@ import csv
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -23,17 +22,11 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import AWKWARD, DEFAULT_MODULE, TEMPLATE, bake, run
+from helpers import AWKWARD, DEFAULT_MODULE, TEMPLATE, bake, free_port, run
 
 pytestmark = pytest.mark.slow
 
 RAW_PENGUINS = TEMPLATE / "tests/data/penguins_raw.csv"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def http(

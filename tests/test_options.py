@@ -107,17 +107,15 @@ def test_answers_reach_the_files_that_depend_on_them(bakes: dict) -> None:
 
 
 def test_workflows_pass_actionlint(bakes: dict) -> None:
-    workflows = sorted(
-        {
-            (project / ".github/workflows/ci.yml").read_text(encoding="utf-8")
-            for answers, project in bakes.values()
-            if answers["ci"] == "github"
-        }
-    )
-    assert len(workflows) >= 3  # one per python_version at least
-    for _, project in bakes.values():
-        for path in sorted((project / ".github/workflows").glob("*.yml")):
-            tool("actionlint", "-no-color", path.name, cwd=path.parent)
+    # One run per distinct workflow text (the 144 bakes hold only a handful of variants).
+    distinct: dict[str, Path] = {}
+    for answers, project in bakes.values():
+        if answers["ci"] == "github":
+            path = project / ".github/workflows/ci.yml"
+            distinct.setdefault(path.read_text(encoding="utf-8"), path)
+    assert len(distinct) >= 3  # one per python_version at least
+    for path in distinct.values():
+        tool("actionlint", "-no-color", path.name, cwd=path.parent)
 
 
 def test_workflows_call_only_existing_make_targets(bakes: dict) -> None:

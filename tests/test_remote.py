@@ -13,7 +13,6 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import boto3
 import pytest
 import yaml
 from botocore.exceptions import EndpointConnectionError
-from helpers import DEFAULT_SLUG, TOOLS, bake, expected_tree, project_files, run
+from helpers import DEFAULT_SLUG, TOOLS, bake, expected_tree, free_port, project_files, run
 
 REMOTES = ("local", "s3", "none")
 S3_PLUGIN = {"dvc-s3", "s3fs", "aiobotocore", "botocore"}
@@ -186,12 +185,6 @@ def test_ci_passes_the_variables_the_makefile_reads(bakes: dict[str, Path]) -> N
 
 
 # --- slow: real pushes and pulls -------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

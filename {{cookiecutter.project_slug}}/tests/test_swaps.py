@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from {{ cookiecutter.module_name }}.config import ENV_PREFIX, Settings
+from {{ cookiecutter.module_name }}.prediction.__main__ import (
+    free_port,
+)
 from {{ cookiecutter.module_name }}.prediction.app import create_app
 from {{ cookiecutter.module_name }}.prediction.store import ModelStore, Pointer
 from {{ cookiecutter.module_name }}.registry.publish import (
@@ -99,12 +101,6 @@ def test_the_pointer_is_checked_at_most_once_per_interval(
     client = create_app(hourly).test_client()
     promote(store_settings, "v2.0.0")
     assert served_version(client, example_record) == "v1.0.0"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
