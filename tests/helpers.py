@@ -100,6 +100,7 @@ def expected_tree(
                 "registry/lineage",
                 "registry/listing",
                 "registry/publish",
+                "registry/restore",
                 "registry/tags",
                 "training/__init__",
                 "training/__main__",

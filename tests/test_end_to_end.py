@@ -393,8 +393,17 @@ def test_register_promote_models_rollback_through_make(project: Path) -> None:
         assert "v1.0.0   was prod" in listing
         assert "Template Tests <tests@example.com>" in listing
 
+        # The store loses v1 (a wiped disk, a new server): the rollback exports it again
+        # from its git tag and DVC's cache, byte for byte, with no retraining.
+        v1_folder = project / "models/registry/versions/v1.0.0"
+        v1_metadata = json.loads((v1_folder / "metadata.json").read_text(encoding="utf-8"))
+        shutil.rmtree(v1_folder)
         rolled = run(["make", "rollback", "YES=1", "REASON=e2e check"], project).stdout
+        assert "exporting it from model@v1.0.0 and DVC" in rolled
         assert "v1.0.0 is back in prod (was v2.0.0)" in rolled
+        restored = json.loads((v1_folder / "metadata.json").read_text(encoding="utf-8"))
+        assert restored["artifact"] == v1_metadata["artifact"]
+        assert restored["lineage"]["restored_from"] == "dvc"
         listing = run(["make", "models"], project).stdout
         assert "v1.0.0   prod" in listing
         assert (

@@ -76,7 +76,7 @@ class Project:
         self.git("init", "--quiet")
         self.git("config", "user.name", "Test Person")
         self.git("config", "user.email", "person@example.com")
-        (root / ".gitignore").write_text("/data/interim/\n/data/processed/\n/models/\n")
+        (root / ".gitignore").write_text("/data/interim/\n/data/processed/\n/models/\n/.dvc/\n")
 
     def git(self, *args: str) -> str:
         result = subprocess.run(
@@ -114,7 +114,7 @@ class Project:
             "train": {"deps": [entry(paths.train_data)], "outs": [entry(paths.model)]},
             "evaluate": {
                 "deps": [entry(paths.model), entry(paths.test_data)],
-                "outs": [entry(paths.metadata)],
+                "outs": [entry(paths.onnx_model), entry(paths.metadata)],
             },
         }
         lock = {"schema": "2.0", "stages": stages}
@@ -134,17 +134,35 @@ class Project:
         return response.get_json()["version"]
 
 
+def cache_outputs(project: Project) -> dict[str, Path]:
+    """Put every output dvc.lock records into DVC's cache layout, as `dvc repro` does.
+
+    The .dvc folder is git-ignored here (this test repository is not a DVC project)."""
+    lock = yaml.safe_load((project.root / "dvc.lock").read_text(encoding="utf-8"))
+    cached = {}
+    for stage in lock["stages"].values():
+        for out in stage["outs"]:
+            md5 = out["md5"]
+            target = project.root / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(project.root / out["path"], target)
+            cached[out["path"]] = target
+    return cached
+
+
 @pytest.fixture(scope="module")
 def two_versions(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Project:
     """v1 (the project's model) in prod, v2 (a worse stump) registered but not promoted."""
     project = Project(tmp_path_factory.mktemp("registry") / "project", settings)
     project.train()
+    cache_outputs(project)
     project.commit("Train v1")
     commands.register(project.settings, say=quiet)
     commands.promote(project.settings, "v1", yes, say=quiet)
     # The stump only has to be certified, not good: no margin over the baseline needed.
     project.params["evaluate"] = {**project.params["evaluate"], "min_improvement": 0}
     project.train(**STUMP)
+    cache_outputs(project)
     project.commit("Train a stump")
     commands.register(project.settings, say=quiet)
     return project
@@ -390,16 +408,60 @@ def test_tags_need_a_git_identity(project: Project, monkeypatch: pytest.MonkeyPa
     assert project.store().read_pointer().version == "v1.0.0"
 
 
-def test_a_version_missing_from_the_store_is_rebuilt_by_registering_its_commit(
+def test_promotion_exports_a_version_missing_from_the_store_from_dvc(project: Project) -> None:
+    store = project.store()
+    registered = read_json(store.metadata_path("v2.0.0"))
+    shutil.rmtree(store.version_dir("v2.0.0"))
+    project.settings.paths.model.unlink()  # the workspace plays no part: git tag + DVC cache
+    messages: list[str] = []
+    commands.promote(project.settings, "v2", yes, force="x", say=messages.append)
+    assert any("exporting it from model@v2.0.0 and DVC" in text for text in messages)
+    exported = read_json(store.metadata_path("v2.0.0"))
+    assert exported["artifact"]["sha256"] == registered["artifact"]["sha256"]
+    assert exported["lineage"]["git_commit"] == registered["lineage"]["git_commit"]
+    assert exported["lineage"]["data"] == registered["lineage"]["data"]
+    assert exported["lineage"]["restored_from"] == "dvc"
+    assert project.served_version() == "v2.0.0"
+    assert not [p for p in store.root.iterdir() if p.name.startswith(".restore")]
+
+
+def test_rollback_exports_the_previous_version_when_the_store_lost_it(project: Project) -> None:
+    commands.promote(project.settings, "v2", yes, force="x", say=quiet)
+    store = project.store()
+    v1 = read_json(store.metadata_path("v1.0.0"))
+    shutil.rmtree(store.version_dir("v1.0.0"))
+    assert commands.rollback(project.settings, yes, say=quiet)
+    assert store.read_pointer().version == "v1.0.0"
+    restored = read_json(store.metadata_path("v1.0.0"))
+    assert restored["artifact"]["sha256"] == v1["artifact"]["sha256"]
+    assert restored["lineage"]["git_commit"] == project.git("rev-list", "-n", "1", "model@v1.0.0")
+    assert project.served_version() == "v1.0.0"
+
+
+def test_a_version_neither_stored_nor_in_dvc_is_refused_and_prod_is_untouched(
     project: Project,
 ) -> None:
-    shutil.rmtree(project.store().version_dir("v2.0.0"))
-    with pytest.raises(RegistryError, match=r"git checkout model@v2\.0\.0 && dvc checkout"):
+    store = project.store()
+    shutil.rmtree(store.version_dir("v2.0.0"))
+    shutil.rmtree(project.root / ".dvc")
+    with pytest.raises(RegistryError, match=r"neither in DVC's cache nor readable.*make pull"):
         commands.promote(project.settings, "v2", yes, force="x", say=quiet)
-    # The workspace holds v2's commit and model, as after that checkout.
-    assert commands.register(project.settings, say=quiet) == "v2.0.0"
-    commands.promote(project.settings, "v2", yes, force="x", say=quiet)
-    assert project.served_version() == "v2.0.0"
+    assert store.read_pointer().version == "v1.0.0"
+    assert not store.version_dir("v2.0.0").exists()
+    assert not [p for p in store.root.iterdir() if p.name.startswith(".restore")]
+
+
+def test_a_damaged_dvc_cache_is_refused(project: Project) -> None:
+    store = project.store()
+    shutil.rmtree(store.version_dir("v2.0.0"))
+    model = cache_outputs(project)[
+        project.settings.paths.model.relative_to(project.root).as_posix()
+    ]
+    model.write_bytes(model.read_bytes() + b"tampered")
+    with pytest.raises(RegistryError, match=r"does not match the md5 in dvc\.lock"):
+        commands.promote(project.settings, "v2", yes, force="x", say=quiet)
+    assert store.read_pointer().version == "v1.0.0"
+    assert not store.version_dir("v2.0.0").exists()
 
 
 def test_unknown_and_malformed_versions_are_refused(project: Project) -> None:

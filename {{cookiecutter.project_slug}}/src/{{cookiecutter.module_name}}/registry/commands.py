@@ -1,9 +1,12 @@
 """The registry's commands: register a trained model, promote a version, roll back.
 
-Order of writes in a promotion or rollback: (1) every check (artifact hash, gate,
-a person's confirmation), (2) the git tag (GTO), (3) the store's prod pointer (the
-switch the server follows), (4) the audit line. Nothing before (3) changes what is
-served; a crash after (2) leaves git ahead of the store, which ``models`` reports.
+Order of writes in a promotion or rollback: (0) the version's folder in the store,
+exported from git and DVC if the store lacks it (``restore.py``), (1) every check
+(artifact hash, gate, a person's confirmation), (2) the git tag (GTO), (3) the store's
+prod pointer (the switch the server follows), (4) the audit line. Nothing before (3)
+changes what is served; a crash after (2) leaves git ahead of the store, which
+``models`` reports. ``register`` exports the version at once, so the gate and
+``models`` can read it before any promotion.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ from {{ cookiecutter.module_name }}.registry.lineage import (
     utc_now,
     whoami,
 )
+from {{ cookiecutter.module_name }}.registry.restore import (
+    restore_version,
+    versioned_metadata,
+)
 from {{ cookiecutter.module_name }}.storage import read_json
 
 Confirm = Callable[[str], bool]
@@ -60,16 +67,29 @@ def _store(settings: Settings) -> ModelStore:
     return ModelStore(settings.paths.registry)
 
 
+def _tagged(settings: Settings, version: str) -> tags.TaggedVersion:
+    """The registered ``version`` as git knows it; a refusal listing the known ones."""
+    registered = tags.list_versions(settings.root, settings.registry.artifact)
+    for tagged in registered:
+        if tagged.version == version:
+            return tagged
+    known = ", ".join(t.version for t in registered) or (
+        "none yet (run `make register` after training)"
+    )
+    raise RegistryError(f"{version} is not a registered version; registered: {known}")
+
+
+def _export(settings: Settings, version: str, say: Say) -> None:
+    """Make sure the store holds ``version``: promotion exports it from git and DVC if not."""
+    if not _store(settings).metadata_path(version).is_file():
+        restore_version(settings, _tagged(settings, version), say)
+
+
 def _load_stored(settings: Settings, version: str, serving: str | None) -> LoadedModel:
     """A stored version, verified; a refusal that says prod is untouched if it fails."""
     store = _store(settings)
     if not store.metadata_path(version).is_file():
-        tag = f"{settings.registry.artifact}@{version}"
-        raise RegistryError(
-            f"{version} has no copy in the model store {store.root}; rebuild it from git and "
-            f"DVC: git checkout {tag} && dvc checkout && make register, then "
-            "git checkout your branch again"
-        )
+        raise RegistryError(f"{version} has no copy in the model store {store.root}")
     try:
         return _store(settings).load_version(version, settings.serving.trusted_types)
     except ModelLoadError as error:
@@ -103,16 +123,7 @@ def _register(settings: Settings, say: Say) -> str:
     if not same_commit:
         message = f"Register {name} {version}: sha256 {sha}"
         tags.register(root, name, version, lineage["git_commit"], message)
-    metadata = {
-        **model.metadata,
-        "version": version,
-        "lineage": {
-            **lineage,
-            "trained_as": model.version,
-            "registered_at": utc_now(),
-            "registered_by": whoami(root),
-        },
-    }
+    metadata = versioned_metadata(model.metadata, version, lineage, root)
     publish.export_version(store, version, paths.model, metadata)
     metric = settings.evaluate.metric
     say(
@@ -182,17 +193,13 @@ def _promote(
     say: Say,
 ) -> bool:
     version = normalize_version(version)
-    registered = [
-        tagged.version for tagged in tags.list_versions(settings.root, settings.registry.artifact)
-    ]
-    if version not in registered:
-        known = ", ".join(registered) or "none yet (run `make register` after training)"
-        raise RegistryError(f"{version} is not a registered version; registered: {known}")
+    _tagged(settings, version)
     pointer = _store(settings).read_pointer()
     current = pointer.version if pointer else None
     if current == version:
         say(f"{version} is already in prod: nothing to do.")
         return False
+    _export(settings, version, say)
     candidate = _load_stored(settings, version, current)
     champion, problem = None, None
     if current:
@@ -245,6 +252,7 @@ def _rollback(settings: Settings, confirm: Confirm, reason: str | None, say: Say
             "one to roll back to (promote another with `make promote VERSION=...`)"
         )
     target = pointer.history[-1]
+    _export(settings, target, say)
     model = _load_stored(settings, target, pointer.version)
     metric = settings.evaluate.metric
     recorded = model.metadata.get("metrics", {}).get("model", {}).get(metric)
