@@ -371,6 +371,7 @@ def test_register_promote_models_rollback_through_make(project: Path) -> None:
         run(["git", "add", "-A"], project)
         run(["git", "commit", "--quiet", "-m", "Train v1"], project)
         assert "Registered v1.0.0" in run(["make", "register"], project).stdout
+        run(["make", "push"], project)  # v1's data and model go to the (local) DVC remote
 
         unconfirmed = make_without_terminal(project, "promote", "VERSION=v1")
         assert unconfirmed.returncode != 0
@@ -393,11 +394,16 @@ def test_register_promote_models_rollback_through_make(project: Path) -> None:
         assert "v1.0.0   was prod" in listing
         assert "Template Tests <tests@example.com>" in listing
 
-        # The store loses v1 (a wiped disk, a new server): the rollback exports it again
-        # from its git tag and DVC's cache, byte for byte, with no retraining.
+        # The store and DVC's cache lose v1 (a new server): the rollback exports it again
+        # from its git tag and the DVC remote, byte for byte, with no retraining.
         v1_folder = project / "models/registry/versions/v1.0.0"
         v1_metadata = json.loads((v1_folder / "metadata.json").read_text(encoding="utf-8"))
         shutil.rmtree(v1_folder)
+        v1_lock = run(["git", "show", "model@v1.0.0:dvc.lock"], project).stdout
+        for stage in ("train", "evaluate"):
+            for out in yaml.safe_load(v1_lock)["stages"][stage]["outs"]:
+                md5 = out["md5"]
+                (project / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).unlink(missing_ok=True)
         rolled = run(["make", "rollback", "YES=1", "REASON=e2e check"], project).stdout
         assert "exporting it from model@v1.0.0 and DVC" in rolled
         assert "v1.0.0 is back in prod (was v2.0.0)" in rolled

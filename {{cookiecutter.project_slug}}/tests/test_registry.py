@@ -444,7 +444,7 @@ def test_a_version_neither_stored_nor_in_dvc_is_refused_and_prod_is_untouched(
     store = project.store()
     shutil.rmtree(store.version_dir("v2.0.0"))
     shutil.rmtree(project.root / ".dvc")
-    with pytest.raises(RegistryError, match=r"neither in DVC's cache nor readable.*make pull"):
+    with pytest.raises(RegistryError, match=r"neither in DVC.s cache nor on the remote.*make pull"):
         commands.promote(project.settings, "v2", yes, force="x", say=quiet)
     assert store.read_pointer().version == "v1.0.0"
     assert not store.version_dir("v2.0.0").exists()

@@ -101,6 +101,11 @@ def _entries(stages: dict[str, Any], kind: str) -> dict[str, str]:
     return found
 
 
+def output_hashes(stages: dict[str, Any]) -> dict[str, str]:
+    """path -> md5 of every stage output dvc.lock records (what DVC caches)."""
+    return _entries(stages, "outs")
+
+
 def data_hashes(stages: dict[str, Any]) -> dict[str, str]:
     """The pipeline's input data: deps that no stage produces and that are not code."""
     outs = _entries(stages, "outs")

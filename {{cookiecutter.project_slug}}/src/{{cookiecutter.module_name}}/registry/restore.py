@@ -11,7 +11,9 @@ are asked for (a fresh clone, a store wiped or moved to another machine).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +30,7 @@ from {{ cookiecutter.module_name }}.registry.lineage import (
     data_hashes,
     git,
     md5_file,
+    output_hashes,
     utc_now,
     whoami,
 )
@@ -39,17 +42,25 @@ _CACHE_LAYOUT = ("files", "md5")
 
 
 def versioned_metadata(
-    metadata: dict[str, Any], version: str, lineage: dict[str, Any], root: Path
+    metadata: dict[str, Any],
+    version: str,
+    lineage: dict[str, Any],
+    root: Path,
+    tagged: TaggedVersion | None = None,
 ) -> dict[str, Any]:
-    """The metadata a version carries in the store: training's, plus version and lineage."""
+    """The metadata a version carries in the store: training's, plus version and lineage.
+
+    ``tagged`` is the git tag of a version registered earlier: its time and author stay
+    the registration's, whenever the copy is exported.
+    """
     return {
         **metadata,
         "version": version,
         "lineage": {
             **lineage,
             "trained_as": str(metadata["version"]),
-            "registered_at": utc_now(),
-            "registered_by": whoami(root),
+            "registered_at": tagged.created_at if tagged else utc_now(),
+            "registered_by": (tagged.author if tagged else "") or whoami(root),
         },
     }
 
@@ -61,25 +72,25 @@ def restore_version(settings: Settings, tagged: TaggedVersion, say: Say) -> Path
     say(f"{tagged.version} is not in the model store: exporting it from {tag} and DVC.")
     outs = _locked_outputs(root, tagged.commit, tag)
     model_file = _relative(paths.model, root)
-    metadata_file = _relative(paths.metadata, root)
+    files = [model_file, _relative(paths.metadata, root), _relative(paths.onnx_model, root)]
+    cache = _Cache(root, outs, tag, files)
     store = ModelStore(paths.registry)
     store.root.mkdir(parents=True, exist_ok=True)
     # Staged inside the store (git-ignored), never in the workspace.
     with tempfile.TemporaryDirectory(prefix=".restore.", dir=store.root) as folder:
         staging = Path(folder)
-        model = _fetch(root, tagged.commit, model_file, outs, staging, tag)
-        metadata_copy = _fetch(root, tagged.commit, metadata_file, outs, staging, tag)
-        metadata = json.loads(metadata_copy.read_text(encoding="utf-8"))
-        onnx = metadata.get("onnx") or {}
-        if onnx.get("status") == "passed":
-            _fetch(root, tagged.commit, _relative(paths.onnx_model, root), outs, staging, tag)
+        model = cache.copy(model_file, staging)
+        metadata = json.loads(cache.copy(files[1], staging).read_text(encoding="utf-8"))
+        if (metadata.get("onnx") or {}).get("status") == "passed":
+            cache.copy(files[2], staging)
         lineage = {
             "git_commit": tagged.commit,
             "data": data_hashes(outs.stages),
             "model_md5": outs.md5[model_file],
             "restored_from": "dvc",
+            "exported_at": utc_now(),
         }
-        full = versioned_metadata(metadata, tagged.version, lineage, root)
+        full = versioned_metadata(metadata, tagged.version, lineage, root, tagged)
         target = publish.export_version(store, tagged.version, model, full)
     say(f"Exported {tagged.version} into the model store ({target}).")
     return target
@@ -90,12 +101,7 @@ class _LockedOutputs:
 
     def __init__(self, stages: dict[str, Any]) -> None:
         self.stages = stages
-        self.md5 = {
-            str(out["path"]): str(out["md5"])
-            for stage in stages.values()
-            for out in stage.get("outs", []) or []
-            if "path" in out and "md5" in out
-        }
+        self.md5 = output_hashes(stages)
 
 
 def _locked_outputs(root: Path, commit: str, tag: str) -> _LockedOutputs:
@@ -111,53 +117,80 @@ def _relative(path: Path, root: Path) -> str:
     return path.resolve().relative_to(root.resolve()).as_posix()
 
 
-def _fetch(
-    root: Path, commit: str, file: str, outs: _LockedOutputs, staging: Path, tag: str
-) -> Path:
-    """The exact bytes dvc.lock records for ``file`` at ``commit``, checked by md5."""
-    md5 = outs.md5.get(file)
-    if md5 is None:
-        raise RegistryError(f"{DVC_LOCK} at {tag} records no {file}: it cannot be exported")
-    copy = staging / Path(file).name
-    cached = _cache_dir(root).joinpath(*_CACHE_LAYOUT, md5[:2], md5[2:])
-    if cached.is_file():
-        copy.write_bytes(cached.read_bytes())
-    else:
-        _read_through_dvc(root, commit, file, copy, tag)
-    if md5_file(copy) != md5:
-        raise RegistryError(
-            f"DVC's copy of {file} at {tag} does not match the md5 in {DVC_LOCK}: the cache is "
-            "damaged; remove that file from .dvc/cache and run `make pull`"
-        )
-    return copy
+class _Cache:
+    """DVC's content-addressed cache; what it lacks is fetched from the remote once."""
+
+    def __init__(self, root: Path, outs: _LockedOutputs, tag: str, files: list[str]) -> None:
+        self.root, self.outs, self.tag, self.files = root, outs, tag, files
+        self.folder = _cache_dir(root)
+        self.fetched = False
+        self.fetch_problem = ""
+
+    def path(self, md5: str) -> Path:
+        return self.folder.joinpath(*_CACHE_LAYOUT, md5[:2], md5[2:])
+
+    def copy(self, file: str, staging: Path) -> Path:
+        """The exact bytes dvc.lock records for ``file`` at the tag, checked by md5."""
+        md5 = self.outs.md5.get(file)
+        if md5 is None:
+            raise RegistryError(
+                f"{DVC_LOCK} at {self.tag} records no {file}: it cannot be exported"
+            )
+        if not self.path(md5).is_file() and not self.fetched:
+            self._fetch(file)
+        cached = self.path(md5)
+        if not cached.is_file():
+            raise RegistryError(
+                f"{file} of {self.tag} is neither in DVC's cache nor on the remote"
+                f"{self.fetch_problem}: run `make push` on a machine that has it, then "
+                "`make pull` here"
+            )
+        copy = staging / Path(file).name
+        shutil.copyfile(cached, copy)
+        if md5_file(copy) != md5:
+            raise RegistryError(
+                f"DVC's copy of {file} at {self.tag} does not match the md5 in {DVC_LOCK}: the "
+                f"cache is damaged; delete {cached} and run `make pull`"
+            )
+        return copy
+
+    def _fetch(self, file: str) -> None:
+        """Pull the version's missing files from the default DVC remote, by md5.
+
+        By hash, through the workspace's DVC config: ``dvc fetch --all-tags`` would read
+        each tag's own config, where a relative remote path resolves wrongly (DVC 3).
+        """
+        self.fetched = True
+        missing = {
+            md5
+            for name in self.files
+            if (md5 := self.outs.md5.get(name)) and not self.path(md5).is_file()
+        }
+        try:
+            from dvc.repo import Repo  # slow to import; only this path needs it
+            from dvc_data.hashfile.hash_info import HashInfo
+
+            with Repo(str(self.root)) as repo:
+                result = repo.cloud.pull({HashInfo("md5", md5) for md5 in missing})
+            if result.failed:
+                self.fetch_problem = f" ({len(result.failed)} file(s) missing on the remote)"
+        except Exception as error:  # DVC raises many types; all mean "not fetched"
+            self.fetch_problem = f" ({type(error).__name__}: {error})"
+
+
+def _dvc() -> str:
+    """DVC's command: beside this interpreter (the project's .venv) or on PATH."""
+    beside = Path(sys.executable).parent / "dvc"
+    return str(beside) if beside.is_file() else "dvc"
 
 
 def _cache_dir(root: Path) -> Path:
     """DVC's cache folder (``dvc cache dir``; .dvc/cache unless configured)."""
     try:
         result = subprocess.run(
-            ["dvc", "cache", "dir"], cwd=root, capture_output=True, text=True, check=False
+            [_dvc(), "cache", "dir"], cwd=root, capture_output=True, text=True, check=False
         )
     except FileNotFoundError:
         return root / ".dvc" / "cache"
     answer = result.stdout.strip()
     return Path(answer) if result.returncode == 0 and answer else root / ".dvc" / "cache"
-
-
-def _read_through_dvc(root: Path, commit: str, file: str, copy: Path, tag: str) -> None:
-    """Not in the local cache: let DVC read it at that commit (from the remote)."""
-    try:
-        import dvc.api  # slow to import; only this path needs it
-
-        with (
-            dvc.api.open(file, repo=str(root), rev=commit, mode="rb") as stream,
-            open(copy, "wb") as out,
-        ):
-            for chunk in iter(lambda: stream.read(1 << 20), b""):
-                out.write(chunk)
-    except Exception as error:  # DVC raises many types; all mean "not reachable"
-        raise RegistryError(
-            f"{file} of {tag} is neither in DVC's cache nor readable from the remote "
-            f"({type(error).__name__}: {error}); fetch it with `make pull` on a machine "
-            "that has it, or push it there with `make push`"
-        ) from None
