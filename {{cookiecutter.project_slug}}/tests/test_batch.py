@@ -287,9 +287,13 @@ def test_progress_bar_is_quiet_when_stderr_is_not_a_terminal(
 
 @pytest.fixture
 def cli_env(trained: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point the command line at the trained model through environment overrides."""
+    """Point the command line at the trained model through environment overrides.
+
+    The registry too (an empty one): a project with a promoted version would serve it.
+    """
     monkeypatch.setenv(f"{ENV_PREFIX}__PATHS__MODEL", str(trained.paths.model))
     monkeypatch.setenv(f"{ENV_PREFIX}__PATHS__METADATA", str(trained.paths.metadata))
+    monkeypatch.setenv(f"{ENV_PREFIX}__PATHS__REGISTRY", str(trained.paths.registry))
 
 
 @pytest.mark.usefixtures("cli_env")
@@ -351,6 +355,7 @@ def test_command_line_without_a_model_says_how_to_train(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv(f"{ENV_PREFIX}__PATHS__METADATA", str(tmp_path / "absent.json"))
+    monkeypatch.setenv(f"{ENV_PREFIX}__PATHS__REGISTRY", str(tmp_path / "no-registry"))
     raw.to_csv(tmp_path / "rows.csv", index=False)
     code = main(["batch", str(tmp_path / "rows.csv"), "-o", str(tmp_path / "out.csv")])
     assert code == EXIT_FAILED
