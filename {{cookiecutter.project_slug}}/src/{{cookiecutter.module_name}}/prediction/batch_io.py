@@ -238,4 +238,3 @@ def to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
         else:
             columns.append(pa.array(column, type=field.type, from_pandas=True))
     return pa.Table.from_arrays(columns, schema=schema)
-
