@@ -29,6 +29,7 @@ from werkzeug.serving import make_server
 
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.app import create_app
+from {{ cookiecutter.module_name }}.prediction.dashboard import PROJECT
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -185,6 +186,7 @@ def test_dashboard_shows_model_traffic_predictions_and_drift(
         page, console = render(browser, f"{url}/dashboard", tmp_path / "profile")
 
     assert_rendered_cleanly(page, console)
+    assert page.text["title"].strip() == f"{PROJECT} \u00b7 model dashboard"
     assert page.text["model-version"].strip() == model.version
     assert page.text["predict-requests"].strip() == "3"
     assert page.text["records"].strip() == str(len(predicted) + 1)

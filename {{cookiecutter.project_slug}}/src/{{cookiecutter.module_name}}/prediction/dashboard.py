@@ -23,6 +23,7 @@ from {{ cookiecutter.module_name }}.prediction.drift_report import load_drift
 from {{ cookiecutter.module_name }}.prediction.traffic import summarise
 
 PAGE = "dashboard.html"
+PROJECT = {{ cookiecutter.project_name | tojson }}
 
 dashboard = Blueprint("dashboard", __name__)
 
@@ -84,6 +85,7 @@ def data() -> Any:
     """Everything the page shows, as JSON (also handy for a quick look with curl)."""
     settings: Settings = current_app.config["SETTINGS"]
     response = jsonify(
+        project=PROJECT,
         refresh_seconds=settings.dashboard.refresh_seconds,
         model=model_summary(),
         traffic=summarise(current_app.extensions["metrics"].collect()),
