@@ -228,6 +228,16 @@ def test_page_is_self_contained_behind_a_strict_policy(client: FlaskClient) -> N
     assert "document.write" not in html
 
 
+def test_markup_in_labels_stays_data_in_json(client: FlaskClient) -> None:
+    """The JSON carries labels verbatim; it is never served as something a browser renders."""
+    label = "<img src=x onerror=alert(1)>"
+    client.application.extensions["metrics"].count_predictions([{"prediction": label}])
+    response = client.get("/dashboard/data")
+    assert response.mimetype == "application/json"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.get_json()["traffic"]["predictions"]["classes"][0]["label"] == label
+
+
 def test_disabled_dashboard_has_no_routes(trained: Settings, tmp_path: Path) -> None:
     client = create_app(dashboard_settings(trained, tmp_path, enabled=False)).test_client()
     assert client.get("/dashboard").status_code == 404

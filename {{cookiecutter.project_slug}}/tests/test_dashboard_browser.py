@@ -210,9 +210,14 @@ def test_dashboard_shows_model_traffic_predictions_and_drift(
 def test_dashboard_without_requests_or_drift_report_shows_empty_states(
     browser: str, trained: Settings, model: LoadedModel, tmp_path: Path
 ) -> None:
-    app = create_app(trained.with_paths(drift_report=tmp_path / "drift.json"))
+    settings = trained.with_paths(drift_report=tmp_path / "drift.json")
+    settings = settings.model_copy(
+        update={"dashboard": settings.dashboard.model_copy(update={"refresh_seconds": 1})}
+    )
+    app = create_app(settings)
     with serving(app) as url:
         page, console = render(browser, f"{url}/dashboard", tmp_path / "profile")
+        polled = app.extensions["metrics"].collect()
 
     assert_rendered_cleanly(page, console)
     assert page.text["model-version"].strip() == model.version
@@ -224,6 +229,15 @@ def test_dashboard_without_requests_or_drift_report_shows_empty_states(
     # Only the page's own load was counted (its data request is counted after answering).
     assert "/dashboard 1 0" in page.text["endpoints"]
     assert "/predict" not in page.text["endpoints"]
+    assert "refreshes every 1 s" in page.text["status"]
+    # The page polls /dashboard/data every refresh_seconds (virtual time runs 5 s).
+    fetches = [
+        sample.value
+        for family in polled
+        for sample in family.samples
+        if sample.name == "http_requests_total" and sample.labels["endpoint"] == "/dashboard/data"
+    ]
+    assert sum(fetches) >= 3
 
 
 def test_dashboard_without_a_model_and_with_a_broken_drift_report(

@@ -92,6 +92,7 @@ def data() -> Any:
         drift=load_drift(settings.paths.drift_report, settings.root),
     )
     response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"  # JSON is never sniffed as HTML
     return response
 
 
