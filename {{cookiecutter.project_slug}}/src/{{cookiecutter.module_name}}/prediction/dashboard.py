@@ -45,12 +45,13 @@ def page() -> tuple[bytes, str]:
     return html.encode(), policy
 
 
-def model_summary() -> dict[str, Any]:
+def model_summary(settings: Settings) -> dict[str, Any]:
     """What is served: version, engine, the gate metric against its baseline; no paths."""
     model = current_app.extensions.get("model")
     if model is None:
-        reason = current_app.extensions.get("model_error", "no model loaded")
-        return {"status": "not_loaded", "message": reason}
+        reason = str(current_app.extensions.get("model_error", "no model loaded"))
+        # Paths as params.yaml writes them (relative): the page need not show the server's.
+        return {"status": "not_loaded", "message": reason.replace(f"{settings.root}/", "")}
     metrics = model.metadata.get("metrics", {})
     name = metrics.get("gate", {}).get("metric")
     return {
@@ -87,7 +88,7 @@ def data() -> Any:
     response = jsonify(
         project=PROJECT,
         refresh_seconds=settings.dashboard.refresh_seconds,
-        model=model_summary(),
+        model=model_summary(settings),
         traffic=summarise(current_app.extensions["metrics"].collect()),
         drift=load_drift(settings.paths.drift_report, settings.root),
     )
