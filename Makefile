@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 DEMO_DIR := build/demo
 LOCK := $(BIN)/uv pip compile --quiet --universal --generate-hashes --python-version 3.11 --no-header
 
-.PHONY: help venv hooks demo test test-fast lint bench lock clean
+.PHONY: help venv browser hooks demo test test-fast lint bench lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,7 +28,18 @@ demo: venv ## Bake a default project into build/demo and run it: setup, dvc repr
 	$(MAKE) -C $(DEMO_DIR)/penguin-classifier setup train demo
 	@echo "The baked project is in $(DEMO_DIR)/penguin-classifier. To keep serving: cd $(DEMO_DIR)/penguin-classifier && make serve"
 
-test: venv ## Run every template test, the slow end-to-end ones included
+# The baked project's dashboard test drives headless Chromium; `make test` (and so CI,
+# which runs it as root on a fresh machine) installs it with apt when it is missing.
+browser: ## Install Chromium (apt) for the dashboard's browser test, unless one is on PATH
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null; then exit 0; fi; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	  else echo "WARNING: no Chromium, and installing it needs root: sudo apt-get install chromium. The dashboard's browser test skips without it (and fails when CI is set)." >&2; exit 0; fi; \
+	  command -v apt-get >/dev/null || { echo "WARNING: no Chromium and no apt-get: install Chromium or Chrome yourself" >&2; exit 0; }; \
+	  echo "Installing Chromium for the dashboard's browser test (apt-get)"; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+
+test: venv browser ## Run every template test, the slow end-to-end ones included
 	$(BIN)/pytest
 
 test-fast: venv ## Run the template tests without the slow end-to-end ones

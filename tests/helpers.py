@@ -83,6 +83,8 @@ def expected_tree(
                 "prediction/app",
                 "prediction/batch",
                 "prediction/batch_io",
+                "prediction/dashboard",
+                "prediction/drift_report",
                 "prediction/metrics",
                 "prediction/model",
                 "prediction/openapi",
@@ -92,6 +94,7 @@ def expected_tree(
                 "prediction/retrain_jobs",
                 "prediction/runtime",
                 "prediction/store",
+                "prediction/traffic",
                 "prediction/validation",
                 "registry/__init__",
                 "registry/__main__",
@@ -121,6 +124,8 @@ def expected_tree(
                 "test_batch",
                 "test_config",
                 "test_corner_cases",
+                "test_dashboard",
+                "test_dashboard_browser",
                 "test_data",
                 "test_features",
                 "test_fuzz",
@@ -135,6 +140,7 @@ def expected_tree(
             )
         ],
     ]
+    files.append(f"src/{module}/prediction/dashboard.html")  # GET /dashboard (copied, not rendered)
     if license_file:
         files.append("LICENSE")
     if ci:

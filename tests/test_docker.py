@@ -174,3 +174,7 @@ def test_image_command_serves_and_its_healthcheck_turns_healthy(container, image
         answer = json.loads(response.read())
     assert response.status == 200
     assert answer["predictions"][0]["prediction"] in metadata["classes"]
+    # The dashboard's page is a package file, not code: the image must carry it too.
+    with urllib.request.urlopen(f"{base}/dashboard", timeout=10) as page:
+        assert page.headers["Content-Type"].startswith("text/html")
+        assert "dashboard/data" in page.read().decode()

@@ -165,6 +165,34 @@ def test_metrics_add_up_across_gunicorn_workers(
         assert after[error] - before.get(error, 0) == 1
 
 
+def test_dashboard_agrees_with_the_scrape_across_gunicorn_workers(
+    project: Path, server: str
+) -> None:
+    """/dashboard/data reads the merged registry: whichever worker answers, its /predict
+    and class totals are the scrape's (no /predict request runs meanwhile)."""
+    record = json.loads((project / "models/metadata.json").read_text(encoding="utf-8"))[
+        "input_example"
+    ]
+    for _ in range(6):
+        assert http("POST", f"{server}/predict", json.dumps([record]).encode())[0] == 200
+    samples = scrape(server)
+    requests = sum(
+        value
+        for key, value in samples.items()
+        if key.startswith('http_requests_total{endpoint="/predict"')
+    )
+    records = sum(value for key, value in samples.items() if key.startswith("predictions_total{"))
+    for _ in range(4):  # each request may be answered by either worker: all must agree
+        status, data = http("GET", f"{server}/dashboard/data")
+        assert status == 200
+        assert data["traffic"]["predict"]["requests"] == requests
+        assert data["traffic"]["predictions"]["records"] == records
+        assert data["drift"]["status"] in {"missing", "ok"}
+    with urllib.request.urlopen(f"{server}/dashboard", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/html")
+        assert "dashboard/data" in response.read().decode()
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "status"),
     [

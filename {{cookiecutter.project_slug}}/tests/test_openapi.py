@@ -22,6 +22,8 @@ ENDPOINTS = {
     "/openapi.json",
     "/retrain",
     "/retrain/{job_id}",
+    "/dashboard",
+    "/dashboard/data",
 }
 
 
@@ -37,7 +39,7 @@ def test_document_lists_every_endpoint(document: dict[str, Any], model: LoadedMo
     assert document["info"]["version"] == model.version
     assert set(document["paths"]) == ENDPOINTS
     operations = schemathesis.openapi.from_dict(document).get_all_operations()
-    assert len([operation.ok() for operation in operations]) == 8
+    assert len([operation.ok() for operation in operations]) == 10
 
 
 def test_record_schema_follows_the_feature_schema(

@@ -48,6 +48,7 @@ class PathSettings(_Section):
     predictions: Path
     registry: Path
     retrain_jobs: Path
+    drift_report: Path
 
 
 class DataSettings(_Section):
@@ -116,6 +117,13 @@ class BatchSettings(_Section):
     errors_suffix: str = Field(default=".errors.csv", pattern=r"^[^/\\]*\.csv$")
 
 
+class DashboardSettings(_Section):
+    """``GET /dashboard``: on or off, and how often an open page refreshes its numbers."""
+
+    enabled: bool = True
+    refresh_seconds: float = Field(default=10.0, ge=0)
+
+
 class Settings(_Section):
     """The whole of params.yaml, validated; ``root`` is the folder that holds it."""
 
@@ -130,6 +138,7 @@ class Settings(_Section):
     registry: RegistrySettings = RegistrySettings()
     inference: InferenceSettings = InferenceSettings()
     batch: BatchSettings = BatchSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     def with_paths(self, **changes: Path) -> Settings:
         """Return a copy with some paths replaced (tests use it to write into a temp dir)."""

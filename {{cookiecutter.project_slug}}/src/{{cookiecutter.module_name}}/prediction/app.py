@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from {{ cookiecutter.module_name }}.config import Settings, load_settings
 from {{ cookiecutter.module_name }}.prediction.api import api
+from {{ cookiecutter.module_name }}.prediction.dashboard import install_dashboard
 from {{ cookiecutter.module_name }}.prediction.metrics import install_metrics
 from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.openapi import docs
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     install_metrics(app)
     app.register_blueprint(api)
     app.register_blueprint(docs)
+    install_dashboard(app, settings)
     configure_retrain(app)
     register_error_handlers(app)
     return app

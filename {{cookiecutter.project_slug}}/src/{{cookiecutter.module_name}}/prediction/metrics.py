@@ -22,6 +22,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Seconds; a single prediction takes milliseconds, a 1,000-row batch tens of them.
@@ -66,13 +67,21 @@ class Metrics:
         for label, count in Tally(row["prediction"] for row in predictions).items():
             self.predictions.labels(label).inc(count)
 
-    def render(self) -> bytes:
-        """The Prometheus text format of every worker's samples (or this app's)."""
-        if self.multiprocess:
+    def scrape_registry(self) -> CollectorRegistry:
+        """The registry a scrape reads: every worker's samples merged (or this app's)."""
+        if self.registry is None:  # multiprocess mode
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
-            return generate_latest(registry)
-        return generate_latest(self.registry)
+            return registry
+        return self.registry
+
+    def render(self) -> bytes:
+        """The Prometheus text format of every worker's samples (or this app's)."""
+        return generate_latest(self.scrape_registry())
+
+    def collect(self) -> list[Metric]:
+        """The same samples as ``render``, as metric families (the dashboard reads them)."""
+        return list(self.scrape_registry().collect())
 
 
 def install_metrics(app: Flask) -> Metrics:

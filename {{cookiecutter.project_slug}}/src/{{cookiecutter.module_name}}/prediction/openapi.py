@@ -173,6 +173,27 @@ def build_openapi(schema: FeatureSchema, limits: ServingSettings, version: str) 
     }
 
 
+DASHBOARD_PATHS = {
+    "/dashboard": {
+        "get": {
+            "summary": "The monitoring dashboard (one self-contained HTML page)",
+            "responses": {
+                "200": {
+                    "description": "the page; it fetches /dashboard/data",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    },
+    "/dashboard/data": {
+        "get": {
+            "summary": "What the dashboard shows: model, traffic, latency, predictions, drift",
+            "responses": {"200": _json("model, traffic and drift summaries")},
+        }
+    },
+}
+
+
 @docs.get("/openapi.json")
 def openapi() -> Any:
     """The contract of the model being served (or, with none, of params.yaml's schema)."""
@@ -180,4 +201,7 @@ def openapi() -> Any:
     model = current_app.extensions.get("model")
     schema = model.schema if model is not None else settings.feature_schema
     version = model.version if model is not None else "no model loaded"
-    return jsonify(build_openapi(schema, settings.serving, version))
+    document = build_openapi(schema, settings.serving, version)
+    if settings.dashboard.enabled:
+        document["paths"].update(DASHBOARD_PATHS)
+    return jsonify(document)
