@@ -48,6 +48,7 @@ class PathSettings(_Section):
     predictions: Path
     registry: Path
     retrain_jobs: Path
+    bundles: Path = Path("dist")  # make package: release bundles (tarballs)
 
 
 class DataSettings(_Section):
