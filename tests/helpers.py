@@ -75,6 +75,11 @@ def expected_tree(
                 "__init__",
                 "config",
                 "onnx_model",
+                "packaging/__init__",
+                "packaging/__main__",
+                "packaging/bundle",
+                "packaging/manifest",
+                "packaging/wheel",
                 "schema",
                 "storage",
                 "prediction/__init__",
@@ -127,12 +132,14 @@ def expected_tree(
                 "test_model_quality",
                 "test_onnx",
                 "test_openapi",
+                "test_packaging",
                 "test_registry",
                 "test_retrain",
                 "test_schema",
                 "test_swaps",
             )
         ],
+        f"src/{module}/packaging/install.sh",
     ]
     if license_file:
         files.append("LICENSE")
