@@ -46,7 +46,6 @@ HERE = Path(__file__).resolve().parent
 INSTALL_SCRIPT = "install.sh"
 VERIFY_SCRIPT = "verify.py"
 INFO_FILE = "bundle.json"
-EXECUTABLE = {INSTALL_SCRIPT, VERIFY_SCRIPT}
 
 
 class PackagingError(RuntimeError):
@@ -187,7 +186,7 @@ def write_tarball(folder: Path, target: Path, epoch: int) -> None:
                 member.mtime = epoch
                 member.uid = member.gid = 0
                 member.uname = member.gname = ""
-                executable = member.isdir() or path.name in EXECUTABLE
+                executable = member.isdir() or path.name == INSTALL_SCRIPT
                 member.mode = 0o755 if executable else 0o644
                 if member.isfile():
                     with open(path, "rb") as stream:

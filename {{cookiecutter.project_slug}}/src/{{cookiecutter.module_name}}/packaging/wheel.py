@@ -37,12 +37,14 @@ class WheelBuildError(RuntimeError):
 def serving_sources(source_root: Path) -> list[Path]:
     """The files of the serving wheel, relative to ``src/``, sorted."""
     package = source_root / PACKAGE
-    files = [package / f"{name}.py" for name in SHARED_MODULES]
+    required = [package / f"{name}.py" for name in SHARED_MODULES]
+    required += [package / sub / "__init__.py" for sub in SERVING_PACKAGES]
+    missing = [str(path) for path in required if not path.is_file()]
+    if missing:
+        raise WheelBuildError(f"the serving wheel needs these missing sources: {missing}")
+    files = set(required)
     for subpackage in SERVING_PACKAGES:
-        files += sorted((package / subpackage).glob("*.py"))
-    missing = [str(path) for path in files if not path.is_file()]
-    if missing or not (package / "prediction/__init__.py").is_file():
-        raise WheelBuildError(f"serving sources missing: {missing or 'prediction/__init__.py'}")
+        files.update((package / subpackage).glob("*.py"))
     return sorted(path.relative_to(source_root) for path in files)
 
 
