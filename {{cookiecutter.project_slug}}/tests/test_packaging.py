@@ -30,6 +30,7 @@ from {{ cookiecutter.module_name }}.packaging.bundle import (
 from {{ cookiecutter.module_name }}.packaging.wheel import (
     PACKAGE,
     SHARED_MODULES,
+    staged_pyproject,
 )
 from {{ cookiecutter.module_name }}.prediction.store import (
     ModelStore,
@@ -120,6 +121,33 @@ def test_the_wheel_ships_exactly_the_shared_modules_of_the_import_contract() -> 
     )
     shipped = {f"{PACKAGE}.{name}" for name in SHARED_MODULES if name != "__init__"}
     assert shipped == set(contract["source_modules"])
+
+
+def test_the_wheel_keeps_awkward_project_metadata_and_only_the_serving_script() -> None:
+    project = {
+        "name": "awkward-project",
+        "version": "0.1.0",
+        "description": 'Says "hi", isn\'t shy: {not jinja} \\ done\nÜnïcode',
+        "readme": "README.md",
+        "authors": [{"name": 'Åsa O\'Connor "the" Ñandú', "email": "a@example.com"}],
+        "license": "MIT",
+        "scripts": {
+            "awkward-train": f"{PACKAGE}.training.__main__:main",
+            "awkward-predict": f"{PACKAGE}.prediction.__main__:main",
+        },
+    }
+    build = {"requires": ["setuptools>=77"], "build-backend": "setuptools.build_meta"}
+    text = staged_pyproject({"project": project, "build-system": build}, "0.1.0+model.2.0.0")
+    staged = tomllib.loads(text)
+    assert staged["build-system"] == build
+    assert staged["project"]["version"] == "0.1.0+model.2.0.0"
+    for key in ("name", "description", "authors", "license"):
+        assert staged["project"][key] == project[key]
+    assert "readme" not in staged["project"]
+    assert staged["project"]["scripts"] == {
+        "awkward-predict": f"{PACKAGE}.prediction.__main__:main"
+    }
+    assert staged["tool"]["setuptools"]["packages"] == [PACKAGE, f"{PACKAGE}.prediction"]
 
 
 @pytest.fixture
