@@ -77,6 +77,7 @@ def expected_tree(
                 "onnx_model",
                 "packaging/__init__",
                 "packaging/__main__",
+                "packaging/archive",
                 "packaging/bundle",
                 "packaging/manifest",
                 "packaging/wheel",

@@ -22,10 +22,10 @@ from {{ cookiecutter.module_name }}.config import (
     load_settings,
 )
 from {{ cookiecutter.module_name }}.packaging import manifest
+from {{ cookiecutter.module_name }}.packaging.archive import write_tarball
 from {{ cookiecutter.module_name }}.packaging.bundle import (
     PackagingError,
     build_bundle,
-    write_tarball,
 )
 from {{ cookiecutter.module_name }}.packaging.wheel import (
     PACKAGE,

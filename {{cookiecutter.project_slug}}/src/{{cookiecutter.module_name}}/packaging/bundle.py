@@ -11,11 +11,9 @@ bytes and its sha256 identifies a release.
 
 from __future__ import annotations
 
-import gzip
 import os
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import tomllib
 from dataclasses import dataclass
@@ -28,17 +26,17 @@ from {{ cookiecutter.module_name }}.config import (
     load_settings,
 )
 from {{ cookiecutter.module_name }}.packaging import manifest
+from {{ cookiecutter.module_name }}.packaging.archive import (
+    write_checksum,
+    write_tarball,
+)
 from {{ cookiecutter.module_name }}.packaging.wheel import build_wheel
 from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.store import (
     ModelStore,
     Pointer,
 )
-from {{ cookiecutter.module_name }}.storage import (
-    atomic_path,
-    sha256_file,
-    write_json,
-)
+from {{ cookiecutter.module_name }}.storage import write_json
 
 # 1980-01-01: the earliest time a zip (the wheel) can hold; SOURCE_DATE_EPOCH overrides it.
 DEFAULT_EPOCH = 315_532_800
@@ -172,30 +170,6 @@ def assemble(
     return info
 
 
-def write_tarball(folder: Path, target: Path, epoch: int) -> None:
-    """Tar and gzip ``folder`` with sorted members and fixed times, owners and modes."""
-    paths = [folder, *sorted(folder.rglob("*"), key=lambda path: path.relative_to(folder).parts)]
-    with atomic_path(target) as temporary:
-        with (
-            open(temporary, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=epoch) as zipped,
-            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            for path in paths:
-                member = tar.gettarinfo(path, arcname=path.relative_to(folder.parent).as_posix())
-                member.mtime = epoch
-                member.uid = member.gid = 0
-                member.uname = member.gname = ""
-                executable = member.isdir() or path.name == INSTALL_SCRIPT
-                member.mode = 0o755 if executable else 0o644
-                if member.isfile():
-                    with open(path, "rb") as stream:
-                        tar.addfile(member, stream)
-                else:
-                    tar.addfile(member)
-        os.chmod(temporary, 0o644)
-
-
 def build_bundle(settings: Settings) -> Bundle:
     """Package the prod version into ``paths.bundles``/<project>-<version>.tar.gz (+ .sha256)."""
     epoch = source_date_epoch()
@@ -205,9 +179,6 @@ def build_bundle(settings: Settings) -> Bundle:
         folder = Path(temporary) / name
         info = assemble(settings, folder, epoch, prod)
         target = settings.paths.bundles / f"{name}.tar.gz"
-        write_tarball(folder, target, epoch)
-    digest = sha256_file(target)
-    with atomic_path(target.with_name(f"{target.name}.sha256")) as temporary:
-        temporary.write_text(f"{digest}  {target.name}\n", encoding="utf-8")
-        os.chmod(temporary, 0o644)
+        write_tarball(folder, target, epoch, executables={INSTALL_SCRIPT})
+    digest = write_checksum(target)
     return Bundle(target, digest, prod[1], info["package_version"], info["source"]["git_dirty"])
