@@ -4,9 +4,9 @@ The bundle is a folder ``<project>-<model version>/`` holding the serving wheel,
 pinned serving requirements, params.yaml and gunicorn.conf.py, a one-version model store
 (the prod version, at the place params.yaml names, so the installed server finds it from
 the bundle folder), ``install.sh`` and ``verify.py``, ``bundle.json`` (what is inside)
-and ``MANIFEST.sha256`` (every file's sha256). The tarball is deterministic: sorted
-members, fixed times, owners and modes, so packaging the same state twice gives the same
-bytes and its sha256 identifies a release.
+and ``MANIFEST.sha256`` (every file's sha256). The tarball is deterministic (see
+``archive.py``): packaging the same state twice gives the same bytes, so its sha256
+identifies a release.
 """
 
 from __future__ import annotations
