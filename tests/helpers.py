@@ -75,6 +75,12 @@ def expected_tree(
                 "__init__",
                 "config",
                 "onnx_model",
+                "packaging/__init__",
+                "packaging/__main__",
+                "packaging/archive",
+                "packaging/bundle",
+                "packaging/manifest",
+                "packaging/wheel",
                 "schema",
                 "storage",
                 "prediction/__init__",
@@ -133,12 +139,14 @@ def expected_tree(
                 "test_model_quality",
                 "test_onnx",
                 "test_openapi",
+                "test_packaging",
                 "test_registry",
                 "test_retrain",
                 "test_schema",
                 "test_swaps",
             )
         ],
+        f"src/{module}/packaging/install.sh",
     ]
     files.append(f"src/{module}/prediction/dashboard.html")  # GET /dashboard (copied, not rendered)
     if license_file:

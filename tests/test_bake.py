@@ -109,7 +109,7 @@ def test_make_help_lists_the_registry_commands(default_project: Path) -> None:
     result = subprocess.run(
         ["make", "help"], cwd=default_project, capture_output=True, text=True, check=True
     )
-    for target in ("register", "models", "promote", "rollback"):
+    for target in ("register", "models", "promote", "rollback", "package"):
         assert f"{target} " in result.stdout, target
     assert "VERSION=" in result.stdout
 

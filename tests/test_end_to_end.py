@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -340,15 +341,18 @@ def test_lock_check_passes_for_the_newest_python_answer(tmp_path: Path) -> None:
 
 
 @contextmanager
-def gunicorn(project: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+def gunicorn(
+    project: Path, env: dict[str, str] | None = None, venv: Path | None = None
+) -> Iterator[str]:
     """Serve the project with its gunicorn.conf.py on a free loopback port; yield its URL.
 
-    One worker unless ``env`` says otherwise (e.g. WEB_CONCURRENCY).
+    One worker unless ``env`` says otherwise (e.g. WEB_CONCURRENCY). ``venv``: the
+    virtualenv whose gunicorn runs (default: the project's .venv).
     """
     port = free_port()
     process = subprocess.Popen(
         [
-            str(project / ".venv/bin/gunicorn"),
+            str((venv or project / ".venv") / "bin/gunicorn"),
             "--config",
             "gunicorn.conf.py",
             f"{DEFAULT_MODULE}.prediction.app:create_app()",
@@ -468,3 +472,89 @@ def test_register_promote_models_rollback_through_make(project: Path) -> None:
         if tags:
             run(["git", "tag", "--delete", *tags], project)
         run(["git", "update-ref", "-d", "HEAD"], project)  # back to "no commit yet"
+
+
+def test_package_installs_into_a_fresh_virtualenv_serves_and_refuses_tampering(
+    project: Path, tmp_path: Path
+) -> None:
+    """`make package` of a promoted v1; install.sh into a new virtualenv outside the project.
+
+    The installed server answers from the bundle folder alone; a bundle with one changed
+    byte is refused before anything is installed. Like the registry test, it commits,
+    registers and promotes, then puts the project back as it found it.
+    """
+    refused = make_without_terminal(project, "package")
+    assert refused.returncode != 0
+    assert "make promote VERSION=" in refused.stderr
+    try:
+        run(["git", "add", "-A"], project)
+        run(["git", "commit", "--quiet", "-m", "Release v1"], project)
+        run(["make", "register"], project)
+        run(["make", "promote", "VERSION=v1", "YES=1"], project)
+        built = run(["make", "package"], project).stdout
+        tarball = project / "dist/penguin-classifier-v1.0.0.tar.gz"
+        assert f"Built {tarball}" in built
+        run(["sha256sum", "--check", f"{tarball.name}.sha256"], tarball.parent)
+        with tarfile.open(tarball) as tar:
+            tar.extractall(tmp_path / "release", filter="data")
+            tar.extractall(tmp_path / "tampered", filter="data")
+    finally:
+        shutil.rmtree(project / "models/registry", ignore_errors=True)
+        shutil.rmtree(project / "dist", ignore_errors=True)
+        tags = run(["git", "tag", "--list", "model*"], project).stdout.split()
+        if tags:
+            run(["git", "tag", "--delete", *tags], project)
+        run(["git", "update-ref", "-d", "HEAD"], project)  # back to "no commit yet"
+
+    # uv (from the project's tools, nothing else of its .venv) makes the install fast.
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "uv").symlink_to(project / ".venv/bin/uv")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
+    env["PATH"] = f"{tools}:{env['PATH']}"
+    bundle = tmp_path / "release/penguin-classifier-v1.0.0"
+    venv = tmp_path / "venv"
+    installed = run([str(bundle / "install.sh"), str(venv)], tmp_path, env=env).stdout
+    assert "every file matches MANIFEST.sha256" in installed
+    listing = (
+        f"import json, pkgutil, {DEFAULT_MODULE} as m; "
+        "print(json.dumps([i.name for i in pkgutil.iter_modules(m.__path__)]))"
+    )
+    shipped = run([str(venv / "bin/python"), "-c", listing], tmp_path)
+    assert set(json.loads(shipped.stdout)) == {
+        "config",
+        "onnx_model",
+        "prediction",
+        "schema",
+        "storage",
+    }
+
+    record = json.loads(
+        (bundle / "models/registry/versions/v1.0.0/metadata.json").read_text(encoding="utf-8")
+    )["input_example"]
+    with gunicorn(bundle, venv=venv) as base:
+        status, answer = http("POST", f"{base}/predict", json.dumps(record).encode())
+        assert (status, answer["model_version"]) == (200, "v1.0.0")
+        assert http("GET", f"{base}/metadata")[1]["serving"] == {
+            "source": "registry",
+            "stage": "prod",
+        }
+
+    tampered = tmp_path / "tampered/penguin-classifier-v1.0.0"
+    artifact = tampered / "models/registry/versions/v1.0.0/model.skops"
+    data = bytearray(artifact.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    artifact.write_bytes(bytes(data))
+    other = tmp_path / "other-venv"
+    result = subprocess.run(
+        [str(tampered / "install.sh"), str(other)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "models/registry/versions/v1.0.0/model.skops: changed" in result.stderr
+    assert not other.exists()

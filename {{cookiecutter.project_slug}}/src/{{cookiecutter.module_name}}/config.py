@@ -49,6 +49,7 @@ class PathSettings(_Section):
     registry: Path
     retrain_jobs: Path
     drift_report: Path
+    bundles: Path
 
 
 class DataSettings(_Section):

@@ -1,0 +1,211 @@
+"""Release bundles: the checksum manifest, the deterministic tarball, the bundle's contents.
+
+The manifest tests tamper with a folder one way at a time (a changed byte, a missing
+file, an extra file) and check the refusal names the file. The bundle tests build a real
+one from a model store whose prod version is the model trained in-process; that runs
+``uv build`` (setuptools from the package index or uv's cache; a few seconds).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+import tomllib
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.module_name }}.config import (
+    Settings,
+    load_settings,
+)
+from {{ cookiecutter.module_name }}.packaging import manifest
+from {{ cookiecutter.module_name }}.packaging.archive import write_tarball
+from {{ cookiecutter.module_name }}.packaging.bundle import (
+    PackagingError,
+    build_bundle,
+)
+from {{ cookiecutter.module_name }}.packaging.wheel import (
+    PACKAGE,
+    SHARED_MODULES,
+    staged_pyproject,
+)
+from {{ cookiecutter.module_name }}.prediction.store import (
+    ModelStore,
+    Pointer,
+    load_served_model,
+)
+from {{ cookiecutter.module_name }}.registry import publish
+from {{ cookiecutter.module_name }}.storage import read_json
+
+VERSION = "v1.0.0"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A small bundle-like folder (a nested file too) with its manifest."""
+    root = tmp_path / "bundle"
+    (root / "models/registry").mkdir(parents=True)
+    (root / "params.yaml").write_text("a: 1\n", encoding="utf-8")
+    (root / "models/registry/prod.json").write_text('{"version": "v1.0.0"}\n', encoding="utf-8")
+    (root / manifest.MANIFEST_FILE).write_text(manifest.manifest_text(root), encoding="utf-8")
+    return root
+
+
+def flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_an_untouched_folder_matches_its_manifest(folder: Path) -> None:
+    assert manifest.problems(folder) == []
+    listed = manifest.read_manifest(folder)
+    assert sorted(listed) == ["models/registry/prod.json", "params.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        (
+            lambda root: flip_last_byte(root / "models/registry/prod.json"),
+            "models/registry/prod.json: changed",
+        ),
+        (lambda root: (root / "params.yaml").unlink(), "params.yaml: missing"),
+        (
+            lambda root: (root / "models/evil.py").write_text("x", encoding="utf-8"),
+            "models/evil.py: not in the manifest",
+        ),
+        (lambda root: (root / manifest.MANIFEST_FILE).unlink(), "MANIFEST.sha256 is missing"),
+    ],
+    ids=["changed-byte", "missing-file", "extra-file", "no-manifest"],
+)
+def test_a_tampered_folder_is_refused_naming_the_file(
+    folder: Path, tamper: Callable[[Path], None], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tamper(folder)
+    found = manifest.problems(folder)
+    assert len(found) == 1
+    assert expected in found[0]
+    assert manifest.main([str(folder)]) == 1
+    error = capsys.readouterr().err
+    assert "REFUSED" in error
+    assert expected in error
+
+
+def test_the_tarball_does_not_depend_on_file_times(folder: Path, tmp_path: Path) -> None:
+    write_tarball(folder, tmp_path / "first.tar.gz", epoch=315_532_800)
+    for path in folder.rglob("*"):
+        path.touch()
+    write_tarball(folder, tmp_path / "second.tar.gz", epoch=315_532_800)
+    assert (tmp_path / "first.tar.gz").read_bytes() == (tmp_path / "second.tar.gz").read_bytes()
+    with tarfile.open(tmp_path / "first.tar.gz") as tar:
+        members = tar.getmembers()
+    assert [member.name for member in members] == sorted(member.name for member in members)
+    assert {(member.mtime, member.uid, member.uname) for member in members} == {
+        (315_532_800, 0, "")
+    }
+
+
+def test_the_wheel_ships_exactly_the_shared_modules_of_the_import_contract() -> None:
+    """A new shared module must be added to both, or the installed server misses it."""
+    pyproject = tomllib.loads(
+        (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    )
+    contract = next(
+        item
+        for item in pyproject["tool"]["importlinter"]["contracts"]
+        if item["name"].startswith("Shared modules")
+    )
+    shipped = {f"{PACKAGE}.{name}" for name in SHARED_MODULES if name != "__init__"}
+    assert shipped == set(contract["source_modules"])
+
+
+def test_the_wheel_keeps_awkward_project_metadata_and_only_the_serving_script() -> None:
+    project = {
+        "name": "awkward-project",
+        "version": "0.1.0",
+        "description": 'Says "hi", isn\'t shy: {not jinja} \\ done\nÜnïcode',
+        "readme": "README.md",
+        "authors": [{"name": 'Åsa O\'Connor "the" Ñandú', "email": "a@example.com"}],
+        "license": "MIT",
+        "scripts": {
+            "awkward-train": f"{PACKAGE}.training.__main__:main",
+            "awkward-predict": f"{PACKAGE}.prediction.__main__:main",
+        },
+    }
+    build = {"requires": ["setuptools>=77"], "build-backend": "setuptools.build_meta"}
+    text = staged_pyproject({"project": project, "build-system": build}, "0.1.0+model.2.0.0")
+    staged = tomllib.loads(text)
+    assert staged["build-system"] == build
+    assert staged["project"]["version"] == "0.1.0+model.2.0.0"
+    for key in ("name", "description", "authors", "license"):
+        assert staged["project"][key] == project[key]
+    assert "readme" not in staged["project"]
+    assert staged["project"]["scripts"] == {
+        "awkward-predict": f"{PACKAGE}.prediction.__main__:main"
+    }
+    assert staged["tool"]["setuptools"]["packages"] == [PACKAGE, f"{PACKAGE}.prediction"]
+
+
+@pytest.fixture
+def released(trained: Settings, tmp_path: Path) -> Settings:
+    """Settings whose model store has the trained model in prod as v1.0.0 (no git needed)."""
+    settings = trained.with_paths(registry=tmp_path / "registry", bundles=tmp_path / "dist")
+    store = ModelStore(settings.paths.registry)
+    metadata = {**read_json(trained.paths.metadata), "version": VERSION}
+    publish.export_version(store, VERSION, trained.paths.model, metadata)
+    publish.write_pointer(store, Pointer(VERSION))
+    return settings
+
+
+def test_without_a_prod_version_there_is_nothing_to_package(
+    trained: Settings, tmp_path: Path
+) -> None:
+    settings = trained.with_paths(registry=tmp_path / "empty", bundles=tmp_path / "dist")
+    with pytest.raises(PackagingError, match=r"make promote VERSION="):
+        build_bundle(settings)
+    assert not (tmp_path / "dist").exists()
+
+
+def test_the_bundle_serves_its_prod_model_with_only_the_serving_code(
+    released: Settings, tmp_path: Path
+) -> None:
+    bundle = build_bundle(released)
+    name = f"{bundle.path.name.removesuffix('.tar.gz')}"
+    assert bundle.path == released.paths.bundles / f"{name}.tar.gz"
+    assert name.endswith(f"-{VERSION}")
+    checksum = bundle.path.with_name(f"{bundle.path.name}.sha256").read_text(encoding="utf-8")
+    assert checksum == f"{manifest.sha256_of(bundle.path)}  {bundle.path.name}\n"
+    with tarfile.open(bundle.path) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    unpacked = tmp_path / "unpacked" / name
+    assert manifest.problems(unpacked) == []
+
+    info = read_json(unpacked / "bundle.json")
+    assert info["model_version"] == VERSION
+    assert info["package_version"].endswith("+model.1.0.0")
+    with zipfile.ZipFile(unpacked / info["wheel"]) as wheel:
+        modules = {item for item in wheel.namelist() if item.endswith(".py")}
+    source = Path(__file__).resolve().parents[1] / "src" / PACKAGE
+    expected = {f"{PACKAGE}/{name}.py" for name in SHARED_MODULES} | {
+        f"{PACKAGE}/prediction/{path.name}" for path in (source / "prediction").glob("*.py")
+    }
+    assert modules == expected
+
+    # The bundle's own params.yaml finds the bundle's store: what the installed server loads.
+    model = load_served_model(load_settings(unpacked / "params.yaml", environ={}))
+    assert model.version == VERSION
+    assert model.metadata["serving"]["stage"] == "prod"
+    assert model.metadata["artifact"]["sha256"] == info["model_sha256"]
+
+
+def test_packaging_the_same_state_twice_gives_the_same_bytes(released: Settings) -> None:
+    first = build_bundle(released)
+    kept = first.path.with_name("first.tar.gz")
+    shutil.copyfile(first.path, kept)
+    second = build_bundle(released)
+    assert second.sha256 == first.sha256
+    assert second.path.read_bytes() == kept.read_bytes()
