@@ -100,6 +100,8 @@ def expected_tree(
                 "registry/lineage",
                 "registry/listing",
                 "registry/publish",
+                "registry/report",
+                "registry/retrain",
                 "registry/tags",
                 "training/__init__",
                 "training/__main__",
@@ -130,6 +132,7 @@ def expected_tree(
                 "test_registry",
                 "test_retrain",
                 "test_schema",
+                "test_scheduled_retrain",
                 "test_swaps",
             )
         ],

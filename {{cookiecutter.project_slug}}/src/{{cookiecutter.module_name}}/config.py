@@ -48,6 +48,8 @@ class PathSettings(_Section):
     predictions: Path
     registry: Path
     retrain_jobs: Path
+    retrain_report: Path
+    retrain_report_html: Path
 
 
 class DataSettings(_Section):

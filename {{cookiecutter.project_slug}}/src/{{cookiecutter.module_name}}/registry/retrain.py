@@ -1,0 +1,362 @@
+"""``make retrain``: pull the data, rerun the pipeline, score the candidate against prod.
+
+The steps, any of which may stop the run: (1) ``make pull`` (the DVC-tracked data; with
+no remote, what the local cache holds, and the report says so), (2) ``dvc repro`` (the
+pipeline, with evaluate's gate against the naive baseline), (3) the candidate and the
+prod model scored on the same holdout by the registry's gate, (4) the candidate
+registered as a version, (5) the report (``paths.retrain_report`` and its HTML twin),
+written whatever happened. Nothing here moves the prod pointer: a candidate waits for a
+person's ``make promote``.
+
+The pipeline runs in the workspace (not in a job folder like ``POST /retrain``) because a
+version must be reproducible from a commit: only ``dvc repro`` writes the ``dvc.lock``
+that registration tags. With ``commit=True`` (``make retrain COMMIT=1``, the scheduled
+workflow) the new ``dvc.lock`` is committed so the candidate can be registered; without
+it the report says which command registers it, since committing on someone's branch is
+their call.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from {{ cookiecutter.module_name }}.config import (
+    ConfigError,
+    Settings,
+)
+from {{ cookiecutter.module_name }}.prediction.model import (
+    LoadedModel,
+    ModelLoadError,
+    load_model,
+)
+from {{ cookiecutter.module_name }}.prediction.store import ModelStore
+from {{ cookiecutter.module_name }}.registry import (
+    commands,
+    report,
+)
+from {{ cookiecutter.module_name }}.registry.gate import (
+    Comparison,
+    compare,
+    holdout,
+    scores_on,
+)
+from {{ cookiecutter.module_name }}.registry.lineage import (
+    DVC_LOCK,
+    RegistryError,
+    git,
+)
+from {{ cookiecutter.module_name }}.schema import SchemaError
+from {{ cookiecutter.module_name }}.storage import (
+    UntrustedArtifactError,
+    read_json,
+)
+from {{ cookiecutter.module_name }}.training.data import DataError
+from {{ cookiecutter.module_name }}.training.evaluate import QualityGateError
+from {{ cookiecutter.module_name }}.training.train import TrainingError
+
+# Exit codes of `python -m ... registry retrain` (2 is argparse's usage error; make turns
+# any failure into its own 2 and prints the command's code: "Error 3").
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_WORSE = 3
+LOG_TAIL = 20
+# Errors a step can meet; each becomes "retrain failed at <step>: <message>".
+STEP_ERRORS = (
+    RegistryError,
+    ModelLoadError,
+    ConfigError,
+    DataError,
+    SchemaError,
+    TrainingError,
+    QualityGateError,
+    UntrustedArtifactError,
+    OSError,
+)
+
+Say = Callable[[str], None]
+
+
+class StepFailed(RuntimeError):
+    """One step of the retrain failed; ``log_tail`` holds the end of its output."""
+
+    def __init__(self, step: str, detail: str, log_tail: tuple[str, ...] = ()) -> None:
+        super().__init__(detail)
+        self.step = step
+        self.log_tail = log_tail
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The two steps that run outside this process; tests pass in-process stand-ins.
+
+    ``pull`` returns a note for the report (e.g. "no DVC remote: used the local cache").
+    """
+
+    pull: Callable[[Settings], str]
+    repro: Callable[[Settings], None]
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the report says about one model."""
+
+    name: str
+    commit: str | None
+    data: dict[str, str]
+    scores: dict[str, float]
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one retrain: what the report shows and the exit code."""
+
+    status: str  # registered | unregistered | worse | failed
+    summary: str
+    next_steps: tuple[str, ...] = ()
+    pulled: str = ""
+    candidate: ModelFacts | None = None
+    champion: ModelFacts | None = None
+    comparison: Comparison | None = None
+    failed_step: str | None = None
+    log_tail: tuple[str, ...] = ()
+    version: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 registered (or ready to be), 3 worse than prod, 1 failed."""
+        return {"failed": EXIT_FAILED, "worse": EXIT_WORSE}.get(self.status, EXIT_OK)
+
+
+def run_command(step: str, command: list[str], root: Path, say: Say = print) -> str:
+    """Run one command in the project with this virtualenv first on PATH; its output.
+
+    The whole output is echoed (it is the cron or CI log); a failure raises StepFailed
+    naming the command's first error line and keeping the last lines for the report.
+    """
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    try:
+        result = subprocess.run(
+            command,
+            cwd=root,
+            env={**os.environ, "PATH": path},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise StepFailed(step, f"{command[0]} is not installed: run make setup") from None
+    output = result.stdout
+    if output:
+        say(output.rstrip("\n"))
+    if result.returncode != 0:
+        lines = [line for line in output.splitlines() if line.strip()]
+        errors = [line for line in lines if line.lower().lstrip().startswith("error")]
+        first = errors[0].strip() if errors else (lines[-1].strip() if lines else "no output")
+        detail = f"`{' '.join(command)}` exited with {result.returncode}: {first}"
+        raise StepFailed(step, detail, tuple(lines[-LOG_TAIL:]))
+    return output
+
+
+def make_pull(settings: Settings) -> str:
+    """``make pull``: the DVC remote's data, or the local cache when there is no remote."""
+    output = run_command("pull", ["make", "--no-print-directory", "pull"], settings.root)
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return f"make pull: {lines[-1] if lines else 'the DVC-tracked data is up to date'}"
+
+
+def dvc_repro(settings: Settings) -> None:
+    """``dvc repro``: rebuild what changed, ``dvc.lock`` included."""
+    dvc = Path(sys.executable).parent / "dvc"
+    run_command("pipeline", [str(dvc) if dvc.is_file() else "dvc", "repro"], settings.root)
+
+
+DEFAULT_STEPS = Steps(pull=make_pull, repro=dvc_repro)
+
+
+@contextmanager
+def step(name: str) -> Iterator[None]:
+    """Turn a user-facing error inside step ``name`` into StepFailed."""
+    try:
+        yield
+    except StepFailed:
+        raise
+    except STEP_ERRORS as error:
+        raise StepFailed(name, str(error)) from None
+
+
+def lock_is_committed(root: Path) -> bool:
+    """Whether ``dvc.lock`` has no uncommitted changes (registration needs that)."""
+    return not git(root, "status", "--porcelain", "--", DVC_LOCK)
+
+
+def require_clean_tree(root: Path) -> None:
+    """Before a committing retrain: no tracked change but dvc.lock's, so the commit
+    made for the candidate holds exactly the code and params that trained it."""
+    status = git(root, "status", "--porcelain", "--untracked-files=no").splitlines()
+    changed = [line.split(maxsplit=1)[1] for line in status]
+    changed = [path for path in changed if path != DVC_LOCK]
+    if changed:
+        raise RegistryError(
+            f"uncommitted changes to {', '.join(changed)}: a retrain with COMMIT=1 commits "
+            "dvc.lock only, so commit or stash them first"
+        )
+
+
+def commit_lock(root: Path, message: str) -> bool:
+    """Commit ``dvc.lock`` alone; False when it did not change (nothing to commit)."""
+    if lock_is_committed(root):
+        return False
+    git(root, "add", "--", DVC_LOCK)
+    git(root, "commit", "--quiet", "-m", message, "--", DVC_LOCK)
+    return True
+
+
+def facts(model: LoadedModel, name: str, scores: dict[str, float]) -> ModelFacts:
+    """Commit, data hashes and rows of a model, from its metadata."""
+    metadata = model.metadata
+    lineage, source = metadata.get("lineage", {}), metadata.get("source", {})
+    return ModelFacts(
+        name=name,
+        commit=lineage.get("git_commit") or source.get("git_commit"),
+        data=lineage.get("data") or source.get("data_md5") or {},
+        scores=scores,
+        rows=metadata.get("metrics", {}).get("rows", {}),
+    )
+
+
+def load_champion(settings: Settings) -> tuple[LoadedModel | None, str | None, str | None]:
+    """The prod model from the store: (model, version, problem); all None before any promotion."""
+    store = ModelStore(settings.paths.registry)
+    pointer = store.read_pointer()
+    if pointer is None:
+        return None, None, None
+    try:
+        return (
+            store.load_version(pointer.version, settings.serving.trusted_types),
+            pointer.version,
+            None,
+        )
+    except ModelLoadError as error:
+        return None, pointer.version, f"prod {pointer.version} cannot be loaded ({error})"
+
+
+def retrain(
+    settings: Settings, steps: Steps | None = None, commit: bool = False, say: Say = print
+) -> Outcome:
+    """Run the retrain and write the report; a failed step is an outcome, not an exception."""
+    progress: dict[str, Any] = {}
+    try:
+        outcome = _retrain(settings, steps or DEFAULT_STEPS, commit, say, progress)
+    except StepFailed as failure:
+        outcome = Outcome(
+            status="failed",
+            summary=f"Retrain failed at the {failure.step} step: {failure}",
+            next_steps=(
+                "Prod is untouched: no version was registered or promoted.",
+                "Fix the cause above, then run `make retrain` again.",
+            ),
+            failed_step=failure.step,
+            log_tail=failure.log_tail,
+            **progress,
+        )
+    report.write(settings, outcome)
+    return outcome
+
+
+def _retrain(
+    settings: Settings, steps: Steps, commit: bool, say: Say, progress: dict[str, Any]
+) -> Outcome:
+    root, paths, metric = settings.root, settings.paths, settings.evaluate.metric
+    if commit:
+        with step("check"):
+            require_clean_tree(root)
+    say("retrain: pulling the data (make pull)")
+    with step("pull"):
+        progress["pulled"] = steps.pull(settings)
+    say("retrain: running the pipeline (dvc repro)")
+    with step("pipeline"):
+        steps.repro(settings)
+    say("retrain: scoring the candidate and prod on the same holdout")
+    with step("compare"):
+        candidate = load_model(paths.model, paths.metadata, settings.serving.trusted_types)
+        champion, champion_version, problem = load_champion(settings)
+        comparison = compare(settings, candidate, champion)
+        if problem:
+            comparison = replace(comparison, champion_problem=problem)
+        features, target = holdout(settings)
+        name = f"candidate (trained as {candidate.version})"
+        progress["candidate"] = facts(candidate, name, scores_on(candidate, features, target))
+        progress["comparison"] = comparison
+        if champion is not None and comparison.champion is not None:
+            scores = scores_on(champion, features, target)
+            progress["champion"] = facts(champion, f"prod {champion_version}", scores)
+    if not comparison.passed and comparison.champion_problem is None:
+        return Outcome(
+            status="worse",
+            summary=(
+                f"The candidate's {metric} {comparison.candidate:.4f} is worse than prod "
+                f"{champion_version}'s {comparison.champion:.4f} by more than "
+                f"registry.tolerance {comparison.tolerance}: it was not registered."
+            ),
+            next_steps=(
+                f"Prod is untouched: {champion_version} keeps serving.",
+                "Look at the data and the metrics above. To register this candidate anyway: "
+                "commit dvc.lock, then `make register`.",
+                "To drop it: `git checkout dvc.lock && dvc checkout` puts the committed "
+                "outputs back.",
+            ),
+            **progress,
+        )
+    with step("register"):
+        message = f"Retrain: {metric} {comparison.candidate:.4f} on data " + ", ".join(
+            md5[:8] for md5 in progress["candidate"].data.values()
+        )
+        if commit:
+            commit_lock(root, message)
+        if not lock_is_committed(root):
+            return Outcome(
+                status="unregistered",
+                summary=(
+                    "The candidate passed the gate; it is not registered yet because dvc.lock "
+                    "has uncommitted changes (a version must name the commit that reproduces it)."
+                ),
+                next_steps=(
+                    f'Commit it: `git add dvc.lock && git commit -m "{message}"`, then '
+                    "`make register` (or run `make retrain COMMIT=1` next time).",
+                    "Then review and `make promote VERSION=<the registered version>`.",
+                ),
+                **progress,
+            )
+        version = commands.register(settings, say=say)
+        stored = read_json(ModelStore(paths.registry).metadata_path(version))
+        progress["candidate"] = replace(
+            progress["candidate"],
+            name=f"candidate {version}",
+            commit=stored.get("lineage", {}).get("git_commit"),
+        )
+    if version == champion_version:
+        summary = f"Nothing new: the pipeline reproduced the prod model {version}."
+        next_steps: tuple[str, ...] = ("Nothing to promote; prod is untouched.",)
+    else:
+        summary = f"Candidate {version} is registered and awaits approval; prod is untouched."
+        next_steps = (
+            f"Review the numbers above, then: `make promote VERSION={version}` "
+            "(it runs the same gate and asks you to confirm).",
+            f"On another machine: `git fetch --tags && git checkout "
+            f"{settings.registry.artifact}@{version} && "
+            "make pull && make register && git checkout -`, then promote there.",
+        )
+    if comparison.champion_problem:
+        summary += f" Warning: {comparison.champion_problem}; promoting needs FORCE='reason'."
+    return Outcome(
+        status="registered", summary=summary, next_steps=next_steps, version=version, **progress
+    )
