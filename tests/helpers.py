@@ -140,7 +140,7 @@ def expected_tree(
     if license_file:
         files.append("LICENSE")
     if ci:
-        files.append(".github/workflows/ci.yml")
+        files += [".github/workflows/ci.yml", ".github/workflows/retrain.yml"]
     if docker:
         files += ["Dockerfile", ".dockerignore"]
     if s3:
