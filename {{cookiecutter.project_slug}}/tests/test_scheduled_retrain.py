@@ -285,3 +285,15 @@ def test_the_command_line_exit_codes(
     err = capsys.readouterr().err
     assert "Retrain failed at the pipeline step" in err
     assert "reports/retrain.md" in err
+
+
+def test_an_unexpected_error_still_writes_a_report(project: Project) -> None:
+    def crash(_settings: Settings) -> None:
+        raise KeyError("no_such_column")
+
+    store_before = snapshot(project.store().root)
+    outcome = retrain.retrain(project.settings, Steps(lambda _s: PULLED, crash), say=quiet)
+    assert (outcome.status, outcome.failed_step, outcome.exit_code) == ("failed", "pipeline", 1)
+    assert "unexpected KeyError: 'no_such_column'" in outcome.summary
+    assert outcome.summary in report(project.settings)[0]
+    assert snapshot(project.store().root) == store_before

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -183,8 +184,9 @@ DEFAULT_STEPS = Steps(pull=make_pull, repro=dvc_repro)
 
 
 @contextmanager
-def step(name: str) -> Iterator[None]:
-    """Turn a user-facing error inside step ``name`` into StepFailed."""
+def step(name: str, at: list[str]) -> Iterator[None]:
+    """Record that step ``name`` runs (in ``at``); turn a user-facing error into StepFailed."""
+    at[:] = [name]
     try:
         yield
     except StepFailed:
@@ -254,39 +256,56 @@ def retrain(
 ) -> Outcome:
     """Run the retrain and write the report; a failed step is an outcome, not an exception."""
     progress: dict[str, Any] = {}
+    at = ["start"]
     try:
-        outcome = _retrain(settings, steps or DEFAULT_STEPS, commit, say, progress)
+        outcome = _retrain(settings, steps or DEFAULT_STEPS, commit, say, progress, at)
     except StepFailed as failure:
-        outcome = Outcome(
-            status="failed",
-            summary=f"Retrain failed at the {failure.step} step: {failure}",
-            next_steps=(
-                "Prod is untouched: no version was registered or promoted.",
-                "Fix the cause above, then run `make retrain` again.",
-            ),
-            failed_step=failure.step,
-            log_tail=failure.log_tail,
-            **progress,
-        )
+        outcome = failed(failure.step, str(failure), failure.log_tail, progress)
+    except Exception as error:  # a bug, not a user error: still a report, and the traceback
+        traceback.print_exc()
+        detail = f"unexpected {type(error).__name__}: {error} (traceback in the log)"
+        outcome = failed(at[0], detail, (), progress)
     report.write(settings, outcome)
     return outcome
 
 
+def failed(
+    step_name: str, detail: str, log_tail: tuple[str, ...], progress: dict[str, Any]
+) -> Outcome:
+    """The outcome of a retrain stopped at ``step_name``: prod was not touched."""
+    return Outcome(
+        status="failed",
+        summary=f"Retrain failed at the {step_name} step: {detail}",
+        next_steps=(
+            "Prod is untouched: no version was registered or promoted.",
+            "Fix the cause above, then run `make retrain` again.",
+        ),
+        failed_step=step_name,
+        log_tail=log_tail,
+        **progress,
+    )
+
+
 def _retrain(
-    settings: Settings, steps: Steps, commit: bool, say: Say, progress: dict[str, Any]
+    settings: Settings,
+    steps: Steps,
+    commit: bool,
+    say: Say,
+    progress: dict[str, Any],
+    at: list[str],
 ) -> Outcome:
     root, paths, metric = settings.root, settings.paths, settings.evaluate.metric
     if commit:
-        with step("check"):
+        with step("check", at):
             require_clean_tree(root)
     say("retrain: pulling the data (make pull)")
-    with step("pull"):
+    with step("pull", at):
         progress["pulled"] = steps.pull(settings)
     say("retrain: running the pipeline (dvc repro)")
-    with step("pipeline"):
+    with step("pipeline", at):
         steps.repro(settings)
     say("retrain: scoring the candidate and prod on the same holdout")
-    with step("compare"):
+    with step("compare", at):
         candidate = load_model(paths.model, paths.metadata, settings.serving.trusted_types)
         champion, champion_version, problem = load_champion(settings)
         comparison = compare(settings, candidate, champion)
@@ -316,7 +335,7 @@ def _retrain(
             ),
             **progress,
         )
-    with step("register"):
+    with step("register", at):
         message = f"Retrain: {metric} {comparison.candidate:.4f} on data " + ", ".join(
             md5[:8] for md5 in progress["candidate"].data.values()
         )
