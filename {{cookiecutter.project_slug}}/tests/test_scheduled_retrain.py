@@ -22,6 +22,7 @@ from {{ cookiecutter.module_name }}.config import (
 from {{ cookiecutter.module_name }}.registry import (
     commands,
     listing,
+    report,
     retrain,
 )
 from {{ cookiecutter.module_name }}.registry.__main__ import main as registry_main
@@ -77,7 +78,7 @@ def recorded(project: Project, version: str) -> dict[str, float]:
     return read_json(project.store().metadata_path(version))["metrics"]["model"]
 
 
-def report(settings: Settings) -> tuple[str, str]:
+def read_report(settings: Settings) -> tuple[str, str]:
     paths = settings.paths
     return (
         paths.retrain_report.read_text(encoding="utf-8"),
@@ -118,7 +119,7 @@ def test_report_names_candidate_and_champion_metrics(project: Project) -> None:
     store_before = project.store().pointer_path.read_bytes()
     outcome = retrain.retrain(project.settings, pipeline(project), commit=True, say=quiet)
     assert (outcome.status, outcome.version, outcome.exit_code) == ("registered", "v2.0.0", 0)
-    markdown, page = report(project.settings)
+    markdown, page = read_report(project.settings)
     candidate, champion = recorded(project, "v2.0.0"), recorded(project, "v1.0.0")
     assert candidate["f1_macro"] > champion["f1_macro"]  # the numbers differ: no lucky match
     assert "| metric (same holdout) | candidate v2.0.0 | prod v1.0.0 | change |" in markdown
@@ -171,7 +172,7 @@ def test_first_retrain_with_no_champion(settings: Settings, tmp_path: Path) -> N
     outcome = retrain.retrain(project.settings, pipeline(project), commit=True, say=quiet)
     assert (outcome.status, outcome.version, outcome.champion) == ("registered", "v1.0.0", None)
     assert project.store().read_pointer() is None
-    markdown, _ = report(project.settings)
+    markdown, _ = read_report(project.settings)
     assert "no model is in prod yet" in markdown
     score = recorded(project, "v1.0.0")["f1_macro"]
     assert f"| f1_macro (gate) | {score:.4f} |\n" in markdown
@@ -186,7 +187,7 @@ def test_a_worse_candidate_is_flagged_and_not_registered(project: Project) -> No
     outcome = retrain.retrain(project.settings, pipeline(project), commit=True, say=quiet)
     assert (outcome.status, outcome.exit_code) == ("worse", retrain.EXIT_WORSE)
     champion = recorded(project, "v1.0.0")["f1_macro"]
-    markdown, page = report(project.settings)
+    markdown, page = read_report(project.settings)
     assert "candidate worse than prod, not registered" in markdown
     assert f"prod v1.0.0's {champion:.4f}" in markdown
     assert "Gate: refused" in markdown
@@ -218,7 +219,7 @@ def test_a_failed_retrain_leaves_prod_untouched_and_says_why(project: Project) -
     assert (outcome.status, outcome.failed_step, outcome.exit_code) == ("failed", "pipeline", 1)
     target = project.settings.feature_schema.target
     assert target in outcome.summary
-    markdown, page = report(project.settings)
+    markdown, page = read_report(project.settings)
     assert "FAILED, prod untouched" in markdown
     assert outcome.summary.startswith("Retrain failed at the pipeline step: ")
     assert outcome.summary in markdown
@@ -242,7 +243,7 @@ def test_a_failed_command_is_reported_with_its_output(project: Project) -> None:
     outcome = retrain.retrain(project.settings, steps, say=quiet)
     assert (outcome.status, outcome.failed_step) == ("failed", "pull")
     assert "exited with 4: ERROR: remote unreachable" in outcome.summary
-    markdown, _ = report(project.settings)
+    markdown, _ = read_report(project.settings)
     assert "## End of the pull step's output" in markdown
     assert "```text\nfetching\nERROR: remote unreachable\n```" in markdown
     assert snapshot(project.store().root) == store_before
@@ -264,7 +265,7 @@ def test_without_commit_the_candidate_waits_for_a_commit(project: Project) -> No
     outcome = retrain.retrain(project.settings, pipeline(project), say=quiet)
     assert (outcome.status, outcome.exit_code, outcome.version) == ("unregistered", 0, None)
     assert model_tags(project) == ["model@v1.0.0"]
-    markdown, _ = report(project.settings)
+    markdown, _ = read_report(project.settings)
     assert "`git add dvc.lock && git commit -m" in markdown
     assert "then `make register`" in markdown
 
@@ -295,5 +296,19 @@ def test_an_unexpected_error_still_writes_a_report(project: Project) -> None:
     outcome = retrain.retrain(project.settings, Steps(lambda _s: PULLED, crash), say=quiet)
     assert (outcome.status, outcome.failed_step, outcome.exit_code) == ("failed", "pipeline", 1)
     assert "unexpected KeyError: 'no_such_column'" in outcome.summary
-    assert outcome.summary in report(project.settings)[0]
+    assert outcome.summary in read_report(project.settings)[0]
     assert snapshot(project.store().root) == store_before
+
+
+def test_the_html_report_escapes_what_it_quotes(settings: Settings) -> None:
+    outcome = retrain.Outcome(
+        status="failed",
+        summary="Retrain failed at the pull step: <script>alert(1)</script> & `make pull`",
+        failed_step="pull",
+        log_tail=("ERROR: <b>not bold</b>",),
+    )
+    page = report.to_html(report.blocks(settings, outcome))
+    assert "<script>" not in page
+    assert "<b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; <code>make pull</code>" in page
+    assert "ERROR: &lt;b&gt;not bold&lt;/b&gt;" in page
