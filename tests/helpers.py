@@ -95,6 +95,7 @@ def expected_tree(
                 "prediction/validation",
                 "registry/__init__",
                 "registry/__main__",
+                "registry/champion",
                 "registry/commands",
                 "registry/gate",
                 "registry/lineage",

@@ -382,6 +382,16 @@ def test_make_retrain_registers_a_candidate_reports_and_never_promotes(project: 
         assert not (project / "models/registry/prod.json").exists()
         assert "v1.0.0" in run(["make", "models"], project).stdout
 
+        # Where the store is missing (a CI runner), prod comes from the git tags via DVC.
+        run(["make", "promote", "VERSION=v1", "YES=1"], project)
+        shutil.rmtree(project / "models/registry")
+        output = run(["make", "retrain"], project).stdout
+        assert "Nothing new: the candidate is v1.0.0, already registered and in prod" in output
+        report = (project / "reports/retrain.md").read_text(encoding="utf-8")
+        assert f"| f1_macro (gate) | {score:.4f} | {score:.4f} | +0.0000 |" in report
+        assert "Prod model read from git tags, read at commit" in report
+        assert not (project / "models/registry/prod.json").exists()
+
         params_path.write_text(original + "# an uncommitted edit\n", encoding="utf-8")
         refused = make_without_terminal(project, "retrain", "COMMIT=1")
         assert refused.returncode != 0

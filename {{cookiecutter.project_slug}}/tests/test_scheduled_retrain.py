@@ -150,7 +150,8 @@ def test_the_candidate_is_registered_not_promoted(
     rows, warnings = listing.list_models(project.settings)
     assert [(row.version, row.stage) for row in rows] == [("v2.0.0", ""), ("v1.0.0", "prod")]
     assert warnings == []
-    # The commit made for it holds dvc.lock only, with a message naming score and data.
+    # The commit made for it holds the pipeline's records only (dvc.lock, metrics, plot
+    # data), with a message naming score and data.
     shown = project.git("show", "--name-only", "--format=%s", "model@v2.0.0^{commit}")
     assert shown.splitlines() == [
         f"Retrain: f1_macro {recorded(project, 'v2.0.0')['f1_macro']:.4f} on data "
@@ -159,6 +160,8 @@ def test_the_candidate_is_registered_not_promoted(
         )[:8],
         "",
         "dvc.lock",
+        "reports/metrics.json",
+        "reports/predictions.csv",
     ]
     monkeypatch.setenv(PARAMS_ENV, str(project.root / "params.yaml"))
     assert registry_main(["models"]) == 0
@@ -258,7 +261,10 @@ def test_commit_mode_refuses_other_uncommitted_changes(project: Project) -> None
     )
     outcome = retrain.retrain(project.settings, steps, commit=True, say=quiet)
     assert (outcome.status, outcome.failed_step) == ("failed", "check")
-    assert "uncommitted changes to params.yaml" in outcome.summary
+    assert (
+        "uncommitted changes to params.yaml: a retrain with COMMIT=1 commits only dvc.lock, reports/metrics.json, reports/predictions.csv"
+        in outcome.summary
+    )
 
 
 def test_without_commit_the_candidate_waits_for_a_commit(project: Project) -> None:
@@ -266,7 +272,10 @@ def test_without_commit_the_candidate_waits_for_a_commit(project: Project) -> No
     assert (outcome.status, outcome.exit_code, outcome.version) == ("unregistered", 0, None)
     assert model_tags(project) == ["model@v1.0.0"]
     markdown, _ = read_report(project.settings)
-    assert "`git add dvc.lock && git commit -m" in markdown
+    assert (
+        "`git add dvc.lock reports/metrics.json reports/predictions.csv && git commit -m"
+        in markdown
+    )
     assert "then `make register`" in markdown
 
 
@@ -312,3 +321,28 @@ def test_the_html_report_escapes_what_it_quotes(settings: Settings) -> None:
     assert "<b>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; <code>make pull</code>" in page
     assert "ERROR: &lt;b&gt;not bold&lt;/b&gt;" in page
+
+
+def test_without_the_store_the_champion_comes_from_the_git_tags(project: Project) -> None:
+    # This project has git tags but no DVC: the champion is named, and why it cannot be read.
+    shutil.rmtree(project.store().root)
+    outcome = retrain.retrain(project.settings, pipeline(project), commit=True, say=quiet)
+    assert (outcome.status, outcome.version) == ("registered", "v2.0.0")
+    assert outcome.comparison.champion_problem.startswith(
+        "prod v1.0.0 (from the git tags) cannot be read through DVC"
+    )
+    markdown, _ = read_report(project.settings)
+    assert "Gate: cannot compare: prod v1.0.0 (from the git tags)" in markdown
+    assert "promoting needs FORCE='reason'" in markdown
+    assert project.store().read_pointer() is None
+
+
+def test_a_retrain_that_reproduces_a_version_registers_nothing(project: Project) -> None:
+    retrain.retrain(project.settings, pipeline(project), commit=True, say=quiet)
+    commits = project.git("rev-list", "--count", "HEAD")
+    again = retrain.retrain(project.settings, pipeline(project), commit=True, say=quiet)
+    assert (again.status, again.version, again.exit_code) == ("unchanged", "v2.0.0", 0)
+    assert "Nothing new: the candidate is v2.0.0, already registered." in again.summary
+    assert model_tags(project) == ["model@v1.0.0", "model@v2.0.0"]
+    assert project.git("rev-list", "--count", "HEAD") == commits
+    assert "nothing new" in read_report(project.settings)[0]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # only for the annotations: retrain imports this module
 Block = tuple[str, Any]
 HEADLINES = {
     "registered": "candidate registered, awaiting approval",
+    "unchanged": "nothing new",
     "unregistered": "candidate ready, not registered yet",
     "worse": "candidate worse than prod, not registered",
     "failed": "FAILED, prod untouched",
@@ -101,6 +102,8 @@ def blocks(settings: Settings, outcome: Outcome) -> list[Block]:
                 f"{comparison.tolerance} below prod is refused."
             )
         content.append(("p", verdict))
+        if outcome.champion_source:
+            content.append(("p", f"Prod model read from {outcome.champion_source}."))
     if outcome.log_tail:
         content.append(("h2", f"End of the {outcome.failed_step} step's output"))
         content.append(("code", "\n".join(outcome.log_tail)))

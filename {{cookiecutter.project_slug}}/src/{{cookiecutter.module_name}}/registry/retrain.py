@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from {{ cookiecutter.module_name }}.config import (
     ConfigError,
     Settings,
@@ -39,8 +41,10 @@ from {{ cookiecutter.module_name }}.prediction.model import (
 )
 from {{ cookiecutter.module_name }}.prediction.store import ModelStore
 from {{ cookiecutter.module_name }}.registry import (
+    champion,
     commands,
     report,
+    tags,
 )
 from {{ cookiecutter.module_name }}.registry.gate import (
     Comparison,
@@ -119,7 +123,7 @@ class ModelFacts:
 class Outcome:
     """The result of one retrain: what the report shows and the exit code."""
 
-    status: str  # registered | unregistered | worse | failed
+    status: str  # registered | unchanged | unregistered | worse | failed
     summary: str
     next_steps: tuple[str, ...] = ()
     pulled: str = ""
@@ -129,10 +133,11 @@ class Outcome:
     failed_step: str | None = None
     log_tail: tuple[str, ...] = ()
     version: str | None = None
+    champion_source: str = ""
 
     @property
     def exit_code(self) -> int:
-        """0 registered (or ready to be), 3 worse than prod, 1 failed."""
+        """0 registered (or ready to be, or already), 3 worse than prod, 1 failed."""
         return {"failed": EXIT_FAILED, "worse": EXIT_WORSE}.get(self.status, EXIT_OK)
 
 
@@ -197,29 +202,81 @@ def step(name: str, at: list[str]) -> Iterator[None]:
 
 def lock_is_committed(root: Path) -> bool:
     """Whether ``dvc.lock`` has no uncommitted changes (registration needs that)."""
-    return not git(root, "status", "--porcelain", "--", DVC_LOCK)
+    return not changed_files(root, [DVC_LOCK])
 
 
-def require_clean_tree(root: Path) -> None:
-    """Before a committing retrain: no tracked change but dvc.lock's, so the commit
-    made for the candidate holds exactly the code and params that trained it."""
-    status = git(root, "status", "--porcelain", "--untracked-files=no").splitlines()
-    changed = [line.split(maxsplit=1)[1] for line in status]
-    changed = [path for path in changed if path != DVC_LOCK]
-    if changed:
+def changed_files(root: Path, paths: list[str] | None = None) -> list[str]:
+    """Tracked files with changes, and untracked ones not ignored (all, or among ``paths``)."""
+    if paths is None:
+        status = git(root, "status", "--porcelain", "--untracked-files=no")
+    else:
+        status = git(root, "status", "--porcelain", "--", *paths)
+    return [line.split(maxsplit=1)[1] for line in status.splitlines()]
+
+
+def pipeline_records(settings: Settings) -> list[str]:
+    """What ``dvc repro`` changes that git keeps: dvc.lock, the metrics and the plot data
+    (``cache: false`` in dvc.yaml). A retrain commit holds these and nothing else."""
+    root = settings.root.resolve()
+    kept = [settings.paths.metrics, settings.paths.predictions]
+    inside = [path.resolve() for path in kept if path.resolve().is_relative_to(root)]
+    return [DVC_LOCK, *(path.relative_to(root).as_posix() for path in inside)]
+
+
+def require_clean_tree(settings: Settings) -> None:
+    """Before a committing retrain: no change but the pipeline's records, so the commit made
+    for the candidate holds exactly the code and params that trained it."""
+    records = pipeline_records(settings)
+    others = [path for path in changed_files(settings.root) if path not in records]
+    if others:
         raise RegistryError(
-            f"uncommitted changes to {', '.join(changed)}: a retrain with COMMIT=1 commits "
-            "dvc.lock only, so commit or stash them first"
+            f"uncommitted changes to {', '.join(others)}: a retrain with COMMIT=1 commits "
+            f"only {', '.join(records)}, so commit or stash them first"
         )
 
 
-def commit_lock(root: Path, message: str) -> bool:
-    """Commit ``dvc.lock`` alone; False when it did not change (nothing to commit)."""
-    if lock_is_committed(root):
+def commit_records(settings: Settings, message: str) -> bool:
+    """Commit the pipeline's records that changed; False when none did."""
+    files = changed_files(settings.root, pipeline_records(settings))
+    if not files:
         return False
-    git(root, "add", "--", DVC_LOCK)
-    git(root, "commit", "--quiet", "-m", message, "--", DVC_LOCK)
+    git(settings.root, "add", "--", *files)
+    git(settings.root, "commit", "--quiet", "-m", message, "--", *files)
     return True
+
+
+def producer(lock_text: str, relative: str) -> dict[str, Any] | None:
+    """The deps and params of the stage whose outputs include ``relative``, as a dvc.lock
+    records them: what made the model (its bytes differ between runs: skops's zip records
+    the time)."""
+    try:
+        stages = dict((yaml.safe_load(lock_text) or {}).get("stages", {}))
+    except (yaml.YAMLError, AttributeError, TypeError, ValueError):
+        return None
+    for stage in stages.values():
+        if any(out.get("path") == relative for out in stage.get("outs", []) or []):
+            deps = sorted((dep.get("path"), dep.get("md5")) for dep in stage.get("deps", []) or [])
+            return {"deps": deps, "params": stage.get("params", {})}
+    return None
+
+
+def registered_as(settings: Settings) -> str | None:
+    """The version whose commit's dvc.lock has the same model-making stage inputs (data,
+    code, params) as the one just run. Read from git, not the store, so a runner without
+    the store does not register the same model again each week."""
+    root = settings.root
+    relative = settings.paths.model.resolve().relative_to(root.resolve()).as_posix()
+    current = producer((root / DVC_LOCK).read_text(encoding="utf-8"), relative)
+    if current is None:
+        return None
+    for tagged in tags.list_versions(root, settings.registry.artifact):
+        try:
+            text = git(root, "show", f"{tagged.commit}:{DVC_LOCK}")
+        except RegistryError:
+            continue  # a version whose commit has no dvc.lock cannot match
+        if producer(text, relative) == current:
+            return tagged.version
+    return None
 
 
 def facts(model: LoadedModel, name: str, scores: dict[str, float]) -> ModelFacts:
@@ -233,22 +290,6 @@ def facts(model: LoadedModel, name: str, scores: dict[str, float]) -> ModelFacts
         scores=scores,
         rows=metadata.get("metrics", {}).get("rows", {}),
     )
-
-
-def load_champion(settings: Settings) -> tuple[LoadedModel | None, str | None, str | None]:
-    """The prod model from the store: (model, version, problem); all None before any promotion."""
-    store = ModelStore(settings.paths.registry)
-    pointer = store.read_pointer()
-    if pointer is None:
-        return None, None, None
-    try:
-        return (
-            store.load_version(pointer.version, settings.serving.trusted_types),
-            pointer.version,
-            None,
-        )
-    except ModelLoadError as error:
-        return None, pointer.version, f"prod {pointer.version} cannot be loaded ({error})"
 
 
 def retrain(
@@ -297,7 +338,7 @@ def _retrain(
     root, paths, metric = settings.root, settings.paths, settings.evaluate.metric
     if commit:
         with step("check", at):
-            require_clean_tree(root)
+            require_clean_tree(settings)
     say("retrain: pulling the data (make pull)")
     with step("pull", at):
         progress["pulled"] = steps.pull(settings)
@@ -306,18 +347,21 @@ def _retrain(
         steps.repro(settings)
     say("retrain: scoring the candidate and prod on the same holdout")
     with step("compare", at):
-        candidate = load_model(paths.model, paths.metadata, settings.serving.trusted_types)
-        champion, champion_version, problem = load_champion(settings)
-        comparison = compare(settings, candidate, champion)
-        if problem:
-            comparison = replace(comparison, champion_problem=problem)
+        trusted = settings.serving.trusted_types
+        candidate = load_model(paths.model, paths.metadata, trusted, runtime="sklearn")
+        prod = champion.find(settings)
+        champion_version = prod.version
+        comparison = compare(settings, candidate, prod.model)
+        if prod.problem:
+            comparison = replace(comparison, champion_problem=prod.problem)
         features, target = holdout(settings)
         name = f"candidate (trained as {candidate.version})"
         progress["candidate"] = facts(candidate, name, scores_on(candidate, features, target))
         progress["comparison"] = comparison
-        if champion is not None and comparison.champion is not None:
-            scores = scores_on(champion, features, target)
-            progress["champion"] = facts(champion, f"prod {champion_version}", scores)
+        progress["champion_source"] = prod.source
+        if prod.model is not None and comparison.champion is not None:
+            scores = scores_on(prod.model, features, target)
+            progress["champion"] = facts(prod.model, f"prod {champion_version}", scores)
     if not comparison.passed and comparison.champion_problem is None:
         return Outcome(
             status="worse",
@@ -336,11 +380,25 @@ def _retrain(
             **progress,
         )
     with step("register", at):
+        known = registered_as(settings)
+    if known is not None:
+        where = " and in prod" if known == champion_version else ""
+        return Outcome(
+            status="unchanged",
+            summary=f"Nothing new: the candidate is {known}, already registered{where}.",
+            next_steps=(
+                "Nothing was registered or promoted; prod is untouched.",
+                *(() if where else (f"To put it in prod: `make promote VERSION={known}`.",)),
+            ),
+            version=known,
+            **progress,
+        )
+    with step("register", at):
         message = f"Retrain: {metric} {comparison.candidate:.4f} on data " + ", ".join(
             md5[:8] for md5 in progress["candidate"].data.values()
         )
         if commit:
-            commit_lock(root, message)
+            commit_records(settings, message)
         if not lock_is_committed(root):
             return Outcome(
                 status="unregistered",
@@ -349,7 +407,8 @@ def _retrain(
                     "has uncommitted changes (a version must name the commit that reproduces it)."
                 ),
                 next_steps=(
-                    f'Commit it: `git add dvc.lock && git commit -m "{message}"`, then '
+                    f"Commit it: `git add {' '.join(pipeline_records(settings))} && "
+                    f'git commit -m "{message}"`, then '
                     "`make register` (or run `make retrain COMMIT=1` next time).",
                     "Then review and `make promote VERSION=<the registered version>`.",
                 ),
@@ -362,18 +421,14 @@ def _retrain(
             name=f"candidate {version}",
             commit=stored.get("lineage", {}).get("git_commit"),
         )
-    if version == champion_version:
-        summary = f"Nothing new: the pipeline reproduced the prod model {version}."
-        next_steps: tuple[str, ...] = ("Nothing to promote; prod is untouched.",)
-    else:
-        summary = f"Candidate {version} is registered and awaits approval; prod is untouched."
-        next_steps = (
-            f"Review the numbers above, then: `make promote VERSION={version}` "
-            "(it runs the same gate and asks you to confirm).",
-            f"On another machine: `git fetch --tags && git checkout "
-            f"{settings.registry.artifact}@{version} && "
-            "make pull && make register && git checkout -`, then promote there.",
-        )
+    summary = f"Candidate {version} is registered and awaits approval; prod is untouched."
+    next_steps = (
+        f"Review the numbers above, then: `make promote VERSION={version}` "
+        "(it runs the same gate and asks you to confirm).",
+        f"On another machine: `git fetch --tags && git checkout "
+        f"{settings.registry.artifact}@{version} && "
+        "make pull && make register && git checkout -`, then promote there.",
+    )
     if comparison.champion_problem:
         summary += f" Warning: {comparison.champion_problem}; promoting needs FORCE='reason'."
     return Outcome(
