@@ -101,6 +101,7 @@ def expected_tree(
                 "registry/lineage",
                 "registry/listing",
                 "registry/publish",
+                "registry/records",
                 "registry/report",
                 "registry/retrain",
                 "registry/tags",

@@ -28,8 +28,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from {{ cookiecutter.module_name }}.config import (
     ConfigError,
     Settings,
@@ -43,8 +41,8 @@ from {{ cookiecutter.module_name }}.prediction.store import ModelStore
 from {{ cookiecutter.module_name }}.registry import (
     champion,
     commands,
+    records,
     report,
-    tags,
 )
 from {{ cookiecutter.module_name }}.registry.gate import (
     Comparison,
@@ -52,11 +50,7 @@ from {{ cookiecutter.module_name }}.registry.gate import (
     holdout,
     scores_on,
 )
-from {{ cookiecutter.module_name }}.registry.lineage import (
-    DVC_LOCK,
-    RegistryError,
-    git,
-)
+from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.schema import SchemaError
 from {{ cookiecutter.module_name }}.storage import (
     UntrustedArtifactError,
@@ -200,85 +194,6 @@ def step(name: str, at: list[str]) -> Iterator[None]:
         raise StepFailed(name, str(error)) from None
 
 
-def lock_is_committed(root: Path) -> bool:
-    """Whether ``dvc.lock`` has no uncommitted changes (registration needs that)."""
-    return not changed_files(root, [DVC_LOCK])
-
-
-def changed_files(root: Path, paths: list[str] | None = None) -> list[str]:
-    """Tracked files with changes, and untracked ones not ignored (all, or among ``paths``)."""
-    if paths is None:
-        status = git(root, "status", "--porcelain", "--untracked-files=no")
-    else:
-        status = git(root, "status", "--porcelain", "--", *paths)
-    return [line.split(maxsplit=1)[1] for line in status.splitlines()]
-
-
-def pipeline_records(settings: Settings) -> list[str]:
-    """What ``dvc repro`` changes that git keeps: dvc.lock, the metrics and the plot data
-    (``cache: false`` in dvc.yaml). A retrain commit holds these and nothing else."""
-    root = settings.root.resolve()
-    kept = [settings.paths.metrics, settings.paths.predictions]
-    inside = [path.resolve() for path in kept if path.resolve().is_relative_to(root)]
-    return [DVC_LOCK, *(path.relative_to(root).as_posix() for path in inside)]
-
-
-def require_clean_tree(settings: Settings) -> None:
-    """Before a committing retrain: no change but the pipeline's records, so the commit made
-    for the candidate holds exactly the code and params that trained it."""
-    records = pipeline_records(settings)
-    others = [path for path in changed_files(settings.root) if path not in records]
-    if others:
-        raise RegistryError(
-            f"uncommitted changes to {', '.join(others)}: a retrain with COMMIT=1 commits "
-            f"only {', '.join(records)}, so commit or stash them first"
-        )
-
-
-def commit_records(settings: Settings, message: str) -> bool:
-    """Commit the pipeline's records that changed; False when none did."""
-    files = changed_files(settings.root, pipeline_records(settings))
-    if not files:
-        return False
-    git(settings.root, "add", "--", *files)
-    git(settings.root, "commit", "--quiet", "-m", message, "--", *files)
-    return True
-
-
-def producer(lock_text: str, relative: str) -> dict[str, Any] | None:
-    """The deps and params of the stage whose outputs include ``relative``, as a dvc.lock
-    records them: what made the model (its bytes differ between runs: skops's zip records
-    the time)."""
-    try:
-        stages = dict((yaml.safe_load(lock_text) or {}).get("stages", {}))
-    except (yaml.YAMLError, AttributeError, TypeError, ValueError):
-        return None
-    for stage in stages.values():
-        if any(out.get("path") == relative for out in stage.get("outs", []) or []):
-            deps = sorted((dep.get("path"), dep.get("md5")) for dep in stage.get("deps", []) or [])
-            return {"deps": deps, "params": stage.get("params", {})}
-    return None
-
-
-def registered_as(settings: Settings) -> str | None:
-    """The version whose commit's dvc.lock has the same model-making stage inputs (data,
-    code, params) as the one just run. Read from git, not the store, so a runner without
-    the store does not register the same model again each week."""
-    root = settings.root
-    relative = settings.paths.model.resolve().relative_to(root.resolve()).as_posix()
-    current = producer((root / DVC_LOCK).read_text(encoding="utf-8"), relative)
-    if current is None:
-        return None
-    for tagged in tags.list_versions(root, settings.registry.artifact):
-        try:
-            text = git(root, "show", f"{tagged.commit}:{DVC_LOCK}")
-        except RegistryError:
-            continue  # a version whose commit has no dvc.lock cannot match
-        if producer(text, relative) == current:
-            return tagged.version
-    return None
-
-
 def facts(model: LoadedModel, name: str, scores: dict[str, float]) -> ModelFacts:
     """Commit, data hashes and rows of a model, from its metadata."""
     metadata = model.metadata
@@ -338,7 +253,7 @@ def _retrain(
     root, paths, metric = settings.root, settings.paths, settings.evaluate.metric
     if commit:
         with step("check", at):
-            require_clean_tree(settings)
+            records.require_clean_tree(settings)
     say("retrain: pulling the data (make pull)")
     with step("pull", at):
         progress["pulled"] = steps.pull(settings)
@@ -380,7 +295,7 @@ def _retrain(
             **progress,
         )
     with step("register", at):
-        known = registered_as(settings)
+        known = records.registered_as(settings)
     if known is not None:
         where = " and in prod" if known == champion_version else ""
         return Outcome(
@@ -398,8 +313,8 @@ def _retrain(
             md5[:8] for md5 in progress["candidate"].data.values()
         )
         if commit:
-            commit_records(settings, message)
-        if not lock_is_committed(root):
+            records.commit_records(settings, message)
+        if not records.lock_is_committed(root):
             return Outcome(
                 status="unregistered",
                 summary=(
@@ -407,7 +322,7 @@ def _retrain(
                     "has uncommitted changes (a version must name the commit that reproduces it)."
                 ),
                 next_steps=(
-                    f"Commit it: `git add {' '.join(pipeline_records(settings))} && "
+                    f"Commit it: `git add {' '.join(records.pipeline_records(settings))} && "
                     f'git commit -m "{message}"`, then '
                     "`make register` (or run `make retrain COMMIT=1` next time).",
                     "Then review and `make promote VERSION=<the registered version>`.",
