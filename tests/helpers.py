@@ -104,12 +104,16 @@ def expected_tree(
                 "prediction/validation",
                 "registry/__init__",
                 "registry/__main__",
+                "registry/champion",
                 "registry/commands",
                 "registry/gate",
                 "registry/lineage",
                 "registry/listing",
                 "registry/publish",
+                "registry/records",
+                "registry/report",
                 "registry/restore",
+                "registry/retrain",
                 "registry/tags",
                 "training/__init__",
                 "training/__main__",
@@ -143,6 +147,7 @@ def expected_tree(
                 "test_registry",
                 "test_retrain",
                 "test_schema",
+                "test_scheduled_retrain",
                 "test_swaps",
             )
         ],
@@ -152,7 +157,7 @@ def expected_tree(
     if license_file:
         files.append("LICENSE")
     if ci:
-        files.append(".github/workflows/ci.yml")
+        files += [".github/workflows/ci.yml", ".github/workflows/retrain.yml"]
     if docker:
         files += ["Dockerfile", ".dockerignore"]
     if s3:

@@ -391,6 +391,57 @@ def make_without_terminal(project: Path, *args: str) -> subprocess.CompletedProc
     )
 
 
+def test_make_retrain_registers_a_candidate_reports_and_never_promotes(project: Path) -> None:
+    """`make retrain COMMIT=1` through the real make pull, dvc repro, GTO and store.
+
+    Like the registry test below, it puts the shared project back as it found it.
+    """
+    params_path = project / "params.yaml"
+    original = params_path.read_text(encoding="utf-8")
+    try:
+        run(["git", "add", "-A"], project)
+        run(["git", "commit", "--quiet", "-m", "Train v1"], project)
+        output = run(["make", "retrain", "COMMIT=1"], project).stdout
+        assert "Candidate v1.0.0 is registered and awaits approval" in output
+        report = (project / "reports/retrain.md").read_text(encoding="utf-8")
+        metrics = json.loads((project / "reports/metrics.json").read_text(encoding="utf-8"))
+        score = metrics["model"]["f1_macro"]
+        assert f"| f1_macro (gate) | {score:.4f} |" in report
+        assert "make pull:" in report
+        assert "<code>make promote VERSION=v1.0.0</code>" in (
+            project / "reports/retrain.html"
+        ).read_text(encoding="utf-8")
+        assert not (project / "models/registry/prod.json").exists()
+        assert "v1.0.0" in run(["make", "models"], project).stdout
+
+        # Where the store is missing (a CI runner), prod comes from the git tags via DVC.
+        run(["make", "promote", "VERSION=v1", "YES=1"], project)
+        shutil.rmtree(project / "models/registry")
+        output = run(["make", "retrain"], project).stdout
+        assert "Nothing new: the candidate is v1.0.0, already registered and in prod" in output
+        report = (project / "reports/retrain.md").read_text(encoding="utf-8")
+        assert f"| f1_macro (gate) | {score:.4f} | {score:.4f} | +0.0000 |" in report
+        assert "Prod model read from git tags, read at commit" in report
+        assert not (project / "models/registry/prod.json").exists()
+
+        params_path.write_text(original + "# an uncommitted edit\n", encoding="utf-8")
+        refused = make_without_terminal(project, "retrain", "COMMIT=1")
+        assert refused.returncode != 0
+        assert "Error 1" in refused.stderr
+        assert "Retrain failed at the check step" in refused.stderr
+        assert "FAILED, prod untouched" in (project / "reports/retrain.md").read_text("utf-8")
+        assert not (project / "models/registry/prod.json").exists()
+    finally:
+        params_path.write_text(original, encoding="utf-8")
+        shutil.rmtree(project / "models/registry", ignore_errors=True)
+        for name in ("retrain.md", "retrain.html"):
+            (project / "reports" / name).unlink(missing_ok=True)
+        tags = run(["git", "tag", "--list", "model*"], project).stdout.split()
+        if tags:
+            run(["git", "tag", "--delete", *tags], project)
+        run(["git", "update-ref", "-d", "HEAD"], project)  # back to "no commit yet"
+
+
 def test_register_promote_models_rollback_through_make(project: Path) -> None:
     """Two versions through the real commands (git, GTO, DVC); then gunicorn serves v1.
 

@@ -20,6 +20,8 @@ from helpers import TEMPLATE, TOOLS, bake, expected_tree, parse_structured_files
 
 CHOICES = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
 OPTIONS = ("python_version", "ci", "docker", "dvc_remote", "license")
+# Every workflow a bake with ci=github holds: each passes actionlint, calls existing targets.
+WORKFLOWS = ("ci.yml", "retrain.yml")
 COMBINATIONS = [
     dict(zip(OPTIONS, values, strict=True))
     for values in itertools.product(*(CHOICES[name] for name in OPTIONS))
@@ -97,10 +99,11 @@ def test_answers_reach_the_files_that_depend_on_them(bakes: dict) -> None:
             dockerfile = (project / "Dockerfile").read_text(encoding="utf-8")
             assert f"ARG PYTHON_VERSION={version}\n" in dockerfile, name
         if answers["ci"] == "github":
-            workflow = yaml.safe_load(
-                (project / ".github/workflows/ci.yml").read_text(encoding="utf-8")
-            )
-            assert workflow["env"]["PYTHON_VERSION"] == version, name
+            for workflow_name in WORKFLOWS:
+                workflow = yaml.safe_load(
+                    (project / ".github/workflows" / workflow_name).read_text(encoding="utf-8")
+                )
+                assert workflow["env"]["PYTHON_VERSION"] == version, (name, workflow_name)
         hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
         ids = {hook["id"] for repo in hooks["repos"] for hook in repo["hooks"]}
         assert ("dvc-pre-push" in ids) == (answers["dvc_remote"] != "none"), name
@@ -111,9 +114,9 @@ def test_workflows_pass_actionlint(bakes: dict) -> None:
     distinct: dict[str, Path] = {}
     for answers, project in bakes.values():
         if answers["ci"] == "github":
-            path = project / ".github/workflows/ci.yml"
-            distinct.setdefault(path.read_text(encoding="utf-8"), path)
-    assert len(distinct) >= 3  # one per python_version at least
+            for path in sorted((project / ".github/workflows").glob("*.yml")):
+                distinct.setdefault(path.read_text(encoding="utf-8"), path)
+    assert len(distinct) >= 3 * len(WORKFLOWS)  # one per python_version at least
     for path in distinct.values():
         tool("actionlint", "-no-color", path.name, cwd=path.parent)
 
@@ -124,15 +127,52 @@ def test_workflows_call_only_existing_make_targets(bakes: dict) -> None:
             continue
         makefile = (project / "Makefile").read_text(encoding="utf-8")
         targets = set(re.findall(r"^([a-zA-Z][\w-]*):", makefile, flags=re.MULTILINE))
-        workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text("utf-8"))
-        called = {
-            target
-            for job in workflow["jobs"].values()
-            for step in job["steps"]
-            for target in re.findall(r"\bmake\s+([a-zA-Z][\w-]*)", step.get("run", ""))
-        }
-        assert called, name
-        assert called <= targets, f"{name}: missing make targets {called - targets}"
+        folder = project / ".github/workflows"
+        assert sorted(path.name for path in folder.glob("*.yml")) == sorted(WORKFLOWS), name
+        for workflow_name in WORKFLOWS:
+            workflow = yaml.safe_load((folder / workflow_name).read_text("utf-8"))
+            called = {
+                target
+                for job in workflow["jobs"].values()
+                for step in job["steps"]
+                for target in re.findall(r"\bmake\s+([a-zA-Z][\w-]*)", step.get("run", ""))
+            }
+            assert called, f"{name}: {workflow_name}"
+            assert called <= targets, f"{name}: {workflow_name} calls missing {called - targets}"
+
+
+def test_retrain_workflow_is_scheduled_registers_and_publishes_the_report(bakes: dict) -> None:
+    for name, (answers, project) in bakes.items():
+        if answers["ci"] != "github":
+            continue
+        workflow = yaml.safe_load(
+            (project / ".github/workflows/retrain.yml").read_text(encoding="utf-8")
+        )
+        triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+        assert triggers["schedule"][0]["cron"].split()[4] != "*", name  # weekly, not daily
+        assert "workflow_dispatch" in triggers, name
+        assert workflow["permissions"] == {"contents": "read"}, name
+        (job,) = workflow["jobs"].values()
+        assert job["permissions"] == {"contents": "write"}, name
+        assert job["steps"][0]["with"]["fetch-depth"] == 0, name
+        runs = [step.get("run", "") for step in job["steps"]]
+        assert "make retrain COMMIT=1" in runs, name
+        params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+        markdown = params["paths"]["retrain_report"]
+        summary = next(run for run in runs if "GITHUB_STEP_SUMMARY" in run)
+        assert f"cat {markdown} >>" in summary, name
+        uploaded = next(step for step in job["steps"] if "upload-artifact" in step.get("uses", ""))
+        assert {markdown, params["paths"]["retrain_report_html"]} <= set(
+            uploaded["with"]["path"].split()
+        ), name
+        # Data before the tag, and nothing is pushed after a failed or worse retrain.
+        push_data, push_tag = (
+            runs.index("make push"),
+            runs.index("git push --no-verify origin --tags"),
+        )
+        assert runs.index("make retrain COMMIT=1") < push_data < push_tag, name
+        assert "if" not in job["steps"][push_data], name
+        assert "if" not in job["steps"][push_tag], name
 
 
 def test_dockerfiles_pass_hadolint(bakes: dict) -> None:

@@ -111,7 +111,11 @@ class Project:
                 "deps": [entry(paths.clean_data)],
                 "outs": [entry(paths.train_data), entry(paths.test_data)],
             },
-            "train": {"deps": [entry(paths.train_data)], "outs": [entry(paths.model)]},
+            "train": {
+                "deps": [entry(paths.train_data)],
+                "params": {"params.yaml": {"model": settings.model.model_dump(mode="json")}},
+                "outs": [entry(paths.model)],
+            },
             "evaluate": {
                 "deps": [entry(paths.model), entry(paths.test_data)],
                 "outs": [entry(paths.onnx_model), entry(paths.metadata)],

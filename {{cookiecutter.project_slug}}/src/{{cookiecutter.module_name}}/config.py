@@ -50,6 +50,8 @@ class PathSettings(_Section):
     retrain_jobs: Path
     drift_report: Path
     bundles: Path
+    retrain_report: Path
+    retrain_report_html: Path
 
 
 class DataSettings(_Section):

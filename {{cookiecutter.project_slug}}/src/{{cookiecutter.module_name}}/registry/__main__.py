@@ -1,4 +1,4 @@
-"""``python -m {{ cookiecutter.module_name }}.registry register|models|promote|rollback``.
+"""``python -m {{ cookiecutter.module_name }}.registry register|models|promote|rollback|retrain``.
 
 Made for ``make``: ``make models``, ``make promote VERSION=v2``, ``make rollback``.
 Promotion and rollback ask a person to confirm at the terminal; ``--yes`` (``YES=1``)
@@ -21,6 +21,7 @@ from {{ cookiecutter.module_name }}.registry import (
     commands,
     listing,
     publish,
+    retrain,
 )
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 
@@ -91,6 +92,21 @@ def show_models() -> None:
             )
 
 
+def run_retrain(commit: bool) -> int:
+    """``make retrain``: the outcome's exit code, after saying where the report is."""
+    settings = load_settings()
+    outcome = retrain.retrain(settings, commit=commit)
+    stream = sys.stderr if outcome.exit_code else sys.stdout
+    print(f"retrain: {outcome.summary}", file=stream)
+    for line in outcome.next_steps:
+        print(f"  {line}", file=stream)
+    print(
+        f"Report: {settings.paths.retrain_report} and {settings.paths.retrain_report_html}",
+        file=stream,
+    )
+    return outcome.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Dispatch; a refusal or user error is one line on stderr and exit code 1."""
     parser = argparse.ArgumentParser(
@@ -107,8 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     rollback = commands_parser.add_parser("rollback", help="put the previous prod version back")
     rollback.add_argument("--reason", help="a note for the audit log")
     rollback.add_argument("--yes", action="store_true", help="confirm without asking")
+    retrain_parser = commands_parser.add_parser(
+        "retrain", help="pull, retrain, compare with prod, report, register (never promotes)"
+    )
+    retrain_parser.add_argument(
+        "--commit", action="store_true", help="commit the new dvc.lock so the candidate registers"
+    )
     args = parser.parse_args(argv)
     try:
+        if args.command == "retrain":
+            return run_retrain(commit=args.commit)
         if args.command == "models":
             show_models()
             return 0

@@ -59,10 +59,15 @@ def holdout(settings: Settings) -> tuple[pd.DataFrame, pd.Series]:
         raise RegistryError(f"no holdout to compare models on: {error}; run `make train`") from None
 
 
+def scores_on(model: LoadedModel, features: pd.DataFrame, target: pd.Series) -> dict[str, float]:
+    """Every metric ``evaluate`` reports, for one model on the holdout (its own schema)."""
+    rows = model.schema.coerce_features(features)
+    return score(target, model.pipeline.predict(rows))
+
+
 def score_on(model: LoadedModel, features: pd.DataFrame, target: pd.Series, metric: str) -> float:
     """One model's ``metric`` on the holdout, read through the model's own schema."""
-    rows = model.schema.coerce_features(features)
-    return score(target, model.pipeline.predict(rows))[metric]
+    return scores_on(model, features, target)[metric]
 
 
 def compare(settings: Settings, candidate: LoadedModel, champion: LoadedModel | None) -> Comparison:

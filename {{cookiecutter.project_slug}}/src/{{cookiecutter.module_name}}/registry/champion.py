@@ -1,0 +1,83 @@
+"""Which model is in prod, for a retrain to compare its candidate with.
+
+The model store's pointer says so where the store lives. A machine without the store (a
+CI runner, a fresh clone) still has the git tags: the version they put in prod is read
+at its registered commit through DVC (from the cache, else the DVC remote), so the
+scheduled retrain compares with the real champion there too.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.prediction.model import (
+    LoadedModel,
+    ModelLoadError,
+    load_model,
+)
+from {{ cookiecutter.module_name }}.prediction.store import (
+    PROD_STAGE,
+    ModelStore,
+)
+from {{ cookiecutter.module_name }}.registry import tags
+from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The prod model (or why it could not be loaded), and where it was found."""
+
+    model: LoadedModel | None = None
+    version: str | None = None
+    problem: str | None = None
+    source: str = ""
+
+
+def find(settings: Settings) -> Champion:
+    """The store's prod version; else the one git tags put in prod; else no champion."""
+    store = ModelStore(settings.paths.registry)
+    pointer = store.read_pointer()
+    if pointer is not None:
+        try:
+            model = store.load_version(pointer.version, settings.serving.trusted_types)
+        except ModelLoadError as error:
+            problem = f"prod {pointer.version} cannot be loaded ({error})"
+            return Champion(version=pointer.version, problem=problem, source="the model store")
+        return Champion(model, pointer.version, source="the model store")
+    in_prod = [
+        tagged
+        for tagged in tags.list_versions(settings.root, settings.registry.artifact)
+        if PROD_STAGE in tagged.stages
+    ]
+    if not in_prod:
+        return Champion()
+    version, commit = in_prod[0].version, in_prod[0].commit
+    source = f"git tags, read at commit {commit[:8]} through DVC"
+    try:
+        return Champion(read_at_commit(settings, commit), version, source=source)
+    except (ModelLoadError, RegistryError) as error:
+        problem = f"prod {version} (from the git tags) cannot be read through DVC ({error})"
+        return Champion(version=version, problem=problem, source=source)
+
+
+def read_at_commit(settings: Settings, commit: str) -> LoadedModel:
+    """The model and metadata as ``commit``'s dvc.lock pins them, verified as the store would."""
+    import dvc.api  # local import: only a machine without the store needs DVC here
+    from dvc.exceptions import DvcException
+
+    root = settings.root.resolve()
+    with tempfile.TemporaryDirectory(prefix="champion-") as folder:
+        copies = []
+        for path in (settings.paths.model, settings.paths.metadata):
+            relative = path.resolve().relative_to(root).as_posix()
+            copy = Path(folder) / path.name
+            try:
+                with dvc.api.open(relative, repo=str(root), rev=commit, mode="rb") as source:
+                    copy.write_bytes(source.read())
+            except (DvcException, OSError) as error:
+                raise RegistryError(f"{relative} at {commit[:8]}: {error}") from None
+            copies.append(copy)
+        return load_model(*copies, settings.serving.trusted_types, runtime="sklearn")
