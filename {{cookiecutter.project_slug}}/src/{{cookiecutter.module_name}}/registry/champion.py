@@ -24,6 +24,7 @@ from {{ cookiecutter.module_name }}.prediction.store import (
 )
 from {{ cookiecutter.module_name }}.registry import tags
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
+from {{ cookiecutter.module_name }}.registry.restore import read_version
 
 
 @dataclass(frozen=True)
@@ -57,27 +58,16 @@ def find(settings: Settings) -> Champion:
     version, commit = in_prod[0].version, in_prod[0].commit
     source = f"git tags, read at commit {commit[:8]} through DVC"
     try:
-        return Champion(read_at_commit(settings, commit), version, source=source)
+        return Champion(read_at_commit(settings, in_prod[0]), version, source=source)
     except (ModelLoadError, RegistryError) as error:
         problem = f"prod {version} (from the git tags) cannot be read through DVC ({error})"
         return Champion(version=version, problem=problem, source=source)
 
 
-def read_at_commit(settings: Settings, commit: str) -> LoadedModel:
-    """The model and metadata as ``commit``'s dvc.lock pins them, verified as the store would."""
-    import dvc.api  # local import: only a machine without the store needs DVC here
-    from dvc.exceptions import DvcException
-
-    root = settings.root.resolve()
+def read_at_commit(settings: Settings, tagged: tags.TaggedVersion) -> LoadedModel:
+    """The model and metadata as the tag's dvc.lock pins them, verified as the store would."""
     with tempfile.TemporaryDirectory(prefix="champion-") as folder:
-        copies = []
-        for path in (settings.paths.model, settings.paths.metadata):
-            relative = path.resolve().relative_to(root).as_posix()
-            copy = Path(folder) / path.name
-            try:
-                with dvc.api.open(relative, repo=str(root), rev=commit, mode="rb") as source:
-                    copy.write_bytes(source.read())
-            except (DvcException, OSError) as error:
-                raise RegistryError(f"{relative} at {commit[:8]}: {error}") from None
-            copies.append(copy)
-        return load_model(*copies, settings.serving.trusted_types, runtime="sklearn")
+        files = read_version(settings, tagged, Path(folder))
+        return load_model(
+            files.model, files.metadata_file, settings.serving.trusted_types, runtime="sklearn"
+        )

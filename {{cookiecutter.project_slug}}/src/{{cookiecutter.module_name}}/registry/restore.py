@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,33 +66,53 @@ def versioned_metadata(
     }
 
 
-def restore_version(settings: Settings, tagged: TaggedVersion, say: Say) -> Path:
-    """Put ``tagged`` into the store from its commit's dvc.lock and DVC's cache or remote."""
+@dataclass(frozen=True)
+class VersionFiles:
+    """A registered version's files, copied out of DVC and checked against its dvc.lock."""
+
+    model: Path
+    metadata_file: Path
+    metadata: dict[str, Any]
+    lineage: dict[str, Any]
+
+
+def read_version(settings: Settings, tagged: TaggedVersion, staging: Path) -> VersionFiles:
+    """Copy ``tagged``'s model, metadata and certified ONNX copy into ``staging``.
+
+    From DVC's cache, else pulled from the default DVC remote; every file is checked
+    against the md5 its commit's dvc.lock records. The workspace is not touched.
+    """
     root, paths = settings.root, settings.paths
     tag = f"{settings.registry.artifact}@{tagged.version}"
-    say(f"{tagged.version} is not in the model store: exporting it from {tag} and DVC.")
     outs = _locked_outputs(root, tagged.commit, tag)
     model_file = _relative(paths.model, root)
     files = [model_file, _relative(paths.metadata, root), _relative(paths.onnx_model, root)]
     cache = _Cache(root, outs, tag, files)
-    store = ModelStore(paths.registry)
+    model = cache.copy(model_file, staging)
+    metadata_file = cache.copy(files[1], staging)
+    metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+    if (metadata.get("onnx") or {}).get("status") == "passed":
+        cache.copy(files[2], staging)
+    lineage = {
+        "git_commit": tagged.commit,
+        "data": data_hashes(outs.stages),
+        "model_md5": outs.md5[model_file],
+    }
+    return VersionFiles(model, metadata_file, metadata, lineage)
+
+
+def restore_version(settings: Settings, tagged: TaggedVersion, say: Say) -> Path:
+    """Put ``tagged`` into the store from its commit's dvc.lock and DVC's cache or remote."""
+    tag = f"{settings.registry.artifact}@{tagged.version}"
+    say(f"{tagged.version} is not in the model store: exporting it from {tag} and DVC.")
+    store = ModelStore(settings.paths.registry)
     store.root.mkdir(parents=True, exist_ok=True)
     # Staged inside the store (git-ignored), never in the workspace.
     with tempfile.TemporaryDirectory(prefix=".restore.", dir=store.root) as folder:
-        staging = Path(folder)
-        model = cache.copy(model_file, staging)
-        metadata = json.loads(cache.copy(files[1], staging).read_text(encoding="utf-8"))
-        if (metadata.get("onnx") or {}).get("status") == "passed":
-            cache.copy(files[2], staging)
-        lineage = {
-            "git_commit": tagged.commit,
-            "data": data_hashes(outs.stages),
-            "model_md5": outs.md5[model_file],
-            "restored_from": "dvc",
-            "exported_at": utc_now(),
-        }
-        full = versioned_metadata(metadata, tagged.version, lineage, root, tagged)
-        target = publish.export_version(store, tagged.version, model, full)
+        files = read_version(settings, tagged, Path(folder))
+        lineage = {**files.lineage, "restored_from": "dvc", "exported_at": utc_now()}
+        metadata = versioned_metadata(files.metadata, tagged.version, lineage, settings.root, tagged)
+        target = publish.export_version(store, tagged.version, files.model, metadata)
     say(f"Exported {tagged.version} into the model store ({target}).")
     return target
 
