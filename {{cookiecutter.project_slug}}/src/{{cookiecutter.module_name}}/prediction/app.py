@@ -13,6 +13,7 @@ from {{ cookiecutter.module_name }}.prediction.api import api
 from {{ cookiecutter.module_name }}.prediction.metrics import install_metrics
 from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.openapi import docs
+from {{ cookiecutter.module_name }}.prediction.prediction_log import PredictionLog
 from {{ cookiecutter.module_name }}.prediction.reload import install_reload
 from {{ cookiecutter.module_name }}.prediction.retrain import configure_retrain
 from {{ cookiecutter.module_name }}.prediction.store import load_served_model
@@ -39,7 +40,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     except ModelLoadError as error:
         log.error("model not loaded: %s", error)
         app.extensions["model_error"] = str(error)
-    install_metrics(app)
+    metrics = install_metrics(app)
+    if settings.monitoring.log.enabled:
+        app.extensions["prediction_log"] = PredictionLog.from_settings(
+            settings, metrics.count_log_error
+        )
     app.register_blueprint(api)
     app.register_blueprint(docs)
     configure_retrain(app)

@@ -113,7 +113,7 @@ def _register(settings: Settings, say: Say) -> str:
             "registered_by": whoami(root),
         },
     }
-    publish.export_version(store, version, paths.model, metadata)
+    publish.export_version(store, version, paths.model, metadata, paths.reference_profile)
     metric = settings.evaluate.metric
     say(
         f"Registered {version} (commit {lineage['git_commit'][:8]}, "

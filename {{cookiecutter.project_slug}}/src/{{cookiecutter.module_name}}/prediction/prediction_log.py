@@ -1,0 +1,268 @@
+"""The prediction log: one JSON line per served record, for drift and live-score monitoring.
+
+Each line holds ``time`` (UTC, ISO 8601), ``request_id``, ``record`` (the index in the
+request), ``model_version``, ``prediction`` and ``features`` (the validated values; columns
+in ``monitoring.log.exclude`` dropped, those in ``monitoring.log.hash`` replaced by a sha256
+prefix). gunicorn runs several worker processes on one file, so every write happens under
+an exclusive ``flock`` of ``<log>.lock``: size check, rotation and append are one step, and
+the files never exceed ``max_bytes * (backups + 1)`` together. Rotation renames
+``log -> log.1 -> log.2 ...`` and drops the oldest, like ``logging.RotatingFileHandler``.
+
+Logging must never cost a client its answer: ``PredictionLog.log`` catches every error
+(a full disk, a read-only folder), reports it through ``on_error`` (a Prometheus counter)
+and a rate-limited warning, and returns False.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from {{ cookiecutter.module_name }}.config import ENV_PREFIX, Settings
+
+log = logging.getLogger(__name__)
+
+SALT_ENV = f"{ENV_PREFIX}_LOG_SALT"
+REQUEST_ID_HEADER = "X-Request-ID"
+# A client's id is kept only if it is short and plain: it ends up in files and headers.
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+HASH_DIGITS = 16
+# At most one warning per this many seconds per process: a full disk must not flood the log.
+WARN_EVERY = 60.0
+
+
+def request_id(sent: str | None) -> str:
+    """The client's ``X-Request-ID`` when it is safe to echo and store, else a fresh uuid4."""
+    if sent and SAFE_REQUEST_ID.match(sent):
+        return sent
+    return uuid.uuid4().hex
+
+
+def hash_value(value: Any, salt: str) -> str | None:
+    """The first hex digits of sha256(salt + value); a missing value stays missing."""
+    if value is None:
+        return None
+    return hashlib.sha256(f"{salt}{value}".encode()).hexdigest()[:HASH_DIGITS]
+
+
+def log_files(path: Path) -> list[Path]:
+    """The log and its rotated files that exist, oldest first (``log.N`` ... ``log``)."""
+    path = Path(path)
+    rotated = []
+    if path.parent.is_dir():
+        for candidate in path.parent.glob(f"{path.name}.*"):
+            suffix = candidate.name[len(path.name) + 1 :]
+            if suffix.isdigit():
+                rotated.append((int(suffix), candidate))
+    files = [candidate for _, candidate in sorted(rotated, reverse=True)]
+    return [*files, path] if path.is_file() else files
+
+
+class PredictionLog:
+    """Appends records to a size-bounded, rotated JSON-lines file; safe across processes."""
+
+    def __init__(
+        self,
+        path: Path,
+        max_bytes: int,
+        backups: int,
+        exclude: Sequence[str] = (),
+        hashed: Sequence[str] = (),
+        salt: str = "",
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(f"{self.path.name}.lock")
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.exclude = frozenset(exclude)
+        self.hashed = frozenset(hashed)
+        self.salt = salt
+        self.on_error = on_error or (lambda reason: None)
+        self._thread_lock = threading.Lock()  # flock guards processes; this guards threads
+        self._last_warning = -WARN_EVERY
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, on_error: Callable[[str], None] | None = None
+    ) -> PredictionLog:
+        """The log ``params.yaml`` describes; the salt comes from the environment."""
+        options = settings.monitoring.log
+        return cls(
+            settings.paths.prediction_log,
+            options.max_bytes,
+            options.backups,
+            options.exclude,
+            options.hash,
+            os.environ.get(SALT_ENV, ""),
+            on_error,
+        )
+
+    def log(
+        self,
+        request: str,
+        model_version: str,
+        features: pd.DataFrame,
+        predictions: list[dict[str, Any]],
+    ) -> bool:
+        """Append one line per record; never raises. False when nothing (or not all) was written."""
+        try:
+            dropped = self.write(self.lines(request, model_version, features, predictions))
+        except OSError as error:
+            self._failed(errno.errorcode.get(error.errno or 0, "OSError"), error)
+            return False
+        except Exception as error:  # a bug here must still not cost the client its answer
+            self._failed(type(error).__name__, error)
+            return False
+        return dropped == 0
+
+    def lines(
+        self,
+        request: str,
+        model_version: str,
+        features: pd.DataFrame,
+        predictions: list[dict[str, Any]],
+    ) -> list[bytes]:
+        """The JSON lines of one request (UTF-8, newline-terminated)."""
+        columns = {
+            name: self._values(name, features[name])
+            for name in features.columns
+            if name not in self.exclude
+        }
+        names = list(columns)
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        lines = []
+        for index, predicted in enumerate(predictions):
+            record = {
+                "time": stamp,
+                "request_id": request,
+                "record": index,
+                "model_version": model_version,
+                "prediction": predicted["prediction"],
+                "features": {name: columns[name][index] for name in names},
+            }
+            lines.append((json.dumps(record, ensure_ascii=False) + "\n").encode())
+        return lines
+
+    def _values(self, name: str, column: pd.Series) -> list[Any]:
+        """A column as JSON-ready values: NaN becomes null, hashed columns are hashed."""
+        values = [None if _is_nan(value) else value for value in column.tolist()]
+        if name in self.hashed:
+            return [hash_value(value, self.salt) for value in values]
+        return values
+
+    def write(self, lines: Iterable[bytes]) -> int:
+        """Append lines under the lock, rotating first whenever the next chunk would not fit.
+
+        Returns how many lines were dropped for being larger than a whole file.
+        """
+        with self._thread_lock, self._process_lock():
+            chunk: list[bytes] = []
+            size = dropped = 0
+            for line in lines:
+                if len(line) > self.max_bytes:  # could never fit: drop it, keep the bound
+                    self._failed("record_too_large", None)
+                    dropped += 1
+                    continue
+                if size + len(line) > self.max_bytes:
+                    self._append(b"".join(chunk))
+                    chunk, size = [], 0
+                chunk.append(line)
+                size += len(line)
+            if chunk:
+                self._append(b"".join(chunk))
+        return dropped
+
+    def _process_lock(self) -> _FileLock:
+        return _FileLock(self.lock_path)
+
+    def _append(self, data: bytes) -> None:
+        """Write ``data`` to the log, rotating first if the file would outgrow max_bytes."""
+        handle = self._open()
+        try:
+            if os.fstat(handle).st_size + len(data) > self.max_bytes:
+                os.close(handle)
+                handle = -1
+                self._rotate()
+                handle = self._open()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handle, view) :]
+        finally:
+            if handle >= 0:
+                os.close(handle)
+
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+
+    def _rotate(self) -> None:
+        """log.(N-1) -> log.N, ..., log -> log.1; with no backups the full log is dropped."""
+        if self.backups == 0:
+            self.path.unlink(missing_ok=True)
+            return
+        for number in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{number}")
+            if older.exists():
+                os.replace(older, self.path.with_name(f"{self.path.name}.{number + 1}"))
+        os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+
+    def _failed(self, reason: str, error: BaseException | None) -> None:
+        """Count the failure; warn at most once per WARN_EVERY seconds."""
+        try:
+            self.on_error(reason)
+        except Exception:  # the metrics must not break the request either
+            log.debug("could not count a prediction log error", exc_info=True)
+        now = time.monotonic()
+        if now - self._last_warning >= WARN_EVERY:
+            self._last_warning = now
+            log.warning(
+                "prediction log %s: record(s) not written (%s: %s); requests are still "
+                "answered. Further failures are counted in prediction_log_errors_total",
+                self.path,
+                reason,
+                error or f"a record is larger than monitoring.log.max_bytes {self.max_bytes}",
+            )
+
+
+class _FileLock:
+    """An exclusive ``flock`` on a lock file beside the log, held for one write."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle = -1
+
+    def __enter__(self) -> _FileLock:
+        try:
+            self.handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o640)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o640)
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        os.close(self.handle)
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float | np.floating) and value != value
