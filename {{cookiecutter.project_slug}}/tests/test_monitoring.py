@@ -16,9 +16,17 @@ from {{ cookiecutter.module_name }}.config import (
     ProfileSettings,
     Settings,
 )
-from {{ cookiecutter.module_name }}.monitoring import __main__ as cli
-from {{ cookiecutter.module_name }}.monitoring.drift import categorical_drift, compare, psi
-from {{ cookiecutter.module_name }}.monitoring.logs import read_log
+from {{ cookiecutter.module_name }}.monitoring import (
+    __main__ as cli,
+)
+from {{ cookiecutter.module_name }}.monitoring.drift import (
+    categorical_drift,
+    compare,
+    psi,
+)
+from {{ cookiecutter.module_name }}.monitoring.logs import (
+    read_log,
+)
 from {{ cookiecutter.module_name }}.monitoring.profile import (
     UNSEEN_LEVEL,
     build_profile,
@@ -29,15 +37,34 @@ from {{ cookiecutter.module_name }}.monitoring.reference import (
     Reference,
     load_reference,
 )
-from {{ cookiecutter.module_name }}.monitoring.scores import read_labels
-from {{ cookiecutter.module_name }}.prediction.app import create_app
-from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
-from {{ cookiecutter.module_name }}.prediction.prediction_log import PredictionLog
-from {{ cookiecutter.module_name }}.prediction.store import ModelStore, Pointer
-from {{ cookiecutter.module_name }}.registry import publish
-from {{ cookiecutter.module_name }}.schema import FeatureSchema
-from {{ cookiecutter.module_name }}.storage import read_json
-from {{ cookiecutter.module_name }}.training.data import load_split
+from {{ cookiecutter.module_name }}.monitoring.scores import (
+    read_labels,
+)
+from {{ cookiecutter.module_name }}.prediction.app import (
+    create_app,
+)
+from {{ cookiecutter.module_name }}.prediction.model import (
+    LoadedModel,
+)
+from {{ cookiecutter.module_name }}.prediction.prediction_log import (
+    PredictionLog,
+)
+from {{ cookiecutter.module_name }}.prediction.store import (
+    ModelStore,
+    Pointer,
+)
+from {{ cookiecutter.module_name }}.registry import (
+    publish,
+)
+from {{ cookiecutter.module_name }}.schema import (
+    FeatureSchema,
+)
+from {{ cookiecutter.module_name }}.storage import (
+    read_json,
+)
+from {{ cookiecutter.module_name }}.training.data import (
+    load_split,
+)
 
 THRESHOLDS = DriftSettings()
 SYNTHETIC = FeatureSchema(target="y", numeric=("size",), categorical=("colour",))
@@ -165,12 +192,12 @@ def serve(settings: Settings, frame: pd.DataFrame, request_id: str = "batch") ->
         {name: (None if pd.isna(value) else value) for name, value in row.items()}
         for row in frame.astype(object).to_dict("records")
     ]
-    response = (
-        create_app(settings)
-        .test_client()
-        .post("/predict", json=records, headers={"X-Request-ID": request_id})
+    app = create_app(settings)
+    response = app.test_client().post(
+        "/predict", json=records, headers={"X-Request-ID": request_id}
     )
     assert response.status_code == 200, response.get_json()
+    assert app.extensions["prediction_log"].flush()
     return [row["prediction"] for row in response.get_json()["predictions"]]
 
 

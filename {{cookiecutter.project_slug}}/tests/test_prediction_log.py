@@ -7,6 +7,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,20 @@ import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.prediction import prediction_log
-from {{ cookiecutter.module_name }}.prediction.app import create_app
-from {{ cookiecutter.module_name }}.prediction.prediction_log import PredictionLog, log_files
+from {{ cookiecutter.module_name }}.config import (
+    Settings,
+)
+from {{ cookiecutter.module_name }}.prediction import (
+    prediction_log,
+)
+from {{ cookiecutter.module_name }}.prediction.app import (
+    create_app,
+)
+from {{ cookiecutter.module_name }}.prediction.prediction_log import (
+    PredictionLog,
+    QueuedPredictionLog,
+    log_files,
+)
 
 
 def with_log(settings: Settings, path: Path, **options: Any) -> Settings:
@@ -25,6 +36,17 @@ def with_log(settings: Settings, path: Path, **options: Any) -> Settings:
     log = settings.monitoring.log.model_copy(update=options)
     monitoring = settings.monitoring.model_copy(update={"log": log})
     return settings.with_paths(prediction_log=path).model_copy(update={"monitoring": monitoring})
+
+
+def serving(settings: Settings) -> Any:
+    """An app for ``settings`` and its test client."""
+    app = create_app(settings)
+    return app, app.test_client()
+
+
+def written(app: Any) -> None:
+    """Wait for the app's writer thread to write what the requests queued."""
+    assert app.extensions["prediction_log"].flush()
 
 
 def logged(path: Path) -> list[dict[str, Any]]:
@@ -50,12 +72,13 @@ def test_each_record_is_logged_under_the_request_id_the_client_sent(
     trained: Settings, tmp_path: Path, example_record: dict[str, Any]
 ) -> None:
     path = tmp_path / "logs" / "predictions.jsonl"
-    client = create_app(with_log(trained, path)).test_client()
+    app, client = serving(with_log(trained, path))
     second = {**example_record, trained.feature_schema.numeric[0]: None}
     response = client.post(
         "/predict", json=[example_record, second], headers={"X-Request-ID": "order-42.a"}
     )
     assert response.status_code == 200
+    written(app)
     body = response.get_json()
     assert body["request_id"] == response.headers["X-Request-ID"] == "order-42.a"
     records = logged(path)
@@ -74,10 +97,11 @@ def test_each_record_is_logged_under_the_request_id_the_client_sent(
 def test_a_missing_or_unsafe_request_id_is_replaced_by_a_new_one(
     trained: Settings, tmp_path: Path, example_record: dict[str, Any], sent: str | None
 ) -> None:
-    client = create_app(with_log(trained, tmp_path / "p.jsonl")).test_client()
+    app, client = serving(with_log(trained, tmp_path / "p.jsonl"))
     headers = {} if sent is None else {"X-Request-ID": sent}
     ids = {client.post("/predict", json=example_record, headers=headers).get_json()["request_id"]}
     ids.add(client.post("/predict", json=example_record, headers=headers).get_json()["request_id"])
+    written(app)
     assert len(ids) == 2  # fresh each time
     assert all(len(value) == 32 and int(value, 16) >= 0 for value in ids)
     assert {r["request_id"] for r in logged(tmp_path / "p.jsonl")} == ids
@@ -90,8 +114,9 @@ def test_excluded_columns_are_dropped_and_hashed_ones_hashed(
     excluded, hashed = schema.features[0], schema.features[-1]
     monkeypatch.setenv(prediction_log.SALT_ENV, "pepper")
     settings = with_log(trained, tmp_path / "p.jsonl", exclude=(excluded,), hash=(hashed,))
-    client = create_app(settings).test_client()
+    app, client = serving(settings)
     assert client.post("/predict", json=example_record).status_code == 200
+    written(app)
     features = logged(tmp_path / "p.jsonl")[0]["features"]
     assert excluded not in features
     value = example_record[hashed]
@@ -102,8 +127,9 @@ def test_excluded_columns_are_dropped_and_hashed_ones_hashed(
 def test_logging_can_be_switched_off(
     trained: Settings, tmp_path: Path, example_record: dict[str, Any]
 ) -> None:
-    client = create_app(with_log(trained, tmp_path / "p.jsonl", enabled=False)).test_client()
+    app, client = serving(with_log(trained, tmp_path / "p.jsonl", enabled=False))
     assert client.post("/predict", json=example_record).status_code == 200
+    assert "prediction_log" not in app.extensions
     assert log_files(tmp_path / "p.jsonl") == []
 
 
@@ -113,12 +139,13 @@ def test_a_full_disk_is_counted_not_answered(
     def no_space(handle: int, data: Any) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    client = create_app(with_log(trained, tmp_path / "p.jsonl")).test_client()
+    app, client = serving(with_log(trained, tmp_path / "p.jsonl"))
     monkeypatch.setattr(prediction_log.os, "write", no_space)
     for _ in range(3):
         response = client.post("/predict", json=example_record)
         assert response.status_code == 200
         assert response.get_json()["predictions"]
+    written(app)
     monkeypatch.undo()
     assert error_count(client, "ENOSPC") == 3
 
@@ -128,8 +155,9 @@ def test_an_unwritable_log_folder_does_not_fail_requests(
 ) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the log folder should be\n")
-    client = create_app(with_log(trained, blocker / "p.jsonl")).test_client()
+    app, client = serving(with_log(trained, blocker / "p.jsonl"))
     assert client.post("/predict", json=example_record).status_code == 200
+    written(app)
     assert error_count(client, "ENOTDIR") == 1
 
 
@@ -180,3 +208,25 @@ def test_a_record_larger_than_a_file_is_dropped_and_counted(tmp_path: Path) -> N
     assert not log.log("big", "v1", wide, [{"prediction": "a"}])
     assert reasons == ["record_too_large"]
     assert logged(tmp_path / "p.jsonl") == []
+
+
+def test_requests_beyond_the_queue_are_dropped_and_counted(tmp_path: Path) -> None:
+    reasons: list[str] = []
+    release = threading.Event()
+
+    class StalledDisk(PredictionLog):
+        def write(self, lines: Any) -> int:
+            release.wait(30)
+            return super().write(lines)
+
+    log = StalledDisk(tmp_path / "p.jsonl", max_bytes=4096, backups=0, on_error=reasons.append)
+    queued = QueuedPredictionLog(log, queue_size=1)
+    accepted = [queued.submit(f"r{n}", "v1", frame(1), [{"prediction": "a"}]) for n in range(4)]
+    assert accepted[0]
+    assert not accepted[-1]  # one being written, one waiting: the rest cannot fit
+    assert reasons.count("queue_full") == accepted.count(False)
+    release.set()
+    assert queued.flush()
+    assert [r["request_id"] for r in logged(tmp_path / "p.jsonl")] == [
+        f"r{n}" for n, ok in enumerate(accepted) if ok
+    ]

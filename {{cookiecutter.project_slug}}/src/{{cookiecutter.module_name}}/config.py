@@ -128,6 +128,7 @@ class PredictionLogSettings(_Section):
     enabled: bool = True
     max_bytes: int = Field(default=10_485_760, ge=1024)
     backups: int = Field(default=5, ge=0)
+    queue_size: int = Field(default=1000, ge=1)
     exclude: tuple[str, ...] = ()
     hash: tuple[str, ...] = ()
 

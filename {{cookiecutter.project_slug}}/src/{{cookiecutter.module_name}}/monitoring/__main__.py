@@ -13,13 +13,33 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from {{ cookiecutter.module_name }}.config import ConfigError, Settings, load_settings
-from {{ cookiecutter.module_name }}.monitoring.drift import compare
-from {{ cookiecutter.module_name }}.monitoring.logs import read_log, window
-from {{ cookiecutter.module_name }}.monitoring.reference import MonitoringError, load_reference
-from {{ cookiecutter.module_name }}.monitoring.report import write_html
-from {{ cookiecutter.module_name }}.monitoring.scores import describe, live_scores, read_labels
-from {{ cookiecutter.module_name }}.storage import write_json
+from {{ cookiecutter.module_name }}.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+)
+from {{ cookiecutter.module_name }}.monitoring.drift import (
+    compare,
+)
+from {{ cookiecutter.module_name }}.monitoring.logs import (
+    read_log,
+    window,
+)
+from {{ cookiecutter.module_name }}.monitoring.reference import (
+    MonitoringError,
+    load_reference,
+)
+from {{ cookiecutter.module_name }}.monitoring.report import (
+    write_html,
+)
+from {{ cookiecutter.module_name }}.monitoring.scores import (
+    describe,
+    live_scores,
+    read_labels,
+)
+from {{ cookiecutter.module_name }}.storage import (
+    write_json,
+)
 
 EXIT_OK, EXIT_ALERT, EXIT_UNUSABLE = 0, 1, 2
 
@@ -67,7 +87,7 @@ def run_scores(settings: Settings, labels_path: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.module_name }}.monitoring")
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}")
     commands = parser.add_subparsers(dest="command", required=True)
     drift = commands.add_parser("drift", help="compare logged requests with the training data")
     drift.add_argument("--version", help="model version to check (default: the served one)")

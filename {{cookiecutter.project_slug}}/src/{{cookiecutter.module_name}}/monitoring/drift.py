@@ -22,8 +22,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp
 
-from {{ cookiecutter.module_name }}.config import DriftSettings, PredictionLogSettings
-from {{ cookiecutter.module_name }}.monitoring.logs import LoggedRecords
+from {{ cookiecutter.module_name }}.config import (
+    DriftSettings,
+    PredictionLogSettings,
+)
+from {{ cookiecutter.module_name }}.monitoring.logs import (
+    LoggedRecords,
+)
 from {{ cookiecutter.module_name }}.monitoring.profile import (
     UNSEEN_LEVEL,
     categorical_shares,
@@ -31,8 +36,12 @@ from {{ cookiecutter.module_name }}.monitoring.profile import (
     numeric_labels,
     numeric_shares,
 )
-from {{ cookiecutter.module_name }}.monitoring.reference import Reference
-from {{ cookiecutter.module_name }}.schema import MISSING_CATEGORY
+from {{ cookiecutter.module_name }}.monitoring.reference import (
+    Reference,
+)
+from {{ cookiecutter.module_name }}.schema import (
+    MISSING_CATEGORY,
+)
 
 DIGITS = 6
 # Unseen levels named in the report (the rest are counted in the __unseen__ bin).

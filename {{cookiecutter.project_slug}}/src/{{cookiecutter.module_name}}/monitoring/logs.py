@@ -11,7 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from {{ cookiecutter.module_name }}.prediction.prediction_log import log_files
+from {{ cookiecutter.module_name }}.prediction.prediction_log import (
+    log_files,
+)
 
 log = logging.getLogger(__name__)
 

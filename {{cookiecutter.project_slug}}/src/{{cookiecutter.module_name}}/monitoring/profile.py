@@ -17,8 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from {{ cookiecutter.module_name }}.config import ProfileSettings
-from {{ cookiecutter.module_name }}.schema import FeatureSchema
+from {{ cookiecutter.module_name }}.config import (
+    ProfileSettings,
+)
+from {{ cookiecutter.module_name }}.schema import (
+    FeatureSchema,
+)
 
 PROFILE_FORMAT = 1
 MISSING_BIN = "missing"

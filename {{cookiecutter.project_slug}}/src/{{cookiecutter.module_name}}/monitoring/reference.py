@@ -12,10 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
-from {{ cookiecutter.module_name }}.prediction.store import VERSION_PATTERN, ModelStore
-from {{ cookiecutter.module_name }}.storage import read_json
+from {{ cookiecutter.module_name }}.config import (
+    Settings,
+)
+from {{ cookiecutter.module_name }}.prediction.model import (
+    ModelLoadError,
+)
+from {{ cookiecutter.module_name }}.prediction.store import (
+    VERSION_PATTERN,
+    ModelStore,
+)
+from {{ cookiecutter.module_name }}.storage import (
+    read_json,
+)
 
 
 class MonitoringError(RuntimeError):

@@ -7,7 +7,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from {{ cookiecutter.module_name }}.storage import atomic_write
+from {{ cookiecutter.module_name }}.storage import (
+    atomic_write,
+)
 
 WIDTH, HEIGHT, PAD = 640, 190, 30
 COLOURS = {"reference": "#9aa5b1", "current": "#2f6fde"}
@@ -127,7 +129,7 @@ def _bars(bins: dict[str, list[Any]]) -> str:
             shapes.append(
                 f'<rect x="{left + offset * bar:.1f}" y="{PAD + plot - height:.1f}" '
                 f'width="{bar:.1f}" height="{height:.1f}" fill="{COLOURS[series]}">'
-                f"<title>{escape(str(label))} {series}: {share:.1%}</title></rect>"
+                f"<title>{escape(str(label))} {series}: {100 * share:.1f}%</title></rect>"
             )
         shown = str(label) if len(str(label)) <= 14 else str(label)[:13] + "…"
         shapes.append(

@@ -15,10 +15,19 @@ from typing import Any
 
 import pandas as pd
 
-from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.monitoring.logs import LoggedRecords
-from {{ cookiecutter.module_name }}.monitoring.reference import MonitoringError, version_metadata
-from {{ cookiecutter.module_name }}.scoring import score
+from {{ cookiecutter.module_name }}.config import (
+    Settings,
+)
+from {{ cookiecutter.module_name }}.monitoring.logs import (
+    LoggedRecords,
+)
+from {{ cookiecutter.module_name }}.monitoring.reference import (
+    MonitoringError,
+    version_metadata,
+)
+from {{ cookiecutter.module_name }}.scoring import (
+    score,
+)
 
 KEYS = ["request_id", "record"]
 SHOWN = 5

@@ -18,7 +18,7 @@ from {{ cookiecutter.module_name }}.prediction.model import (
 )
 from {{ cookiecutter.module_name }}.prediction.prediction_log import (
     REQUEST_ID_HEADER,
-    PredictionLog,
+    QueuedPredictionLog,
     request_id,
 )
 from {{ cookiecutter.module_name }}.prediction.validation import (
@@ -106,9 +106,9 @@ def predict() -> Any:
         )
     current_app.extensions["metrics"].count_predictions(predictions)
     request_key = request_id(request.headers.get(REQUEST_ID_HEADER))
-    prediction_log: PredictionLog | None = current_app.extensions.get("prediction_log")
-    if prediction_log is not None:  # never raises: a full disk is counted, not answered
-        prediction_log.log(request_key, model.version, features, predictions)
+    prediction_log: QueuedPredictionLog | None = current_app.extensions.get("prediction_log")
+    if prediction_log is not None:  # queued, never raises: a full disk is counted, not answered
+        prediction_log.submit(request_key, model.version, features, predictions)
     response = jsonify(model_version=model.version, request_id=request_key, predictions=predictions)
     response.headers[REQUEST_ID_HEADER] = request_key
     return response

@@ -13,7 +13,10 @@ from {{ cookiecutter.module_name }}.prediction.api import api
 from {{ cookiecutter.module_name }}.prediction.metrics import install_metrics
 from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.openapi import docs
-from {{ cookiecutter.module_name }}.prediction.prediction_log import PredictionLog
+from {{ cookiecutter.module_name }}.prediction.prediction_log import (
+    PredictionLog,
+    QueuedPredictionLog,
+)
 from {{ cookiecutter.module_name }}.prediction.reload import install_reload
 from {{ cookiecutter.module_name }}.prediction.retrain import configure_retrain
 from {{ cookiecutter.module_name }}.prediction.store import load_served_model
@@ -42,8 +45,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.extensions["model_error"] = str(error)
     metrics = install_metrics(app)
     if settings.monitoring.log.enabled:
-        app.extensions["prediction_log"] = PredictionLog.from_settings(
-            settings, metrics.count_log_error
+        writer = PredictionLog.from_settings(settings, metrics.count_log_error)
+        app.extensions["prediction_log"] = QueuedPredictionLog(
+            writer, settings.monitoring.log.queue_size
         )
     app.register_blueprint(api)
     app.register_blueprint(docs)

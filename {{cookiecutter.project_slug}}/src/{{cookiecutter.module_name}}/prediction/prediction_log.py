@@ -8,19 +8,23 @@ an exclusive ``flock`` of ``<log>.lock``: size check, rotation and append are on
 the files never exceed ``max_bytes * (backups + 1)`` together. Rotation renames
 ``log -> log.1 -> log.2 ...`` and drops the oldest, like ``logging.RotatingFileHandler``.
 
-Logging must never cost a client its answer: ``PredictionLog.log`` catches every error
-(a full disk, a read-only folder), reports it through ``on_error`` (a Prometheus counter)
-and a rate-limited warning, and returns False.
+Logging must never cost a client its answer: requests only queue their records
+(``QueuedPredictionLog``) for a writer thread, and ``PredictionLog.log`` catches every
+error (a full disk, a read-only folder), reports it through ``on_error`` (a Prometheus
+counter) and a rate-limited warning, and returns False.
 """
 
 from __future__ import annotations
 
+import atexit
 import errno
 import fcntl
 import hashlib
 import json
 import logging
+import math
 import os
+import queue
 import re
 import threading
 import time
@@ -33,7 +37,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from {{ cookiecutter.module_name }}.config import ENV_PREFIX, Settings
+from {{ cookiecutter.module_name }}.config import (
+    ENV_PREFIX,
+    Settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +126,17 @@ class PredictionLog:
         model_version: str,
         features: pd.DataFrame,
         predictions: list[dict[str, Any]],
+        stamp: datetime | None = None,
     ) -> bool:
         """Append one line per record; never raises. False when nothing (or not all) was written."""
         try:
-            dropped = self.write(self.lines(request, model_version, features, predictions))
+            lines = self.lines(request, model_version, features, predictions, stamp)
+            dropped = self.write(lines)
         except OSError as error:
-            self._failed(errno.errorcode.get(error.errno or 0, "OSError"), error)
+            self.report_failure(errno.errorcode.get(error.errno or 0, "OSError"), error)
             return False
         except Exception as error:  # a bug here must still not cost the client its answer
-            self._failed(type(error).__name__, error)
+            self.report_failure(type(error).__name__, error)
             return False
         return dropped == 0
 
@@ -137,34 +146,55 @@ class PredictionLog:
         model_version: str,
         features: pd.DataFrame,
         predictions: list[dict[str, Any]],
+        stamp: datetime | None = None,
     ) -> list[bytes]:
-        """The JSON lines of one request (UTF-8, newline-terminated)."""
-        columns = {
-            name: self._values(name, features[name])
-            for name in features.columns
-            if name not in self.exclude
-        }
-        names = list(columns)
-        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
-        lines = []
-        for index, predicted in enumerate(predictions):
-            record = {
-                "time": stamp,
-                "request_id": request,
-                "record": index,
-                "model_version": model_version,
-                "prediction": predicted["prediction"],
-                "features": {name: columns[name][index] for name in names},
-            }
-            lines.append((json.dumps(record, ensure_ascii=False) + "\n").encode())
-        return lines
+        """The JSON lines of one request (UTF-8, newline-terminated).
 
-    def _values(self, name: str, column: pd.Series) -> list[Any]:
-        """A column as JSON-ready values: NaN becomes null, hashed columns are hashed."""
-        values = [None if _is_nan(value) else value for value in column.tolist()]
+        Built column by column, each distinct value encoded once: this runs inside the
+        request, and encoding a dict per record would cost more than predicting a batch.
+        """
+        names = [name for name in features.columns if name not in self.exclude]
+        keys = [_ENCODER.encode(str(name)) + ":" for name in names]
+        columns = [self._encoded(name, features[name]) for name in names]
+        when = (stamp or datetime.now(UTC)).isoformat(timespec="milliseconds")
+        head = "".join(
+            [
+                '{"time":',
+                _ENCODER.encode(when),
+                ',"request_id":',
+                _ENCODER.encode(request),
+                ',"model_version":',
+                _ENCODER.encode(model_version),
+                ',"record":',
+            ]
+        )
+        labels = _Encoded()
+        # Rows of encoded values (empty rows when every column is excluded).
+        rows = list(zip(*columns, strict=True)) if columns else [()] * len(predictions)
+        return [
+            (
+                f"{head}{index},"
+                f'"prediction":{labels[predicted["prediction"]]},"features":'
+                + "{"
+                + ",".join(key + value for key, value in zip(keys, row, strict=True))
+                + "}"
+                + "}\n"
+            ).encode()
+            for index, (predicted, row) in enumerate(zip(predictions, rows, strict=True))
+        ]
+
+    def _encoded(self, name: str, column: pd.Series) -> list[str]:
+        """A column's values as JSON text: NaN becomes null, hashed columns are hashed."""
+        values = column.to_numpy()
         if name in self.hashed:
-            return [hash_value(value, self.salt) for value in values]
-        return values
+            hashed = _Encoded(
+                lambda value: hash_value(None if _is_nan(value) else value, self.salt)
+            )
+            return [hashed[value] for value in values.tolist()]
+        if values.dtype.kind == "f":
+            return [repr(value) if math.isfinite(value) else "null" for value in values.tolist()]
+        encoded = _Encoded(lambda value: None if _is_nan(value) else value)
+        return [encoded[value] for value in values.tolist()]
 
     def write(self, lines: Iterable[bytes]) -> int:
         """Append lines under the lock, rotating first whenever the next chunk would not fit.
@@ -176,7 +206,7 @@ class PredictionLog:
             size = dropped = 0
             for line in lines:
                 if len(line) > self.max_bytes:  # could never fit: drop it, keep the bound
-                    self._failed("record_too_large", None)
+                    self.report_failure("record_too_large", None)
                     dropped += 1
                     continue
                 if size + len(line) > self.max_bytes:
@@ -225,7 +255,7 @@ class PredictionLog:
                 os.replace(older, self.path.with_name(f"{self.path.name}.{number + 1}"))
         os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
 
-    def _failed(self, reason: str, error: BaseException | None) -> None:
+    def report_failure(self, reason: str, error: BaseException | None) -> None:
         """Count the failure; warn at most once per WARN_EVERY seconds."""
         try:
             self.on_error(reason)
@@ -241,6 +271,71 @@ class PredictionLog:
                 reason,
                 error or f"a record is larger than monitoring.log.max_bytes {self.max_bytes}",
             )
+
+
+class QueuedPredictionLog:
+    """Hands each request's records to a writer thread: the request waits neither for the
+    encoding nor for the disk. One thread per process, started by the first request (so
+    after gunicorn forks its workers). When ``queue_size`` requests are already waiting
+    (a stalled disk), new ones are dropped and counted as ``queue_full``. Records still
+    queued when a worker exits are written by an exit hook (a killed worker loses them).
+    """
+
+    def __init__(self, log: PredictionLog, queue_size: int) -> None:
+        self.log = log
+        self.queue_size = queue_size
+        self._pid = -1
+        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(queue_size)
+        self._start_lock = threading.Lock()
+
+    def submit(
+        self,
+        request: str,
+        model_version: str,
+        features: pd.DataFrame,
+        predictions: list[dict[str, Any]],
+    ) -> bool:
+        """Queue one request's records; never blocks, never raises. False if dropped."""
+        try:
+            self._ensure_writer()
+            self._queue.put_nowait(
+                (request, model_version, features, predictions, datetime.now(UTC))
+            )
+        except queue.Full:
+            self.log.report_failure("queue_full", None)
+            return False
+        except Exception as error:  # e.g. no thread can be started
+            self.log.report_failure(type(error).__name__, error)
+            return False
+        return True
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued record is written (tests, shutdown); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def _ensure_writer(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._start_lock:
+            if self._pid == os.getpid():
+                return
+            self._queue = queue.Queue(self.queue_size)  # a forked child starts afresh
+            threading.Thread(target=self._write_forever, name="prediction-log", daemon=True).start()
+            atexit.register(self.flush, 5.0)
+            self._pid = os.getpid()
+
+    def _write_forever(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                self.log.log(*item)
+            finally:
+                self._queue.task_done()
 
 
 class _FileLock:
@@ -262,6 +357,22 @@ class _FileLock:
     def __exit__(self, *exc: object) -> None:
         fcntl.flock(self.handle, fcntl.LOCK_UN)
         os.close(self.handle)
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+class _Encoded(dict[Any, str]):
+    """value -> its JSON text (after ``convert``), computed once per distinct value."""
+
+    def __init__(self, convert: Callable[[Any], Any] = lambda value: value) -> None:
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, value: Any) -> str:
+        text = _ENCODER.encode(self.convert(value))
+        self[value] = text
+        return text
 
 
 def _is_nan(value: Any) -> bool:

@@ -17,8 +17,12 @@ import pandas as pd
 from sklearn.dummy import DummyClassifier
 
 from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.monitoring.profile import build_profile
-from {{ cookiecutter.module_name }}.scoring import score
+from {{ cookiecutter.module_name }}.monitoring.profile import (
+    build_profile,
+)
+from {{ cookiecutter.module_name }}.scoring import (
+    score,
+)
 from {{ cookiecutter.module_name }}.storage import (
     load_pipeline,
     sha256_file,
