@@ -206,7 +206,10 @@ class PredictionLog:
             size = dropped = 0
             for line in lines:
                 if len(line) > self.max_bytes:  # could never fit: drop it, keep the bound
-                    self.report_failure("record_too_large", None)
+                    self.report_failure(
+                        "record_too_large",
+                        f"a record is larger than monitoring.log.max_bytes {self.max_bytes}",
+                    )
                     dropped += 1
                     continue
                 if size + len(line) > self.max_bytes:
@@ -255,7 +258,7 @@ class PredictionLog:
                 os.replace(older, self.path.with_name(f"{self.path.name}.{number + 1}"))
         os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
 
-    def report_failure(self, reason: str, error: BaseException | None) -> None:
+    def report_failure(self, reason: str, error: BaseException | str) -> None:
         """Count the failure; warn at most once per WARN_EVERY seconds."""
         try:
             self.on_error(reason)
@@ -269,7 +272,7 @@ class PredictionLog:
                 "answered. Further failures are counted in prediction_log_errors_total",
                 self.path,
                 reason,
-                error or f"a record is larger than monitoring.log.max_bytes {self.max_bytes}",
+                error,
             )
 
 
@@ -302,7 +305,11 @@ class QueuedPredictionLog:
                 (request, model_version, features, predictions, datetime.now(UTC))
             )
         except queue.Full:
-            self.log.report_failure("queue_full", None)
+            self.log.report_failure(
+                "queue_full",
+                f"{self.queue_size} requests already wait for the writer "
+                "(monitoring.log.queue_size): the disk is slower than the traffic",
+            )
             return False
         except Exception as error:  # e.g. no thread can be started
             self.log.report_failure(type(error).__name__, error)
