@@ -318,6 +318,8 @@ class QueuedPredictionLog:
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued record is written (tests, shutdown); False on timeout."""
+        if self._pid != os.getpid():  # no writer in this process: nothing was queued here
+            return True
         deadline = time.monotonic() + timeout
         while self._queue.unfinished_tasks:
             if time.monotonic() > deadline:
