@@ -203,7 +203,12 @@ def test_processes_writing_at_once_keep_whole_lines_and_the_bound(tmp_path: Path
 
 def test_a_record_larger_than_a_file_is_dropped_and_counted(tmp_path: Path) -> None:
     reasons: list[str] = []
-    log = PredictionLog(tmp_path / "p.jsonl", max_bytes=1024, backups=1, on_error=reasons.append)
+    log = PredictionLog(
+        tmp_path / "p.jsonl",
+        max_bytes=1024,
+        backups=1,
+        on_error=lambda reason, records: reasons.append(reason),
+    )
     wide = pd.DataFrame({"text": ["x" * 2000]})
     assert not log.log("big", "v1", wide, [{"prediction": "a"}])
     assert reasons == ["record_too_large"]
@@ -219,7 +224,12 @@ def test_requests_beyond_the_queue_are_dropped_and_counted(tmp_path: Path) -> No
             release.wait(30)
             return super().write(lines)
 
-    log = StalledDisk(tmp_path / "p.jsonl", max_bytes=4096, backups=0, on_error=reasons.append)
+    log = StalledDisk(
+        tmp_path / "p.jsonl",
+        max_bytes=4096,
+        backups=0,
+        on_error=lambda reason, records: reasons.append(reason),
+    )
     queued = QueuedPredictionLog(log, queue_size=1)
     accepted = [queued.submit(f"r{n}", "v1", frame(1), [{"prediction": "a"}]) for n in range(4)]
     assert accepted[0]

@@ -62,7 +62,7 @@ class Metrics:
         )
         self.prediction_log_errors = Counter(
             "prediction_log_errors_total",
-            "Predictions answered but not written to the prediction log, by reason "
+            "Records answered but not written to the prediction log, by reason "
             "(ENOSPC: disk full, EACCES: no permission, record_too_large, ...).",
             ["reason"],
             registry=self.registry,
@@ -73,9 +73,9 @@ class Metrics:
         for label, count in Tally(row["prediction"] for row in predictions).items():
             self.predictions.labels(label).inc(count)
 
-    def count_log_error(self, reason: str) -> None:
-        """One more prediction-log write that failed (the request was still answered)."""
-        self.prediction_log_errors.labels(reason).inc()
+    def count_log_error(self, reason: str, records: int) -> None:
+        """Records answered but not written to the prediction log, and why."""
+        self.prediction_log_errors.labels(reason).inc(records)
 
     def render(self) -> bytes:
         """The Prometheus text format of every worker's samples (or this app's)."""

@@ -49,6 +49,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # A client's id is kept only if it is short and plain: it ends up in files and headers.
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 HASH_DIGITS = 16
+# Seconds the writer waits after a first request so that a burst is written at once.
+LINGER = 0.05
 # At most one warning per this many seconds per process: a full disk must not flood the log.
 WARN_EVERY = 60.0
 
@@ -91,7 +93,7 @@ class PredictionLog:
         exclude: Sequence[str] = (),
         hashed: Sequence[str] = (),
         salt: str = "",
-        on_error: Callable[[str], None] | None = None,
+        on_error: Callable[[str, int], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.lock_path = self.path.with_name(f"{self.path.name}.lock")
@@ -100,13 +102,13 @@ class PredictionLog:
         self.exclude = frozenset(exclude)
         self.hashed = frozenset(hashed)
         self.salt = salt
-        self.on_error = on_error or (lambda reason: None)
+        self.on_error = on_error or (lambda reason, records: None)
         self._thread_lock = threading.Lock()  # flock guards processes; this guards threads
         self._last_warning = -WARN_EVERY
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, on_error: Callable[[str], None] | None = None
+        cls, settings: Settings, on_error: Callable[[str, int], None] | None = None
     ) -> PredictionLog:
         """The log ``params.yaml`` describes; the salt comes from the environment."""
         options = settings.monitoring.log
@@ -129,14 +131,20 @@ class PredictionLog:
         stamp: datetime | None = None,
     ) -> bool:
         """Append one line per record; never raises. False when nothing (or not all) was written."""
+        return self.log_many([(request, model_version, features, predictions, stamp)])
+
+    def log_many(self, requests: Sequence[tuple[Any, ...]]) -> bool:
+        """Append the records of several requests (``log``'s arguments each) in one write."""
+        records = sum(len(arguments[3]) for arguments in requests)
         try:
-            lines = self.lines(request, model_version, features, predictions, stamp)
+            lines = [line for arguments in requests for line in self.lines(*arguments)]
             dropped = self.write(lines)
         except OSError as error:
-            self.report_failure(errno.errorcode.get(error.errno or 0, "OSError"), error)
+            reason = errno.errorcode.get(error.errno or 0, "OSError")
+            self.report_failure(reason, error, records)
             return False
         except Exception as error:  # a bug here must still not cost the client its answer
-            self.report_failure(type(error).__name__, error)
+            self.report_failure(type(error).__name__, error, records)
             return False
         return dropped == 0
 
@@ -258,10 +266,11 @@ class PredictionLog:
                 os.replace(older, self.path.with_name(f"{self.path.name}.{number + 1}"))
         os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
 
-    def report_failure(self, reason: str, error: BaseException | str) -> None:
-        """Count the failure; warn at most once per WARN_EVERY seconds."""
+    def report_failure(self, reason: str, error: BaseException | str, records: int = 1) -> None:
+        """Count the records lost (all of a failed write's: some may have made it before
+        the error); warn at most once per WARN_EVERY seconds."""
         try:
-            self.on_error(reason)
+            self.on_error(reason, records)
         except Exception:  # the metrics must not break the request either
             log.debug("could not count a prediction log error", exc_info=True)
         now = time.monotonic()
@@ -309,10 +318,11 @@ class QueuedPredictionLog:
                 "queue_full",
                 f"{self.queue_size} requests already wait for the writer "
                 "(monitoring.log.queue_size): the disk is slower than the traffic",
+                len(predictions),
             )
             return False
         except Exception as error:  # e.g. no thread can be started
-            self.log.report_failure(type(error).__name__, error)
+            self.log.report_failure(type(error).__name__, error, len(predictions))
             return False
         return True
 
@@ -339,12 +349,21 @@ class QueuedPredictionLog:
             self._pid = os.getpid()
 
     def _write_forever(self) -> None:
+        """Wait for a request, let a burst gather, write the lot: one wake-up, lock and
+        write per burst rather than per request."""
         while True:
-            item = self._queue.get()
+            items = [self._queue.get()]
+            time.sleep(LINGER)
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                self.log.log(*item)
+                self.log.log_many(items)
             finally:
-                self._queue.task_done()
+                for _ in items:
+                    self._queue.task_done()
 
 
 class _FileLock:
