@@ -217,10 +217,11 @@ def test_a_record_larger_than_a_file_is_dropped_and_counted(tmp_path: Path) -> N
 
 def test_requests_beyond_the_queue_are_dropped_and_counted(tmp_path: Path) -> None:
     reasons: list[str] = []
-    release = threading.Event()
+    writing, release = threading.Event(), threading.Event()
 
     class StalledDisk(PredictionLog):
         def write(self, lines: Any) -> int:
+            writing.set()
             release.wait(30)
             return super().write(lines)
 
@@ -231,12 +232,11 @@ def test_requests_beyond_the_queue_are_dropped_and_counted(tmp_path: Path) -> No
         on_error=lambda reason, records: reasons.append(reason),
     )
     queued = QueuedPredictionLog(log, queue_size=1)
-    accepted = [queued.submit(f"r{n}", "v1", frame(1), [{"prediction": "a"}]) for n in range(4)]
-    assert accepted[0]
-    assert not accepted[-1]  # one being written, one waiting: the rest cannot fit
-    assert reasons.count("queue_full") == accepted.count(False)
+    assert queued.submit("r0", "v1", frame(1), [{"prediction": "a"}])
+    assert writing.wait(30)  # the writer holds r0 and waits for the disk
+    accepted = [queued.submit(f"r{n}", "v1", frame(1), [{"prediction": "a"}]) for n in (1, 2, 3)]
+    assert accepted == [True, False, False]  # one waits in the queue; no room for more
+    assert reasons == ["queue_full", "queue_full"]
     release.set()
     assert queued.flush()
-    assert [r["request_id"] for r in logged(tmp_path / "p.jsonl")] == [
-        f"r{n}" for n, ok in enumerate(accepted) if ok
-    ]
+    assert [r["request_id"] for r in logged(tmp_path / "p.jsonl")] == ["r0", "r1"]
