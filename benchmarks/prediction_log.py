@@ -8,11 +8,12 @@ Writes benchmarks/results/prediction_log.json and .md. All numbers come from one
 In the project's own environment, two apps serve the trained model through Flask's test
 client (no network): logging off (the baseline) and on (records queued to the writer
 thread, which encodes and appends them to a temporary log). Blocks of requests alternate
-between the two, so a change in the machine's load hits both alike; each block ends when
-the writer has written everything, so its work is inside the measure. Per request:
-median wall time and CPU time of the process (all threads, writer included; CPU time moves
-much less with other jobs on a shared machine). Also: the time ``submit`` takes inside the
-request, which is all the log adds to a request's latency while the CPU has room.
+between the two, so a change in the machine's load hits both alike. Per request: median
+wall time until the block's last answer (what clients wait) and CPU time of the process
+until the writer has written everything (all threads, the writer's work included; CPU
+time moves much less with other jobs on a shared machine). Also: the time ``submit``
+takes inside the request, which is all the log adds to a request's latency while the CPU
+has room (back to back, as here, the writer thread competes for the interpreter).
 """
 
 from __future__ import annotations
@@ -33,15 +34,18 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def block(app: Any, body: list[dict[str, Any]], requests: int) -> tuple[float, float]:
-    """(wall, CPU) seconds per request over ``requests`` requests, the log's writes included."""
+    """(wall, CPU) seconds per request over ``requests`` requests: wall until the last
+    answer (what clients wait), CPU until the writer has written everything (what the
+    log costs the machine, all threads of the process)."""
     client = app.test_client()
     wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(requests):
         assert client.post("/predict", json=body).status_code == 200
+    answered = time.perf_counter()
     log = app.extensions.get("prediction_log")
     if log is not None:
         assert log.flush(60)
-    return (time.perf_counter() - wall) / requests, (time.process_time() - cpu) / requests
+    return (answered - wall) / requests, (time.process_time() - cpu) / requests
 
 
 def measure(apps: dict[str, Any], body: list[dict[str, Any]], requests: int, blocks: int) -> dict:
