@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from {{ cookiecutter.module_name }}.monitoring.drift import (
 )
 from {{ cookiecutter.module_name }}.monitoring.logs import (
     read_log,
+    window,
 )
 from {{ cookiecutter.module_name }}.monitoring.profile import (
     UNSEEN_LEVEL,
@@ -169,6 +171,19 @@ def test_excluded_and_hashed_columns_are_skipped_with_the_reason(tmp_path: Path)
     )
     assert list(report["features"]) == ["size"]
     assert "monitoring.log.hash" in report["skipped"]["colour"]
+
+
+def test_the_window_keeps_recent_records_then_the_last_ones(tmp_path: Path) -> None:
+    now = datetime(2030, 1, 10, tzinfo=UTC)
+    log = PredictionLog(tmp_path / "p.jsonl", max_bytes=1_000_000, backups=0)
+    for days_ago in (5, 3, 1, 0):
+        stamp = now - timedelta(days=days_ago)
+        assert log.log(f"d{days_ago}", "v1", synthetic(1, seed=0), [{"prediction": "a"}], stamp)
+    records = read_log(tmp_path / "p.jsonl")
+    assert list(window(records, None, None, now).meta["request_id"]) == ["d5", "d3", "d1", "d0"]
+    assert list(window(records, 2, None, now).meta["request_id"]) == ["d1", "d0"]
+    assert list(window(records, 4, 1, now).meta["request_id"]) == ["d0"]
+    assert list(window(records, None, 3, now).meta["request_id"]) == ["d3", "d1", "d0"]
 
 
 # --- the served model's reference and the drift command ----------------------------------
