@@ -11,7 +11,6 @@ their own, so a rise in missing values is drift too.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -50,12 +49,12 @@ def numeric_shares(values: np.ndarray, edges: Sequence[float]) -> list[float]:
 
 
 def numeric_labels(edges: Sequence[float]) -> list[str]:
-    """Readable names of the bins ``numeric_shares`` counts."""
+    """Short names of the bins ``numeric_shares`` counts, by upper edge: ``≤ 15`` holds
+    the values above the previous edge up to 15."""
     if not edges:
         return ["all values", MISSING_BIN]
     shown = [f"{edge:.4g}" for edge in edges]
-    inner = [f"{low} to {high}" for low, high in pairwise(shown)]
-    return [f"≤ {shown[0]}", *inner, f"> {shown[-1]}", MISSING_BIN]
+    return [*(f"≤ {edge}" for edge in shown), f"> {shown[-1]}", MISSING_BIN]
 
 
 def categorical_shares(values: Sequence[Any], levels: Sequence[str]) -> dict[str, float]:

@@ -53,7 +53,10 @@ def write_html(path: Any, report: dict[str, Any]) -> None:
 
 
 def _thresholds(thresholds: dict[str, Any]) -> str:
-    shown = ", ".join(f"{escape(key)} {escape(str(value))}" for key, value in thresholds.items())
+    shown = ", ".join(
+        f"{escape(key)} {'none' if value is None else escape(str(value))}"
+        for key, value in thresholds.items()
+    )
     return f"<p>Thresholds (monitoring.drift in params.yaml): {shown}.</p>"
 
 
