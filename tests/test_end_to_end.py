@@ -577,6 +577,7 @@ def test_package_installs_into_a_fresh_virtualenv_serves_and_refuses_tampering(
         "onnx_model",
         "prediction",
         "schema",
+        "scoring",
         "storage",
     }
 
@@ -609,3 +610,64 @@ def test_package_installs_into_a_fresh_virtualenv_serves_and_refuses_tampering(
     assert result.returncode != 0
     assert "models/registry/versions/v1.0.0/model.skops: changed" in result.stderr
     assert not other.exists()
+
+
+def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path) -> None:
+    """gunicorn's workers log what they answer; make drift and make scores read it."""
+    prefix = f"{DEFAULT_MODULE.upper()}__"
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")},
+        f"{prefix}PATHS__PREDICTION_LOG": str(tmp_path / "logs/predictions.jsonl"),
+        f"{prefix}PATHS__DRIFT_REPORT": str(tmp_path / "drift.json"),
+        f"{prefix}PATHS__DRIFT_HTML": str(tmp_path / "drift.html"),
+        f"{prefix}PATHS__LIVE_METRICS": str(tmp_path / "live.json"),
+        f"{prefix}MONITORING__DRIFT__MIN_RECORDS": "60",
+    }
+    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    schema = params["schema"]
+    with open(project / "data/processed/train.csv", encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))[:60]
+    records = [
+        {
+            **{name: float(row[name]) if row[name] else None for name in schema["numeric"]},
+            **{name: row[name] or None for name in schema["categorical"]},
+        }
+        for row in rows
+    ]
+    labels = tmp_path / "labels.csv"
+    with (
+        gunicorn(project, {**env, "WEB_CONCURRENCY": "2"}) as base,
+        open(labels, "w", encoding="utf-8", newline="") as stream,
+    ):
+        writer = csv.writer(stream)
+        writer.writerow(["request_id", "record", schema["target"]])
+        for start in range(0, len(records), 10):
+            request = urllib.request.Request(
+                f"{base}/predict",
+                data=json.dumps(records[start : start + 10]).encode(),
+                headers={"Content-Type": "application/json", "X-Request-ID": f"b{start}"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert json.loads(response.read())["request_id"] == f"b{start}"
+            for index, row in enumerate(rows[start : start + 10]):
+                writer.writerow([f"b{start}", index, row[schema["target"]]])
+    # gunicorn has stopped: its workers wrote what they had queued on the way out.
+    drift = subprocess.run(
+        ["make", "drift"], cwd=project, env=env, capture_output=True, text=True, check=False
+    )
+    assert drift.returncode == 0, drift.stdout + drift.stderr  # training rows: no drift
+    report = json.loads((tmp_path / "drift.json").read_text(encoding="utf-8"))
+    assert report["current"]["rows"] == 60
+    assert set(report["features"]) == {*schema["numeric"], *schema["categorical"]}
+    assert "<svg" in (tmp_path / "drift.html").read_text(encoding="utf-8")
+    scores = subprocess.run(
+        ["make", "scores", f"LABELS={labels}"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert scores.returncode in (0, 1), scores.stdout + scores.stderr
+    live = json.loads((tmp_path / "live.json").read_text(encoding="utf-8"))
+    assert live["labels"]["matched"] == 60

@@ -23,13 +23,17 @@ def test_import_contracts_hold() -> None:
     assert "Prediction never imports the registry (it reads only the model store) KEPT" in (
         result.stdout
     )
+    assert "Prediction never imports monitoring (the serving image does not ship it) KEPT" in (
+        result.stdout
+    )
 
 
 def test_importing_the_app_loads_no_training_code() -> None:
     package = {{ cookiecutter.module_name }}.__name__
     code = (
         f"import sys, {package}.prediction.app\n"
-        f"bad = [m for m in sys.modules if m.startswith(('{package}.training', '{package}.registry'))"
+        f"bad = [m for m in sys.modules if m.startswith(('{package}.training', '{package}.registry', "
+        f"'{package}.monitoring'))"
         " or m in ('dvc', 'gto')]\n"
         "print(bad)\n"
         "sys.exit(1 if bad else 0)"

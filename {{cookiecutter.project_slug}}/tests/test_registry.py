@@ -118,7 +118,11 @@ class Project:
             },
             "evaluate": {
                 "deps": [entry(paths.model), entry(paths.test_data)],
-                "outs": [entry(paths.onnx_model), entry(paths.metadata)],
+                "outs": [
+                    entry(paths.onnx_model),
+                    entry(paths.reference_profile),
+                    entry(paths.metadata),
+                ],
             },
         }
         lock = {"schema": "2.0", "stages": stages}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
 
@@ -48,7 +48,12 @@ class PathSettings(_Section):
     predictions: Path
     registry: Path
     retrain_jobs: Path
+    # Monitoring (see the monitoring section of params.yaml).
+    reference_profile: Path
+    prediction_log: Path
     drift_report: Path
+    drift_html: Path
+    live_metrics: Path
     bundles: Path
     retrain_report: Path
     retrain_report_html: Path
@@ -127,6 +132,64 @@ class DashboardSettings(_Section):
     refresh_seconds: float = Field(default=10.0, ge=0)
 
 
+class PredictionLogSettings(_Section):
+    """The log of served predictions: on or off, its size bound, what it must not hold."""
+
+    enabled: bool = True
+    max_bytes: int = Field(default=10_485_760, ge=1024)
+    backups: int = Field(default=5, ge=0)
+    queue_size: int = Field(default=1000, ge=1)
+    exclude: tuple[str, ...] = ()
+    hash: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> PredictionLogSettings:
+        both = sorted(set(self.exclude) & set(self.hash))
+        if both:
+            raise ValueError(f"columns both excluded and hashed: {both}; pick one")
+        return self
+
+
+class ProfileSettings(_Section):
+    """The training data's reference profile, written beside the model by ``evaluate``."""
+
+    bins: int = Field(default=10, ge=2, le=100)
+    sample_size: int = Field(default=1000, ge=10)
+
+
+class DriftSettings(_Section):
+    """Which logged records ``drift`` compares, and when a difference counts as drift."""
+
+    min_records: int = Field(default=100, ge=1)
+    window_days: float | None = Field(default=None, gt=0)
+    max_records: int | None = Field(default=None, ge=1)
+    psi_warn: float = Field(default=0.1, ge=0)
+    psi_alert: float = Field(default=0.25, gt=0)
+    ks_pvalue: float = Field(default=0.01, gt=0, lt=1)
+    epsilon: float = Field(default=1e-4, gt=0, lt=0.01)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DriftSettings:
+        if self.psi_warn > self.psi_alert:
+            raise ValueError(f"psi_warn {self.psi_warn} is above psi_alert {self.psi_alert}")
+        return self
+
+
+class ScoreSettings(_Section):
+    """Live metrics from true labels: how far below training they may fall."""
+
+    tolerance: float = Field(default=0.05, ge=0)
+
+
+class MonitoringSettings(_Section):
+    """Prediction log, reference profile, drift and live scores."""
+
+    log: PredictionLogSettings = PredictionLogSettings()
+    profile: ProfileSettings = ProfileSettings()
+    drift: DriftSettings = DriftSettings()
+    scores: ScoreSettings = ScoreSettings()
+
+
 class Settings(_Section):
     """The whole of params.yaml, validated; ``root`` is the folder that holds it."""
 
@@ -142,6 +205,17 @@ class Settings(_Section):
     inference: InferenceSettings = InferenceSettings()
     batch: BatchSettings = BatchSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+
+    @model_validator(mode="after")
+    def _logged_columns_exist(self) -> Settings:
+        named = [*self.monitoring.log.exclude, *self.monitoring.log.hash]
+        unknown = sorted(set(named) - set(self.feature_schema.features))
+        if unknown:
+            raise ValueError(
+                f"monitoring.log.exclude/hash name columns that are not features: {unknown}"
+            )
+        return self
 
     def with_paths(self, **changes: Path) -> Settings:
         """Return a copy with some paths replaced (tests use it to write into a temp dir)."""

@@ -24,7 +24,7 @@ from typing import Any
 PACKAGE = "{{ cookiecutter.module_name }}"
 # What serving imports: the same allow-list as the Dockerfile and .dockerignore. A test
 # checks it against the import-linter contract that lists the shared modules.
-SHARED_MODULES = ("__init__", "config", "onnx_model", "schema", "storage")
+SHARED_MODULES = ("__init__", "config", "onnx_model", "schema", "scoring", "storage")
 SERVING_PACKAGES = ("prediction",)
 # The fields of [project] the wheel keeps (readme and the train script are left out).
 PROJECT_FIELDS = ("name", "description", "requires-python", "authors", "license")

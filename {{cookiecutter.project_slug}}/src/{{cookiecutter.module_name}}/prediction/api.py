@@ -16,6 +16,11 @@ from {{ cookiecutter.module_name }}.prediction.model import (
     LoadedModel,
     UnscorableRowsError,
 )
+from {{ cookiecutter.module_name }}.prediction.prediction_log import (
+    REQUEST_ID_HEADER,
+    QueuedPredictionLog,
+    request_id,
+)
 from {{ cookiecutter.module_name }}.prediction.validation import (
     RequestError,
     parse_records,
@@ -65,7 +70,12 @@ def read_json_body(limits: ServingSettings) -> Any:
 
 @api.post("/predict")
 def predict() -> Any:
-    """Predict one record (a JSON object) or a batch (a list of objects) of raw columns."""
+    """Predict one record (a JSON object) or a batch (a list of objects) of raw columns.
+
+    The answer carries a ``request_id`` (the client's ``X-Request-ID`` when it is plain
+    text, else a new one); the prediction log keys each record by it and its index, which
+    is how true labels are joined later (``make scores``).
+    """
     model = current_model()
     settings: Settings = current_app.config["SETTINGS"]
     features = parse_records(read_json_body(settings.serving), model.schema, settings.serving)
@@ -95,7 +105,13 @@ def predict() -> Any:
             "probabilities; check their magnitudes",
         )
     current_app.extensions["metrics"].count_predictions(predictions)
-    return jsonify(model_version=model.version, predictions=predictions)
+    request_key = request_id(request.headers.get(REQUEST_ID_HEADER))
+    prediction_log: QueuedPredictionLog | None = current_app.extensions.get("prediction_log")
+    if prediction_log is not None:  # queued, never raises: a full disk is counted, not answered
+        prediction_log.submit(request_key, model.version, features, predictions)
+    response = jsonify(model_version=model.version, request_id=request_key, predictions=predictions)
+    response.headers[REQUEST_ID_HEADER] = request_key
+    return response
 
 
 @api.get("/health/live")

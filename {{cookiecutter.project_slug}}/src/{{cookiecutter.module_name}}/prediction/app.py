@@ -14,6 +14,10 @@ from {{ cookiecutter.module_name }}.prediction.dashboard import install_dashboar
 from {{ cookiecutter.module_name }}.prediction.metrics import install_metrics
 from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.openapi import docs
+from {{ cookiecutter.module_name }}.prediction.prediction_log import (
+    PredictionLog,
+    QueuedPredictionLog,
+)
 from {{ cookiecutter.module_name }}.prediction.reload import install_reload
 from {{ cookiecutter.module_name }}.prediction.retrain import configure_retrain
 from {{ cookiecutter.module_name }}.prediction.store import load_served_model
@@ -40,7 +44,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     except ModelLoadError as error:
         log.error("model not loaded: %s", error)
         app.extensions["model_error"] = str(error)
-    install_metrics(app)
+    metrics = install_metrics(app)
+    if settings.monitoring.log.enabled:
+        writer = PredictionLog.from_settings(settings, metrics.count_log_error)
+        app.extensions["prediction_log"] = QueuedPredictionLog(
+            writer, settings.monitoring.log.queue_size
+        )
     app.register_blueprint(api)
     app.register_blueprint(docs)
     install_dashboard(app, settings)

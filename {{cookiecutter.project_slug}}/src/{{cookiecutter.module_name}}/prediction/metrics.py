@@ -61,11 +61,22 @@ class Metrics:
             ["prediction"],
             registry=self.registry,
         )
+        self.prediction_log_errors = Counter(
+            "prediction_log_errors_total",
+            "Records answered but not written to the prediction log, by reason "
+            "(ENOSPC: disk full, EACCES: no permission, record_too_large, ...).",
+            ["reason"],
+            registry=self.registry,
+        )
 
     def count_predictions(self, predictions: list[dict[str, Any]]) -> None:
         """Add one to each predicted class's counter per record."""
         for label, count in Tally(row["prediction"] for row in predictions).items():
             self.predictions.labels(label).inc(count)
+
+    def count_log_error(self, reason: str, records: int) -> None:
+        """Records answered but not written to the prediction log, and why."""
+        self.prediction_log_errors.labels(reason).inc(records)
 
     def scrape_registry(self) -> CollectorRegistry:
         """The registry a scrape reads: every worker's samples merged (or this app's)."""

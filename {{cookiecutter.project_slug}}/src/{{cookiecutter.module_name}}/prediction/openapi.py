@@ -146,9 +146,14 @@ def build_openapi(schema: FeatureSchema, limits: ServingSettings, version: str) 
                 "Prediction": PREDICTION,
                 "PredictResponse": {
                     "type": "object",
-                    "required": ["model_version", "predictions"],
+                    "required": ["model_version", "request_id", "predictions"],
                     "properties": {
                         "model_version": {"type": "string"},
+                        "request_id": {
+                            "type": "string",
+                            "description": "The X-Request-ID header sent, if plain, else a "
+                            "new id; the prediction log keys records by it.",
+                        },
                         "predictions": {
                             "type": "array",
                             "items": {"$ref": REF.format(model="Prediction")},

@@ -83,6 +83,13 @@ class ModelStore:
         """The artifact file the metadata names, inside the version's folder."""
         return self.version_dir(version) / Path(str(metadata["artifact"]["file"])).name
 
+    def reference_profile_path(self, version: str, metadata: dict[str, Any]) -> Path | None:
+        """The version's reference profile (for drift monitoring), if its metadata names one."""
+        entry = metadata.get("reference_profile") or {}
+        if not entry.get("file"):
+            return None
+        return self.version_dir(version) / Path(str(entry["file"])).name
+
     def read_pointer(self) -> Pointer | None:
         """The prod pointer, or None before the first promotion."""
         if not self.pointer_path.is_file():

@@ -124,7 +124,7 @@ def _register(settings: Settings, say: Say) -> str:
         message = f"Register {name} {version}: sha256 {sha}"
         tags.register(root, name, version, lineage["git_commit"], message)
     metadata = versioned_metadata(model.metadata, version, lineage, root)
-    publish.export_version(store, version, paths.model, metadata)
+    publish.export_version(store, version, paths.model, metadata, paths.reference_profile)
     metric = settings.evaluate.metric
     say(
         f"Registered {version} (commit {lineage['git_commit'][:8]}, "

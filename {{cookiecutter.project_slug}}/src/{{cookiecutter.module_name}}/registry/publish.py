@@ -55,9 +55,18 @@ def exclusive(store: ModelStore) -> Iterator[None]:
 
 
 def export_version(
-    store: ModelStore, version: str, artifact: Path, metadata: dict[str, Any]
+    store: ModelStore,
+    version: str,
+    artifact: Path,
+    metadata: dict[str, Any],
+    reference_profile: Path | None = None,
 ) -> Path:
-    """Copy the artifact and its metadata into the store as ``version``; verify the copy."""
+    """Copy the artifact and its metadata into the store as ``version``; verify the copy.
+
+    The reference profile (training data for drift monitoring) travels too when the
+    metadata certifies one; ``reference_profile`` says where it is (default: beside the
+    artifact).
+    """
     target = store.version_dir(version)
     expected = metadata["artifact"]["sha256"]
     if target.exists():
@@ -76,6 +85,7 @@ def export_version(
         if sha256_file(copy) != expected:
             raise RegistryError(f"copying {artifact} into the store changed it; try again")
         _copy_onnx(artifact, metadata, staging)
+        _copy_profile(artifact, reference_profile, metadata, staging)
         write_json(staging / METADATA_FILE, metadata)
         os.replace(staging, target)
     finally:
@@ -98,6 +108,25 @@ def _copy_onnx(artifact: Path, metadata: dict[str, Any], staging: Path) -> None:
         )
     shutil.copyfile(source, copy)
     if sha256_file(copy) != onnx.get("sha256"):
+        raise RegistryError(f"{source} does not match the sha256 its metadata certifies")
+
+
+def _copy_profile(
+    artifact: Path, source: Path | None, metadata: dict[str, Any], staging: Path
+) -> None:
+    """Copy the certified reference profile; models trained before profiles had none."""
+    entry = metadata.get("reference_profile") or {}
+    if not entry.get("file"):
+        return
+    source = source or artifact.parent / str(entry["file"])
+    copy = staging / Path(str(entry["file"])).name
+    if not source.is_file():
+        raise RegistryError(
+            f"the metadata certifies a reference profile at {source} but it is missing: "
+            "restore it (dvc checkout, or make train), then register again"
+        )
+    shutil.copyfile(source, copy)
+    if sha256_file(copy) != entry.get("sha256"):
         raise RegistryError(f"{source} does not match the sha256 its metadata certifies")
 
 

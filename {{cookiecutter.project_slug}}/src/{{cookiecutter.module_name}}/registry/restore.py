@@ -86,13 +86,20 @@ def read_version(settings: Settings, tagged: TaggedVersion, staging: Path) -> Ve
     tag = f"{settings.registry.artifact}@{tagged.version}"
     outs = _locked_outputs(root, tagged.commit, tag)
     model_file = _relative(paths.model, root)
-    files = [model_file, _relative(paths.metadata, root), _relative(paths.onnx_model, root)]
+    files = [
+        model_file,
+        _relative(paths.metadata, root),
+        _relative(paths.onnx_model, root),
+        _relative(paths.reference_profile, root),
+    ]
     cache = _Cache(root, outs, tag, files)
     model = cache.copy(model_file, staging)
     metadata_file = cache.copy(files[1], staging)
     metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
     if (metadata.get("onnx") or {}).get("status") == "passed":
         cache.copy(files[2], staging)
+    if metadata.get("reference_profile"):  # drift monitoring's reference travels too
+        cache.copy(files[3], staging)
     lineage = {
         "git_commit": tagged.commit,
         "data": data_hashes(outs.stages),
@@ -111,7 +118,9 @@ def restore_version(settings: Settings, tagged: TaggedVersion, say: Say) -> Path
     with tempfile.TemporaryDirectory(prefix=".restore.", dir=store.root) as folder:
         files = read_version(settings, tagged, Path(folder))
         lineage = {**files.lineage, "restored_from": "dvc", "exported_at": utc_now()}
-        metadata = versioned_metadata(files.metadata, tagged.version, lineage, settings.root, tagged)
+        metadata = versioned_metadata(
+            files.metadata, tagged.version, lineage, settings.root, tagged
+        )
         target = publish.export_version(store, tagged.version, files.model, metadata)
     say(f"Exported {tagged.version} into the model store ({target}).")
     return target

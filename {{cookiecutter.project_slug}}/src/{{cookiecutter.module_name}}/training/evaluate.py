@@ -15,9 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.dummy import DummyClassifier
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.monitoring.profile import (
+    build_profile,
+)
+from {{ cookiecutter.module_name }}.scoring import (
+    score,
+)
 from {{ cookiecutter.module_name }}.storage import (
     load_pipeline,
     sha256_file,
@@ -36,17 +41,6 @@ LIBRARIES = ("scikit-learn", "pandas", "numpy", "scipy", "skops")
 
 class QualityGateError(RuntimeError):
     """The model does not beat the baseline by the margin set in params.yaml."""
-
-
-def score(actual: pd.Series, predicted: Any) -> dict[str, float]:
-    """The classification metrics reported for every model, rounded for stable diffs."""
-    values = {
-        "accuracy": accuracy_score(actual, predicted),
-        "balanced_accuracy": balanced_accuracy_score(actual, predicted),
-        "f1_macro": f1_score(actual, predicted, average="macro", zero_division=0),
-        "f1_weighted": f1_score(actual, predicted, average="weighted", zero_division=0),
-    }
-    return {name: round(float(value), 6) for name, value in values.items()}
 
 
 def gate(model: dict[str, float], baseline: dict[str, float], settings: Settings) -> dict[str, Any]:
@@ -109,9 +103,29 @@ def run_evaluate(settings: Settings) -> dict[str, Any]:
         )
     metadata = build_metadata(settings, metrics, pipeline, test_features)
     metadata["onnx"] = export_onnx(pipeline, settings, test_features)
+    metadata["reference_profile"] = write_reference_profile(
+        settings, pipeline, train_features, metadata["artifact"]["sha256"]
+    )
     write_json(paths.metadata, metadata)  # last: the certificate names a complete model
     log.info("evaluate: %s", verdict)
     return metrics
+
+
+def write_reference_profile(
+    settings: Settings, pipeline: Any, train_features: pd.DataFrame, artifact_sha256: str
+) -> dict[str, str]:
+    """Profile the training data (and the model's predictions on it) for drift monitoring;
+    return the entry the metadata certifies it with."""
+    path = settings.paths.reference_profile
+    profile = build_profile(
+        train_features,
+        pipeline.predict(train_features),
+        settings.feature_schema,
+        settings.monitoring.profile,
+        artifact_sha256,
+    )
+    write_json(path, profile)
+    return {"file": path.name, "sha256": sha256_file(path)}
 
 
 def build_metadata(

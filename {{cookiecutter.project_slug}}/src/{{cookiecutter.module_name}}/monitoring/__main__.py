@@ -1,0 +1,112 @@
+"""Monitoring commands: ``python -m {{ cookiecutter.module_name }}.monitoring drift|scores``.
+
+Exit codes (for cron jobs and CI): 0 all is well; 1 drift crossed a threshold (``drift``)
+or live metrics fell more than ``monitoring.scores.tolerance`` below training
+(``scores``); 2 no verdict: bad usage, missing files, or too few logged records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from {{ cookiecutter.module_name }}.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+)
+from {{ cookiecutter.module_name }}.monitoring.drift import (
+    compare,
+)
+from {{ cookiecutter.module_name }}.monitoring.logs import (
+    read_log,
+    window,
+)
+from {{ cookiecutter.module_name }}.monitoring.reference import (
+    MonitoringError,
+    load_reference,
+)
+from {{ cookiecutter.module_name }}.monitoring.report import (
+    write_html,
+)
+from {{ cookiecutter.module_name }}.monitoring.scores import (
+    describe,
+    live_scores,
+    read_labels,
+)
+from {{ cookiecutter.module_name }}.storage import (
+    write_json,
+)
+
+EXIT_OK, EXIT_ALERT, EXIT_UNUSABLE = 0, 1, 2
+
+
+def run_drift(settings: Settings, version: str | None = None, now: datetime | None = None) -> int:
+    """Write the drift reports of the served (or given) version; the exit code says drift."""
+    reference = load_reference(settings, version)
+    options = settings.monitoring.drift
+    logged = read_log(settings.paths.prediction_log)
+    ours = logged.select(logged.meta["model_version"].isin(reference.logged_versions).to_numpy())
+    records = window(ours, options.window_days, options.max_records, now or datetime.now(UTC))
+    if len(records) < options.min_records:
+        raise MonitoringError(
+            f"only {len(records)} logged record(s) of model {reference.version} to compare "
+            f"({len(logged)} in the log {settings.paths.prediction_log}, window_days "
+            f"{options.window_days}, max_records {options.max_records}); at least "
+            f"{options.min_records} are needed (monitoring.drift.min_records): wait for traffic"
+        )
+    report = compare(reference, records, options, settings.monitoring.log)
+    write_json(settings.paths.drift_report, report)
+    write_html(settings.paths.drift_html, report)
+    for name, feature in report["features"].items():
+        ks = "" if feature["ks_pvalue"] is None else f"  KS p {feature['ks_pvalue']:.3g}"
+        print(f"{name:<24} {feature['kind']:<12} PSI {feature['psi']:.4f}{ks}  {feature['status']}")
+    print(
+        f"{'predictions':<24} {'classes':<12} PSI {report['prediction']['psi']:.4f}  "
+        f"{report['prediction']['status']}"
+    )
+    verdict = "DRIFT" if report["drift_detected"] else "no drift"
+    print(
+        f"{verdict} (model {reference.version}, {len(records)} records); reports: "
+        f"{settings.paths.drift_report}, {settings.paths.drift_html}"
+    )
+    return EXIT_ALERT if report["drift_detected"] else EXIT_OK
+
+
+def run_scores(settings: Settings, labels_path: Path) -> int:
+    """Write live metrics from a labels file; the exit code says whether they degraded."""
+    labels = read_labels(labels_path, settings.feature_schema.target)
+    report = live_scores(settings, labels, read_log(settings.paths.prediction_log))
+    write_json(settings.paths.live_metrics, report)
+    print(describe(report))
+    print(f"report: {settings.paths.live_metrics}")
+    return EXIT_ALERT if report["degraded"] else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    drift = commands.add_parser("drift", help="compare logged requests with the training data")
+    drift.add_argument("--version", help="model version to check (default: the served one)")
+    scores = commands.add_parser("scores", help="live metrics from a CSV of true labels")
+    scores.add_argument("labels", type=Path, help="CSV: request_id[, record], <schema.target>")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits 2 on bad usage, 0 on --help
+        return int(exit_.code or 0)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        if args.command == "drift":
+            return run_drift(settings, args.version)
+        return run_scores(settings, args.labels)
+    except (ConfigError, MonitoringError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Read the prediction log (the live file and its rotated copies) into data frames."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from {{ cookiecutter.module_name }}.prediction.prediction_log import (
+    log_files,
+)
+
+log = logging.getLogger(__name__)
+
+META = ("time", "request_id", "record", "model_version", "prediction")
+
+
+@dataclass(frozen=True)
+class LoggedRecords:
+    """Logged records, oldest first: ``meta`` (the META columns) and ``features`` share
+    one index. ``skipped`` counts lines that were not whole records (cut by a crash or a
+    full disk)."""
+
+    meta: pd.DataFrame
+    features: pd.DataFrame
+    files: int
+    skipped: int
+
+    def __len__(self) -> int:
+        return len(self.meta)
+
+    def select(self, mask: Any) -> LoggedRecords:
+        """The records where ``mask`` (a boolean array or Series) holds."""
+        return LoggedRecords(
+            self.meta[mask].reset_index(drop=True),
+            self.features[mask].reset_index(drop=True),
+            self.files,
+            self.skipped,
+        )
+
+    def tail(self, count: int) -> LoggedRecords:
+        """The last ``count`` records."""
+        return self.select(pd.Series(range(len(self)), dtype="int64") >= len(self) - count)
+
+    def since(self, start: datetime) -> LoggedRecords:
+        """Records logged at or after ``start`` (timezone-aware)."""
+        return self.select((self.meta["time"] >= pd.Timestamp(start)).to_numpy())
+
+
+def read_log(path: Path) -> LoggedRecords:
+    """Every whole record of the log at ``path`` and its rotated files."""
+    files = log_files(path)
+    rows: list[dict[str, Any]] = []
+    skipped = 0
+    for file in files:
+        with open(file, encoding="utf-8", errors="replace") as stream:
+            for line in stream:
+                record = _parse(line)
+                if record is None:
+                    skipped += 1
+                else:
+                    rows.append(record)
+    if skipped:
+        log.warning("%d line(s) of the prediction log are not whole records; skipped", skipped)
+    meta = pd.DataFrame({name: [row[name] for row in rows] for name in META})
+    meta["time"] = pd.to_datetime(meta["time"], utc=True, format="ISO8601")
+    meta["record"] = meta["record"].astype("int64")
+    for name in ("request_id", "model_version", "prediction"):
+        meta[name] = meta[name].astype(str)
+    features = pd.DataFrame([row["features"] for row in rows], index=meta.index)
+    return LoggedRecords(meta, features, len(files), skipped)
+
+
+def window(
+    records: LoggedRecords, days: float | None, last: int | None, now: datetime
+) -> LoggedRecords:
+    """Records of the last ``days`` before ``now`` (None: all), then the last ``last`` of them."""
+    if days is not None:
+        records = records.since(now - timedelta(days=days))
+    if last is not None:
+        records = records.tail(last)
+    return records
+
+
+def _parse(line: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("features"), dict):
+        return None
+    if any(name not in record for name in META) or not isinstance(record["record"], int):
+        return None
+    try:
+        datetime.fromisoformat(str(record["time"]))
+    except ValueError:
+        return None
+    return record

@@ -1,0 +1,407 @@
+"""The prediction log: one JSON line per served record, for drift and live-score monitoring.
+
+Each line holds ``time`` (UTC, ISO 8601), ``request_id``, ``record`` (the index in the
+request), ``model_version``, ``prediction`` and ``features`` (the validated values; columns
+in ``monitoring.log.exclude`` dropped, those in ``monitoring.log.hash`` replaced by a sha256
+prefix). gunicorn runs several worker processes on one file, so every write happens under
+an exclusive ``flock`` of ``<log>.lock``: size check, rotation and append are one step, and
+the files never exceed ``max_bytes * (backups + 1)`` together. Rotation renames
+``log -> log.1 -> log.2 ...`` and drops the oldest, like ``logging.RotatingFileHandler``.
+
+Logging must never cost a client its answer: requests only queue their records
+(``QueuedPredictionLog``) for a writer thread, and ``PredictionLog.log`` catches every
+error (a full disk, a read-only folder), reports it through ``on_error`` (a Prometheus
+counter) and a rate-limited warning, and returns False.
+"""
+
+from __future__ import annotations
+
+import atexit
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import math
+import os
+import queue
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from {{ cookiecutter.module_name }}.config import (
+    ENV_PREFIX,
+    Settings,
+)
+
+log = logging.getLogger(__name__)
+
+SALT_ENV = f"{ENV_PREFIX}_LOG_SALT"
+REQUEST_ID_HEADER = "X-Request-ID"
+# A client's id is kept only if it is short and plain: it ends up in files and headers.
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+HASH_DIGITS = 16
+# Seconds the writer waits after a first request so that a burst is written at once.
+LINGER = 0.05
+# At most one warning per this many seconds per process: a full disk must not flood the log.
+WARN_EVERY = 60.0
+
+
+def request_id(sent: str | None) -> str:
+    """The client's ``X-Request-ID`` when it is safe to echo and store, else a fresh uuid4."""
+    if sent and SAFE_REQUEST_ID.match(sent):
+        return sent
+    return uuid.uuid4().hex
+
+
+def hash_value(value: Any, salt: str) -> str | None:
+    """The first hex digits of sha256(salt + value); a missing value stays missing."""
+    if value is None:
+        return None
+    return hashlib.sha256(f"{salt}{value}".encode()).hexdigest()[:HASH_DIGITS]
+
+
+def log_files(path: Path) -> list[Path]:
+    """The log and its rotated files that exist, oldest first (``log.N`` ... ``log``)."""
+    path = Path(path)
+    rotated = []
+    if path.parent.is_dir():
+        for candidate in path.parent.glob(f"{path.name}.*"):
+            suffix = candidate.name[len(path.name) + 1 :]
+            if suffix.isdigit():
+                rotated.append((int(suffix), candidate))
+    files = [candidate for _, candidate in sorted(rotated, reverse=True)]
+    return [*files, path] if path.is_file() else files
+
+
+class PredictionLog:
+    """Appends records to a size-bounded, rotated JSON-lines file; safe across processes."""
+
+    def __init__(
+        self,
+        path: Path,
+        max_bytes: int,
+        backups: int,
+        exclude: Sequence[str] = (),
+        hashed: Sequence[str] = (),
+        salt: str = "",
+        on_error: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(f"{self.path.name}.lock")
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.exclude = frozenset(exclude)
+        self.hashed = frozenset(hashed)
+        self.salt = salt
+        self.on_error = on_error or (lambda reason, records: None)
+        self._thread_lock = threading.Lock()  # flock guards processes; this guards threads
+        self._last_warning = -WARN_EVERY
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, on_error: Callable[[str, int], None] | None = None
+    ) -> PredictionLog:
+        """The log ``params.yaml`` describes; the salt comes from the environment."""
+        options = settings.monitoring.log
+        return cls(
+            settings.paths.prediction_log,
+            options.max_bytes,
+            options.backups,
+            options.exclude,
+            options.hash,
+            os.environ.get(SALT_ENV, ""),
+            on_error,
+        )
+
+    def log(
+        self,
+        request: str,
+        model_version: str,
+        features: pd.DataFrame,
+        predictions: list[dict[str, Any]],
+        stamp: datetime | None = None,
+    ) -> bool:
+        """Append one line per record; never raises. False when nothing (or not all) was written."""
+        return self.log_many([(request, model_version, features, predictions, stamp)])
+
+    def log_many(self, requests: Sequence[tuple[Any, ...]]) -> bool:
+        """Append the records of several requests (``log``'s arguments each) in one write."""
+        records = sum(len(arguments[3]) for arguments in requests)
+        try:
+            lines = [line for arguments in requests for line in self.lines(*arguments)]
+            dropped = self.write(lines)
+        except OSError as error:
+            reason = errno.errorcode.get(error.errno or 0, "OSError")
+            self.report_failure(reason, error, records)
+            return False
+        except Exception as error:  # a bug here must still not cost the client its answer
+            self.report_failure(type(error).__name__, error, records)
+            return False
+        return dropped == 0
+
+    def lines(
+        self,
+        request: str,
+        model_version: str,
+        features: pd.DataFrame,
+        predictions: list[dict[str, Any]],
+        stamp: datetime | None = None,
+    ) -> list[bytes]:
+        """The JSON lines of one request (UTF-8, newline-terminated).
+
+        Built column by column, each distinct value encoded once: this runs inside the
+        request, and encoding a dict per record would cost more than predicting a batch.
+        """
+        names = [name for name in features.columns if name not in self.exclude]
+        keys = [_ENCODER.encode(str(name)) + ":" for name in names]
+        # One conversion for the whole frame: a pandas column access per name costs more.
+        table = features.to_numpy(dtype=object).T.tolist() if len(features.columns) else []
+        values = dict(zip(features.columns, table, strict=True))
+        columns = [self._encoded(name, values[name]) for name in names]
+        when = (stamp or datetime.now(UTC)).isoformat(timespec="milliseconds")
+        head = "".join(
+            [
+                '{"time":',
+                _ENCODER.encode(when),
+                ',"request_id":',
+                _ENCODER.encode(request),
+                ',"model_version":',
+                _ENCODER.encode(model_version),
+                ',"record":',
+            ]
+        )
+        labels = _Encoded()
+        # Rows of encoded values (empty rows when every column is excluded).
+        rows = list(zip(*columns, strict=True)) if columns else [()] * len(predictions)
+        return [
+            (
+                f"{head}{index},"
+                f'"prediction":{labels[predicted["prediction"]]},"features":'
+                + "{"
+                + ",".join(key + value for key, value in zip(keys, row, strict=True))
+                + "}"
+                + "}\n"
+            ).encode()
+            for index, (predicted, row) in enumerate(zip(predictions, rows, strict=True))
+        ]
+
+    def _encoded(self, name: str, values: list[Any]) -> list[str]:
+        """A column's values as JSON text: NaN becomes null, hashed columns are hashed."""
+        if name in self.hashed:
+            hashed = _Encoded(lambda value: hash_value(_plain(value), self.salt))
+            return [hashed[value] for value in values]
+        encoded = _Encoded(_plain)
+        return [encoded[value] for value in values]
+
+    def write(self, lines: Iterable[bytes]) -> int:
+        """Append lines under the lock, rotating first whenever the next chunk would not fit.
+
+        Returns how many lines were dropped for being larger than a whole file.
+        """
+        with self._thread_lock, self._process_lock():
+            chunk: list[bytes] = []
+            size = dropped = 0
+            for line in lines:
+                if len(line) > self.max_bytes:  # could never fit: drop it, keep the bound
+                    self.report_failure(
+                        "record_too_large",
+                        f"a record is larger than monitoring.log.max_bytes {self.max_bytes}",
+                    )
+                    dropped += 1
+                    continue
+                if size + len(line) > self.max_bytes:
+                    self._append(b"".join(chunk))
+                    chunk, size = [], 0
+                chunk.append(line)
+                size += len(line)
+            if chunk:
+                self._append(b"".join(chunk))
+        return dropped
+
+    def _process_lock(self) -> _FileLock:
+        return _FileLock(self.lock_path)
+
+    def _append(self, data: bytes) -> None:
+        """Write ``data`` to the log, rotating first if the file would outgrow max_bytes."""
+        handle = self._open()
+        try:
+            if os.fstat(handle).st_size + len(data) > self.max_bytes:
+                os.close(handle)
+                handle = -1
+                self._rotate()
+                handle = self._open()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handle, view) :]
+        finally:
+            if handle >= 0:
+                os.close(handle)
+
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+
+    def _rotate(self) -> None:
+        """log.(N-1) -> log.N, ..., log -> log.1; with no backups the full log is dropped."""
+        if self.backups == 0:
+            self.path.unlink(missing_ok=True)
+            return
+        for number in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{number}")
+            if older.exists():
+                os.replace(older, self.path.with_name(f"{self.path.name}.{number + 1}"))
+        os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+
+    def report_failure(self, reason: str, error: BaseException | str, records: int = 1) -> None:
+        """Count the records lost (all of a failed write's: some may have made it before
+        the error); warn at most once per WARN_EVERY seconds."""
+        try:
+            self.on_error(reason, records)
+        except Exception:  # the metrics must not break the request either
+            log.debug("could not count a prediction log error", exc_info=True)
+        now = time.monotonic()
+        if now - self._last_warning >= WARN_EVERY:
+            self._last_warning = now
+            log.warning(
+                "prediction log %s: record(s) not written (%s: %s); requests are still "
+                "answered. Further failures are counted in prediction_log_errors_total",
+                self.path,
+                reason,
+                error,
+            )
+
+
+class QueuedPredictionLog:
+    """Hands each request's records to a writer thread: the request waits neither for the
+    encoding nor for the disk. One thread per process, started by the first request (so
+    after gunicorn forks its workers). When ``queue_size`` requests are already waiting
+    (a stalled disk), new ones are dropped and counted as ``queue_full``. Records still
+    queued when a worker exits are written by an exit hook (a killed worker loses them).
+    """
+
+    def __init__(self, log: PredictionLog, queue_size: int) -> None:
+        self.log = log
+        self.queue_size = queue_size
+        self._pid = -1
+        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(queue_size)
+        self._start_lock = threading.Lock()
+
+    def submit(
+        self,
+        request: str,
+        model_version: str,
+        features: pd.DataFrame,
+        predictions: list[dict[str, Any]],
+    ) -> bool:
+        """Queue one request's records; never blocks, never raises. False if dropped."""
+        try:
+            self._ensure_writer()
+            self._queue.put_nowait(
+                (request, model_version, features, predictions, datetime.now(UTC))
+            )
+        except queue.Full:
+            self.log.report_failure(
+                "queue_full",
+                f"{self.queue_size} requests already wait for the writer "
+                "(monitoring.log.queue_size): the disk is slower than the traffic",
+                len(predictions),
+            )
+            return False
+        except Exception as error:  # e.g. no thread can be started
+            self.log.report_failure(type(error).__name__, error, len(predictions))
+            return False
+        return True
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued record is written (tests, shutdown); False on timeout."""
+        if self._pid != os.getpid():  # no writer in this process: nothing was queued here
+            return True
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def _ensure_writer(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._start_lock:
+            if self._pid == os.getpid():
+                return
+            self._queue = queue.Queue(self.queue_size)  # a forked child starts afresh
+            threading.Thread(target=self._write_forever, name="prediction-log", daemon=True).start()
+            atexit.register(self.flush, 5.0)
+            self._pid = os.getpid()
+
+    def _write_forever(self) -> None:
+        """Wait for a request, let a burst gather, write the lot: one wake-up, lock and
+        write per burst rather than per request."""
+        while True:
+            items = [self._queue.get()]
+            time.sleep(LINGER)
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self.log.log_many(items)
+            finally:
+                for _ in items:
+                    self._queue.task_done()
+
+
+class _FileLock:
+    """An exclusive ``flock`` on a lock file beside the log, held for one write."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle = -1
+
+    def __enter__(self) -> _FileLock:
+        try:
+            self.handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o640)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o640)
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        os.close(self.handle)
+
+
+def _plain(value: Any) -> Any:
+    """The value JSON can hold: NaN (a missing number) and infinities become None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+class _Encoded(dict[Any, str]):
+    """value -> its JSON text (after ``convert``), computed once per distinct value."""
+
+    def __init__(self, convert: Callable[[Any], Any] = _plain) -> None:
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, value: Any) -> str:
+        text = _ENCODER.encode(self.convert(value))
+        self[value] = text
+        return text

@@ -1,0 +1,359 @@
+"""Monitoring: the reference profile, PSI and KS drift, the drift reports and CLI, live scores."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.module_name }}.config import (
+    DriftSettings,
+    PredictionLogSettings,
+    ProfileSettings,
+    Settings,
+)
+from {{ cookiecutter.module_name }}.monitoring import (
+    __main__ as cli,
+)
+from {{ cookiecutter.module_name }}.monitoring.drift import (
+    categorical_drift,
+    compare,
+    psi,
+)
+from {{ cookiecutter.module_name }}.monitoring.logs import (
+    read_log,
+    window,
+)
+from {{ cookiecutter.module_name }}.monitoring.profile import (
+    UNSEEN_LEVEL,
+    build_profile,
+    numeric_shares,
+)
+from {{ cookiecutter.module_name }}.monitoring.reference import (
+    MonitoringError,
+    Reference,
+    load_reference,
+)
+from {{ cookiecutter.module_name }}.monitoring.scores import (
+    read_labels,
+)
+from {{ cookiecutter.module_name }}.prediction.app import (
+    create_app,
+)
+from {{ cookiecutter.module_name }}.prediction.model import (
+    LoadedModel,
+)
+from {{ cookiecutter.module_name }}.prediction.prediction_log import (
+    PredictionLog,
+)
+from {{ cookiecutter.module_name }}.prediction.store import (
+    ModelStore,
+    Pointer,
+)
+from {{ cookiecutter.module_name }}.registry import (
+    publish,
+)
+from {{ cookiecutter.module_name }}.schema import (
+    FeatureSchema,
+)
+from {{ cookiecutter.module_name }}.storage import (
+    read_json,
+)
+from {{ cookiecutter.module_name }}.training.data import (
+    load_split,
+)
+
+THRESHOLDS = DriftSettings()
+SYNTHETIC = FeatureSchema(target="y", numeric=("size",), categorical=("colour",))
+
+
+# --- PSI and bins on known inputs -----------------------------------------------------
+
+
+def test_psi_of_identical_shares_is_zero_and_grows_with_the_shift() -> None:
+    assert psi([0.5, 0.5], [0.5, 0.5], 1e-4) == 0
+    expected = (0.9 - 0.5) * math.log(0.9 / 0.5) + (0.1 - 0.5) * math.log(0.1 / 0.5)
+    assert psi([0.5, 0.5], [0.9, 0.1], 1e-4) == pytest.approx(expected)
+    assert psi([0.5, 0.5], [0.6, 0.4], 1e-4) < psi([0.5, 0.5], [0.9, 0.1], 1e-4)
+
+
+def test_an_empty_bin_counts_as_epsilon_so_psi_stays_finite() -> None:
+    value = psi([1.0, 0.0], [0.5, 0.5], 1e-4)
+    expected = (0.5 - 1.0) * math.log(0.5 / 1.0) + (0.5 - 1e-4) * math.log(0.5 / 1e-4)
+    assert value == pytest.approx(expected)
+
+
+def test_numeric_bins_are_right_closed_with_missing_values_last() -> None:
+    values = np.array([1.0, 1.5, 2.0, 3.0, np.nan])
+    assert numeric_shares(values, [1.5, 2.5]) == [0.4, 0.2, 0.2, 0.2]
+
+
+def test_levels_training_never_saw_are_pooled_named_and_can_drift() -> None:
+    profile = {"shares": {"red": 0.5, "blue": 0.5}}
+    values = pd.Series(["red"] * 40 + ["blue"] * 30 + ["green"] * 20 + ["pink"] * 10)
+    result = categorical_drift(profile, values, THRESHOLDS)
+    assert result["bins"]["labels"] == ["red", "blue", UNSEEN_LEVEL]
+    assert result["bins"]["current"] == [0.4, 0.3, 0.3]
+    assert result["unseen_levels"] == ["green", "pink"]
+    assert result["drifted"]
+
+
+# --- drift on synthetic samples (fixed seed) -------------------------------------------
+
+
+def synthetic(rows: int, seed: int, shift: float = 0.0, green: float = 0.0) -> pd.DataFrame:
+    """Normal sizes (mean 10 + shift) and colours red/blue, with a share of green."""
+    generator = np.random.default_rng(seed)
+    colours = generator.choice(["red", "blue", "green"], rows, p=[0.6 - green, 0.4, green])
+    return pd.DataFrame({"size": generator.normal(10 + shift, 2, rows), "colour": colours})
+
+
+def synthetic_reference() -> Reference:
+    train = synthetic(2000, seed=1)
+    predictions = np.where(train["size"] > 10, "big", "small")
+    profile = build_profile(train, predictions, SYNTHETIC, ProfileSettings(), "sha")
+    return Reference("v1.0.0", {"artifact": {"sha256": "sha"}}, profile)
+
+
+def logged_sample(tmp_path: Path, frame: pd.DataFrame) -> Any:
+    """``frame`` written by the serving side's logger and read back as monitoring reads it."""
+    log = PredictionLog(tmp_path / "p.jsonl", max_bytes=10_000_000, backups=1)
+    predictions = [{"prediction": "big" if size > 10 else "small"} for size in frame["size"]]
+    assert log.log("req", "v1.0.0", frame, predictions)
+    return read_log(tmp_path / "p.jsonl")
+
+
+def test_a_sample_from_the_training_distribution_does_not_drift(tmp_path: Path) -> None:
+    report = compare(
+        synthetic_reference(),
+        logged_sample(tmp_path, synthetic(800, seed=2)),
+        THRESHOLDS,
+        PredictionLogSettings(),
+    )
+    assert not report["drift_detected"]
+    assert {name: f["drifted"] for name, f in report["features"].items()} == {
+        "size": False,
+        "colour": False,
+    }
+    assert report["features"]["size"]["psi"] < THRESHOLDS.psi_warn
+    assert report["features"]["size"]["ks_pvalue"] > THRESHOLDS.ks_pvalue
+    assert not report["prediction"]["drifted"]
+
+
+def test_a_shifted_sample_drifts_in_features_and_predictions(tmp_path: Path) -> None:
+    shifted = synthetic(800, seed=2, shift=2.0, green=0.3)
+    report = compare(
+        synthetic_reference(),
+        logged_sample(tmp_path, shifted),
+        THRESHOLDS,
+        PredictionLogSettings(),
+    )
+    assert report["drift_detected"]
+    size, colour = report["features"]["size"], report["features"]["colour"]
+    assert size["drifted"]
+    assert size["psi"] >= THRESHOLDS.psi_alert
+    assert size["ks_pvalue"] < THRESHOLDS.ks_pvalue
+    assert colour["drifted"]
+    assert colour["unseen_levels"] == ["green"]
+    assert report["prediction"]["drifted"]
+    assert report["prediction"]["current"]["big"] > report["prediction"]["reference"]["big"]
+
+
+def test_excluded_and_hashed_columns_are_skipped_with_the_reason(tmp_path: Path) -> None:
+    records = logged_sample(tmp_path, synthetic(200, seed=2)[["size"]].assign(colour="x"))
+    report = compare(
+        synthetic_reference(), records, THRESHOLDS, PredictionLogSettings(hash=("colour",))
+    )
+    assert list(report["features"]) == ["size"]
+    assert "monitoring.log.hash" in report["skipped"]["colour"]
+
+
+def test_the_window_keeps_recent_records_then_the_last_ones(tmp_path: Path) -> None:
+    now = datetime(2030, 1, 10, tzinfo=UTC)
+    log = PredictionLog(tmp_path / "p.jsonl", max_bytes=1_000_000, backups=0)
+    for days_ago in (5, 3, 1, 0):
+        stamp = now - timedelta(days=days_ago)
+        assert log.log(f"d{days_ago}", "v1", synthetic(1, seed=0), [{"prediction": "a"}], stamp)
+    records = read_log(tmp_path / "p.jsonl")
+    assert list(window(records, None, None, now).meta["request_id"]) == ["d5", "d3", "d1", "d0"]
+    assert list(window(records, 2, None, now).meta["request_id"]) == ["d1", "d0"]
+    assert list(window(records, 4, 1, now).meta["request_id"]) == ["d0"]
+    assert list(window(records, None, 3, now).meta["request_id"]) == ["d3", "d1", "d0"]
+
+
+# --- the served model's reference and the drift command ----------------------------------
+
+
+@pytest.fixture
+def monitored(trained: Settings, tmp_path: Path) -> Settings:
+    """The trained model's settings with a fresh log, reports and store in ``tmp_path``."""
+    return trained.with_paths(
+        prediction_log=tmp_path / "logs" / "predictions.jsonl",
+        drift_report=tmp_path / "reports" / "drift.json",
+        drift_html=tmp_path / "reports" / "drift.html",
+        live_metrics=tmp_path / "reports" / "live_metrics.json",
+        registry=tmp_path / "registry",
+    )
+
+
+def serve(settings: Settings, frame: pd.DataFrame, request_id: str = "batch") -> list[str]:
+    """Send ``frame``'s rows to /predict as one request; return the predicted classes."""
+    records = [
+        {name: (None if pd.isna(value) else value) for name, value in row.items()}
+        for row in frame.astype(object).to_dict("records")
+    ]
+    app = create_app(settings)
+    response = app.test_client().post(
+        "/predict", json=records, headers={"X-Request-ID": request_id}
+    )
+    assert response.status_code == 200, response.get_json()
+    assert app.extensions["prediction_log"].flush()
+    return [row["prediction"] for row in response.get_json()["predictions"]]
+
+
+def training_rows(settings: Settings, rows: int, seed: int) -> pd.DataFrame:
+    features, _ = load_split(settings.paths.train_data, settings)
+    return features.sample(rows, replace=True, random_state=seed).reset_index(drop=True)
+
+
+def shifted(settings: Settings, frame: pd.DataFrame) -> pd.DataFrame:
+    """Every numeric column moved by one standard deviation (kept inside schema.ranges)."""
+    moved = frame.copy()
+    for name in settings.feature_schema.numeric:
+        column = moved[name] + moved[name].std()
+        low, high = settings.feature_schema.ranges.get(name, (-np.inf, np.inf))
+        moved[name] = column.clip(low, high)
+    return moved
+
+
+def run_cli(settings: Settings, monkeypatch: Any, *argv: str) -> int:
+    monkeypatch.setattr(cli, "load_settings", lambda: settings)
+    return cli.main(list(argv))
+
+
+def test_drift_command_exit_codes_and_reports(
+    monitored: Settings, monkeypatch: Any, capsys: Any
+) -> None:
+    options = monitored.monitoring.drift
+    assert run_cli(monitored, monkeypatch, "drift") == cli.EXIT_UNUSABLE  # no log yet
+    assert "at least" in capsys.readouterr().err
+    assert not monitored.paths.drift_report.exists()
+
+    serve(monitored, training_rows(monitored, options.min_records, seed=0), "same")
+    assert run_cli(monitored, monkeypatch, "drift") == cli.EXIT_OK
+    report = read_json(monitored.paths.drift_report)
+    assert not report["drift_detected"]
+    assert set(report["features"]) == set(monitored.feature_schema.features)
+    assert report["current"]["rows"] == options.min_records
+    assert report["model_version"] == read_json(monitored.paths.metadata)["version"]
+
+    last = monitored.model_copy(
+        update={
+            "monitoring": monitored.monitoring.model_copy(
+                update={"drift": options.model_copy(update={"max_records": options.min_records})}
+            )
+        }
+    )
+    serve(monitored, shifted(monitored, training_rows(monitored, options.min_records, 1)))
+    assert run_cli(last, monkeypatch, "drift") == cli.EXIT_ALERT
+    report = read_json(monitored.paths.drift_report)
+    assert report["drift_detected"]
+    assert all(report["features"][name]["drifted"] for name in monitored.feature_schema.numeric)
+    assert report["current"]["first"] <= report["current"]["last"]
+    html = monitored.paths.drift_html.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    assert "Drift detected" in html
+    assert html.count("<svg") >= len(report["features"]) + 1
+    assert all(name in html for name in monitored.feature_schema.features)
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_the_drift_reference_is_the_served_versions_profile(
+    monitored: Settings, tmp_path: Path
+) -> None:
+    metadata = read_json(monitored.paths.metadata)
+    stored = {**metadata, "version": "v1.0.0", "lineage": {"trained_as": metadata["version"]}}
+    store = ModelStore(monitored.paths.registry)
+    publish.export_version(store, "v1.0.0", monitored.paths.model, stored)
+    publish.write_pointer(store, Pointer("v1.0.0"))
+    assert (store.version_dir("v1.0.0") / monitored.paths.reference_profile.name).is_file()
+    reference = load_reference(monitored)
+    assert reference.version == "v1.0.0"
+    assert reference.logged_versions == {"v1.0.0", metadata["version"]}
+    assert reference.profile == read_json(monitored.paths.reference_profile)
+
+    other = monitored.with_paths(reference_profile=tmp_path / "other.json")
+    (tmp_path / "other.json").write_text('{"artifact_sha256": "not this model"}')
+    with pytest.raises(MonitoringError, match="another model"):
+        load_reference(other, metadata["version"])
+
+
+# --- live scores ---------------------------------------------------------------------
+
+
+def test_scores_join_labels_to_logged_predictions_and_compare_with_training(
+    monitored: Settings, model: LoadedModel, monkeypatch: Any, capsys: Any, tmp_path: Path
+) -> None:
+    predicted = serve(monitored, training_rows(monitored, 40, seed=3), "labelled")
+    classes = model.metadata["classes"]
+    truth = [
+        label if i % 4 else next(c for c in classes if c != label)
+        for i, label in enumerate(predicted)
+    ]
+    labels = pd.DataFrame({"request_id": "labelled", "record": range(40), "truth": truth})
+    labels.loc[40] = ["never-sent", 0, classes[0]]
+    path = tmp_path / "labels.csv"
+    labels.rename(columns={"truth": monitored.feature_schema.target}).to_csv(path, index=False)
+
+    code = run_cli(monitored, monkeypatch, "scores", str(path))
+    report = read_json(monitored.paths.live_metrics)
+    assert report["labels"] == {
+        "rows": 41,
+        "matched": 40,
+        "unmatched": 1,
+        "unmatched_examples": [{"request_id": "never-sent", "record": 0}],
+    }
+    (entry,) = report["versions"].values()
+    assert entry["live"]["accuracy"] == 0.75  # every fourth label disagrees
+    training = model.metadata["metrics"]["model"]
+    assert entry["training"] == training
+    metric = monitored.evaluate.metric
+    assert entry["difference"][metric] == pytest.approx(entry["live"][metric] - training[metric])
+    degraded = entry["difference"][metric] < -monitored.monitoring.scores.tolerance
+    assert entry["degraded"] is degraded
+    assert code == (cli.EXIT_ALERT if degraded else cli.EXIT_OK)
+    assert "40 of 41 labels matched" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("id,label\nx,a\n", "lacks column"),
+        ("request_id,record,{target}\nx,one,a\n", "record indexes"),
+        ("request_id,{target}\nx,a\nx,b\n", "twice"),
+        ("request_id,{target}\n", "no labels"),
+    ],
+)
+def test_a_bad_labels_file_is_refused_with_the_reason(
+    tmp_path: Path, settings: Settings, content: str, message: str
+) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text(content.replace("{target}", settings.feature_schema.target))
+    with pytest.raises(MonitoringError, match=message):
+        read_labels(path, settings.feature_schema.target)
+
+
+def test_labels_that_match_nothing_give_no_verdict(
+    monitored: Settings, monkeypatch: Any, capsys: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text(f"request_id,{monitored.feature_schema.target}\nunknown,a\n")
+    assert run_cli(monitored, monkeypatch, "scores", str(path)) == cli.EXIT_UNUSABLE
+    assert "none of the 1 labels" in capsys.readouterr().err
+    assert run_cli(monitored, monkeypatch, "scores", str(tmp_path / "nope.csv")) == 2
+    assert run_cli(monitored, monkeypatch, "bogus") == 2
