@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,10 @@ from {{ cookiecutter.module_name }}.prediction.batch_io import (
     open_reader,
 )
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.prediction.pipelining import (
+    WriteBehind,
+    read_ahead,
+)
 from {{ cookiecutter.module_name }}.prediction.store import load_served_model
 from {{ cookiecutter.module_name }}.storage import atomic_path
 
@@ -245,15 +251,23 @@ def score_file(
             errors_temporary, file_format(errors), errors_schema(reader.id_types)
         ) as refused,
         _progress_bar(reader, progress) as bar,
+        # Reading, scoring and writing overlap, one chunk apart (see pipelining.py). The
+        # chunks are closed before the reader, and writes end before the writers close.
+        closing(read_ahead(reader)) as chunks,
+        WriteBehind() as writes,
     ):
-        for chunk in reader:
+        for chunk in chunks:
             result = score_chunk(model, chunk, first_row=rows + 1, id_columns=ids)
-            predictions.write(result.predictions)
-            refused.write(result.errors)
+            writes.submit(partial(_write, result, predictions, refused))
             rows += len(chunk)
             scored += len(result.predictions)
             bar.update(reader.position() - bar.n)
     return BatchSummary(rows, scored, output, errors, model.version)
+
+
+def _write(result: ScoredChunk, predictions: TableWriter, refused: TableWriter) -> None:
+    predictions.write(result.predictions)
+    refused.write(result.errors)
 
 
 def check_paths(source: Path, output: Path, errors: Path) -> None:
