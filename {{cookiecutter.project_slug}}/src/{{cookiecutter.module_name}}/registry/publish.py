@@ -97,18 +97,8 @@ def export_version(
 def _copy_onnx(artifact: Path, metadata: dict[str, Any], staging: Path) -> None:
     """The certified ONNX copy travels with its version (serving refuses a missing one)."""
     onnx = metadata.get("onnx") or {}
-    if onnx.get("status") != "passed":
-        return
-    source = artifact.parent / str(onnx["file"])
-    copy = staging / Path(str(onnx["file"])).name
-    if not source.is_file():
-        raise RegistryError(
-            f"the metadata certifies an ONNX copy at {source} but it is missing: "
-            "restore it (dvc checkout, or make train), then register again"
-        )
-    shutil.copyfile(source, copy)
-    if sha256_file(copy) != onnx.get("sha256"):
-        raise RegistryError(f"{source} does not match the sha256 its metadata certifies")
+    if onnx.get("status") == "passed":
+        _copy_certified(artifact.parent / str(onnx["file"]), onnx, staging, "an ONNX copy")
 
 
 def _copy_profile(
@@ -116,15 +106,19 @@ def _copy_profile(
 ) -> None:
     """Copy the certified reference profile; models trained before profiles had none."""
     entry = metadata.get("reference_profile") or {}
-    if not entry.get("file"):
-        return
-    source = source or artifact.parent / str(entry["file"])
-    copy = staging / Path(str(entry["file"])).name
+    if entry.get("file"):
+        source = source or artifact.parent / str(entry["file"])
+        _copy_certified(source, entry, staging, "a reference profile")
+
+
+def _copy_certified(source: Path, entry: dict[str, Any], staging: Path, what: str) -> None:
+    """Copy a file the metadata certifies (``file``, ``sha256``) and check the copy."""
     if not source.is_file():
         raise RegistryError(
-            f"the metadata certifies a reference profile at {source} but it is missing: "
+            f"the metadata certifies {what} at {source} but it is missing: "
             "restore it (dvc checkout, or make train), then register again"
         )
+    copy = staging / Path(str(entry["file"])).name
     shutil.copyfile(source, copy)
     if sha256_file(copy) != entry.get("sha256"):
         raise RegistryError(f"{source} does not match the sha256 its metadata certifies")
