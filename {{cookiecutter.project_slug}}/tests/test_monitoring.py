@@ -45,6 +45,7 @@ from {{ cookiecutter.module_name }}.monitoring.scores import (
 from {{ cookiecutter.module_name }}.prediction.app import (
     create_app,
 )
+from {{ cookiecutter.module_name }}.prediction.drift_report import load_drift
 from {{ cookiecutter.module_name }}.prediction.model import (
     LoadedModel,
 )
@@ -251,6 +252,7 @@ def test_drift_command_exit_codes_and_reports(
     assert set(report["features"]) == set(monitored.feature_schema.features)
     assert report["current"]["rows"] == options.min_records
     assert report["model_version"] == read_json(monitored.paths.metadata)["version"]
+    assert load_drift(monitored.paths.drift_report, monitored.root)["status"] == "ok"
 
     last = monitored.model_copy(
         update={
@@ -264,6 +266,10 @@ def test_drift_command_exit_codes_and_reports(
     report = read_json(monitored.paths.drift_report)
     assert report["drift_detected"]
     assert all(report["features"][name]["drifted"] for name in monitored.feature_schema.numeric)
+    shown = load_drift(monitored.paths.drift_report, monitored.root)  # what /dashboard shows
+    assert shown["status"] == "ok", shown
+    assert shown["report"]["drift_detected"]
+    assert set(shown["report"]["features"]) == set(report["features"])
     assert report["current"]["first"] <= report["current"]["last"]
     html = monitored.paths.drift_html.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>")
