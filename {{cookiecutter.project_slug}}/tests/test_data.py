@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -10,6 +12,7 @@ from {{ cookiecutter.module_name }}.schema import FeatureSchema
 from {{ cookiecutter.module_name }}.training.data import (
     DataError,
     clean,
+    load_split,
     read_csv,
     split,
 )
@@ -95,3 +98,16 @@ def test_split_is_reproducible_and_disjoint(raw: pd.DataFrame, settings: Setting
     pd.testing.assert_frame_equal(train, again)
     expected = round(len(cleaned) * settings.split.test_size)
     assert abs(len(test) - expected) <= 1
+
+
+def test_a_split_made_with_other_params_is_refused_with_the_fix(
+    trained: Settings, tmp_path: Path
+) -> None:
+    """A stale split (schema.target renamed since) names the column and `make train`."""
+    stale = tmp_path / "test.csv"
+    frame = pd.read_csv(trained.paths.test_data)
+    frame.drop(columns=[trained.feature_schema.target]).to_csv(stale, index=False)
+    with pytest.raises(DataError, match=r"no target column .*make train"):
+        load_split(stale, trained)
+    features, target = load_split(trained.paths.test_data, trained)
+    assert len(features) == len(target) == len(frame)

@@ -153,4 +153,12 @@ def load_split(path: Path, settings: Settings) -> tuple[pd.DataFrame, pd.Series]
     """Read a split written by ``run_split`` as (typed features, target)."""
     schema = settings.feature_schema
     frame = read_csv(path, schema, settings.data)
-    return schema.coerce_features(frame), frame[schema.target].astype(str)
+    if schema.target not in frame.columns:
+        raise DataError(
+            f"{path} has no target column {schema.target!r} (schema.target): it was split "
+            "with other params; rebuild it with `make train` (dvc repro)"
+        )
+    try:
+        return schema.coerce_features(frame), frame[schema.target].astype(str)
+    except SchemaError as error:
+        raise DataError(f"{path}: {error}; rebuild it with `make train` (dvc repro)") from None
