@@ -450,6 +450,8 @@ def test_register_promote_models_rollback_through_make(project: Path) -> None:
     """
     params_path = project / "params.yaml"
     original = params_path.read_text(encoding="utf-8")
+    storage = project.parent / f"{project.name}-dvc-storage"  # the default local remote
+    had_storage = storage.exists()
     try:
         run(["git", "add", "-A"], project)
         run(["git", "commit", "--quiet", "-m", "Train v1"], project)
@@ -517,6 +519,8 @@ def test_register_promote_models_rollback_through_make(project: Path) -> None:
     finally:
         params_path.write_text(original, encoding="utf-8")
         shutil.rmtree(project / "models/registry", ignore_errors=True)
+        if not had_storage:  # what this test pushed must not count in later push tests
+            shutil.rmtree(storage, ignore_errors=True)
         (project / "record.json").unlink(missing_ok=True)
         run(["make", "train"], project)  # DVC's run cache restores the original model
         tags = run(["git", "tag", "--list", "model*"], project).stdout.split()

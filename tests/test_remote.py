@@ -255,8 +255,8 @@ def test_s3_push_wipe_pull_gives_identical_files(
     client.create_bucket(Bucket=bucket)
     env = clean_env(DVC_S3_URL=f"s3://{bucket}/{prefix}", AWS_ENDPOINT_URL=moto_endpoint, **aws_env)
     before = snapshot(s3_project)
-    # raw data, clean, train, test, model, its ONNX copy, metadata
-    assert len(before) == 7, before
+    # raw data, clean, train, test, model, its ONNX copy, the reference profile, metadata
+    assert len(before) == 8, before
     expected = stored_objects(s3_project)
 
     run(["make", "push"], s3_project, env=env)
