@@ -14,7 +14,10 @@ from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction import batch_io
 from {{ cookiecutter.module_name }}.prediction.batch import score_file
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
-from {{ cookiecutter.module_name }}.prediction.pipelining import WriteBehind, read_ahead
+from {{ cookiecutter.module_name }}.prediction.pipelining import (
+    WriteBehind,
+    read_ahead,
+)
 
 
 def pipeline_threads() -> list[threading.Thread]:

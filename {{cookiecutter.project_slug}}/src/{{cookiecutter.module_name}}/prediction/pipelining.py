@@ -13,9 +13,8 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any
 
-Item = TypeVar("Item")
 _DONE = object()
 _POLL_SECONDS = 0.1
 
@@ -27,7 +26,7 @@ class _Failed:
         self.error = error
 
 
-def read_ahead(chunks: Iterable[Item]) -> Iterator[Item]:
+def read_ahead(chunks: Iterable[Any]) -> Iterator[Any]:
     """Iterate ``chunks`` in a background thread, at most one chunk ahead of the caller."""
     handoff: queue.Queue[object] = queue.Queue(maxsize=1)
     stop = threading.Event()
@@ -59,7 +58,7 @@ def read_ahead(chunks: Iterable[Item]) -> Iterator[Item]:
                 return
             if isinstance(item, _Failed):
                 raise item.error
-            yield item  # type: ignore[misc]
+            yield item
     finally:
         stop.set()  # the consumer stopped early (an error): let the reader end
         worker.join()
