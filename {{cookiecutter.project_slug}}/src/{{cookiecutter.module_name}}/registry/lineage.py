@@ -80,15 +80,25 @@ def md5_file(path: Path, chunk_size: int = 1 << 20) -> str:
 
 
 def read_lock(root: Path) -> dict[str, Any]:
-    """The parsed dvc.lock of the project; a clear error if there is none."""
+    """The stages of the project's dvc.lock; a clear error if there is none."""
     path = root / DVC_LOCK
     if not path.is_file():
         raise RegistryError(f"no {DVC_LOCK} in {root}: train with `make train` (dvc repro) first")
+    return parse_lock(path.read_text(encoding="utf-8"), str(path))
+
+
+def lock_at(root: Path, commit: str) -> dict[str, Any]:
+    """The stages of the dvc.lock committed in ``commit`` (no checkout needed)."""
+    where = f"{DVC_LOCK} at {commit[:8]}"
+    return parse_lock(git(root, "show", f"{commit}:{DVC_LOCK}"), where)
+
+
+def parse_lock(text: str, where: str) -> dict[str, Any]:
+    """The ``stages`` of a dvc.lock's text; RegistryError naming ``where`` if unreadable."""
     try:
-        lock = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return dict(lock.get("stages", {}))
-    except (yaml.YAMLError, AttributeError, TypeError) as error:
-        raise RegistryError(f"{path} is unreadable: {error}") from None
+        return dict((yaml.safe_load(text) or {}).get("stages", {}))
+    except (yaml.YAMLError, AttributeError, TypeError, ValueError) as error:
+        raise RegistryError(f"{where} is unreadable: {error}") from None
 
 
 def _entries(stages: dict[str, Any], kind: str) -> dict[str, str]:

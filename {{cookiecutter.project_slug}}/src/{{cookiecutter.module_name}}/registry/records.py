@@ -11,14 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.registry import tags
 from {{ cookiecutter.module_name }}.registry.lineage import (
     DVC_LOCK,
     RegistryError,
     git,
+    lock_at,
+    read_lock,
 )
 
 
@@ -67,14 +67,10 @@ def commit_records(settings: Settings, message: str) -> bool:
     return True
 
 
-def producer(lock_text: str, relative: str) -> dict[str, Any] | None:
+def producer(stages: dict[str, Any], relative: str) -> dict[str, Any] | None:
     """The deps and params of the stage whose outputs include ``relative``, as a dvc.lock
     records them: what made the model (its bytes differ between runs: skops's zip records
     the time)."""
-    try:
-        stages = dict((yaml.safe_load(lock_text) or {}).get("stages", {}))
-    except (yaml.YAMLError, AttributeError, TypeError, ValueError):
-        return None
     for stage in stages.values():
         if any(out.get("path") == relative for out in stage.get("outs", []) or []):
             deps = sorted((dep.get("path"), dep.get("md5")) for dep in stage.get("deps", []) or [])
@@ -88,14 +84,14 @@ def registered_as(settings: Settings) -> str | None:
     the store does not register the same model again each week."""
     root = settings.root
     relative = settings.paths.model.resolve().relative_to(root.resolve()).as_posix()
-    current = producer((root / DVC_LOCK).read_text(encoding="utf-8"), relative)
+    current = producer(read_lock(root), relative)
     if current is None:
         return None
     for tagged in tags.list_versions(root, settings.registry.artifact):
         try:
-            text = git(root, "show", f"{tagged.commit}:{DVC_LOCK}")
+            stages = lock_at(root, tagged.commit)
         except RegistryError:
-            continue  # a version whose commit has no dvc.lock cannot match
-        if producer(text, relative) == current:
+            continue  # a version whose commit has no readable dvc.lock cannot match
+        if producer(stages, relative) == current:
             return tagged.version
     return None

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.store import ModelStore
 from {{ cookiecutter.module_name }}.registry import publish
@@ -29,7 +27,7 @@ from {{ cookiecutter.module_name }}.registry.lineage import (
     DVC_LOCK,
     RegistryError,
     data_hashes,
-    git,
+    lock_at,
     md5_file,
     output_hashes,
     utc_now,
@@ -85,27 +83,24 @@ def read_version(settings: Settings, tagged: TaggedVersion, staging: Path) -> Ve
     root, paths = settings.root, settings.paths
     tag = f"{settings.registry.artifact}@{tagged.version}"
     outs = _locked_outputs(root, tagged.commit, tag)
-    model_file = _relative(paths.model, root)
-    files = [
-        model_file,
-        _relative(paths.metadata, root),
-        _relative(paths.onnx_model, root),
-        _relative(paths.reference_profile, root),
-    ]
-    cache = _Cache(root, outs, tag, files)
+    model_file, metadata_file, onnx_file, profile_file = (
+        _relative(path, root)
+        for path in (paths.model, paths.metadata, paths.onnx_model, paths.reference_profile)
+    )
+    cache = _Cache(root, outs, tag, [model_file, metadata_file, onnx_file, profile_file])
     model = cache.copy(model_file, staging)
-    metadata_file = cache.copy(files[1], staging)
-    metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+    metadata_copy = cache.copy(metadata_file, staging)
+    metadata = json.loads(metadata_copy.read_text(encoding="utf-8"))
     if (metadata.get("onnx") or {}).get("status") == "passed":
-        cache.copy(files[2], staging)
+        cache.copy(onnx_file, staging)
     if metadata.get("reference_profile"):  # drift monitoring's reference travels too
-        cache.copy(files[3], staging)
+        cache.copy(profile_file, staging)
     lineage = {
         "git_commit": tagged.commit,
         "data": data_hashes(outs.stages),
         "model_md5": outs.md5[model_file],
     }
-    return VersionFiles(model, metadata_file, metadata, lineage)
+    return VersionFiles(model, metadata_copy, metadata, lineage)
 
 
 def restore_version(settings: Settings, tagged: TaggedVersion, say: Say) -> Path:
@@ -136,11 +131,9 @@ class _LockedOutputs:
 
 def _locked_outputs(root: Path, commit: str, tag: str) -> _LockedOutputs:
     try:
-        text = git(root, "show", f"{commit}:{DVC_LOCK}")
-        stages = dict((yaml.safe_load(text) or {}).get("stages", {}))
-    except (RegistryError, yaml.YAMLError, AttributeError, TypeError) as error:
+        return _LockedOutputs(lock_at(root, commit))
+    except RegistryError as error:
         raise RegistryError(f"cannot read {DVC_LOCK} at {tag}: {error}") from None
-    return _LockedOutputs(stages)
 
 
 def _relative(path: Path, root: Path) -> str:
