@@ -44,6 +44,13 @@ def on_starting(server):
         stale.unlink()
 
 
+def post_worker_init(worker):
+    """Start the worker's prediction log writer process before its first request."""
+    prediction_log = getattr(worker.wsgi, "extensions", {}).get("prediction_log")
+    if prediction_log is not None:
+        prediction_log.start()
+
+
 def child_exit(server, worker):
     """Drop a dead worker's live gauges (its counters stay: totals must not go down)."""
     from prometheus_client import multiprocess

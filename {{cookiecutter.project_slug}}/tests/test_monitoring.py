@@ -124,7 +124,7 @@ def synthetic_reference() -> Reference:
 def logged_sample(tmp_path: Path, frame: pd.DataFrame) -> Any:
     """``frame`` written by the serving side's logger and read back as monitoring reads it."""
     log = PredictionLog(tmp_path / "p.jsonl", max_bytes=10_000_000, backups=1)
-    predictions = [{"prediction": "big" if size > 10 else "small"} for size in frame["size"]]
+    predictions = ["big" if size > 10 else "small" for size in frame["size"]]
     assert log.log("req", "v1.0.0", frame, predictions)
     return read_log(tmp_path / "p.jsonl")
 
@@ -179,7 +179,7 @@ def test_the_window_keeps_recent_records_then_the_last_ones(tmp_path: Path) -> N
     log = PredictionLog(tmp_path / "p.jsonl", max_bytes=1_000_000, backups=0)
     for days_ago in (5, 3, 1, 0):
         stamp = now - timedelta(days=days_ago)
-        assert log.log(f"d{days_ago}", "v1", synthetic(1, seed=0), [{"prediction": "a"}], stamp)
+        assert log.log(f"d{days_ago}", "v1", synthetic(1, seed=0), ["a"], stamp)
     records = read_log(tmp_path / "p.jsonl")
     assert list(window(records, None, None, now).meta["request_id"]) == ["d5", "d3", "d1", "d0"]
     assert list(window(records, 2, None, now).meta["request_id"]) == ["d1", "d0"]

@@ -12,13 +12,15 @@ from {{ cookiecutter.module_name }}.config import (
     ServingSettings,
     Settings,
 )
+from {{ cookiecutter.module_name }}.prediction.log_client import (
+    PredictionLogClient,
+)
 from {{ cookiecutter.module_name }}.prediction.model import (
     LoadedModel,
     UnscorableRowsError,
 )
 from {{ cookiecutter.module_name }}.prediction.prediction_log import (
     REQUEST_ID_HEADER,
-    QueuedPredictionLog,
     request_id,
 )
 from {{ cookiecutter.module_name }}.prediction.validation import (
@@ -106,9 +108,11 @@ def predict() -> Any:
         )
     current_app.extensions["metrics"].count_predictions(predictions)
     request_key = request_id(request.headers.get(REQUEST_ID_HEADER))
-    prediction_log: QueuedPredictionLog | None = current_app.extensions.get("prediction_log")
+    prediction_log: PredictionLogClient | None = current_app.extensions.get("prediction_log")
     if prediction_log is not None:  # queued, never raises: a full disk is counted, not answered
-        prediction_log.submit(request_key, model.version, features, predictions)
+        labels = [row["prediction"] for row in predictions]
+        body = request.get_data(cache=True)  # the writer process re-reads the records
+        prediction_log.submit(request_key, model.version, model.schema, body, labels)
     response = jsonify(model_version=model.version, request_id=request_key, predictions=predictions)
     response.headers[REQUEST_ID_HEADER] = request_key
     return response

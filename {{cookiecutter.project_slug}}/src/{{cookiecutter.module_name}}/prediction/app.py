@@ -11,13 +11,12 @@ from werkzeug.exceptions import HTTPException
 from {{ cookiecutter.module_name }}.config import Settings, load_settings
 from {{ cookiecutter.module_name }}.prediction.api import api
 from {{ cookiecutter.module_name }}.prediction.dashboard import install_dashboard
+from {{ cookiecutter.module_name }}.prediction.log_client import (
+    PredictionLogClient,
+)
 from {{ cookiecutter.module_name }}.prediction.metrics import install_metrics
 from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.openapi import docs
-from {{ cookiecutter.module_name }}.prediction.prediction_log import (
-    PredictionLog,
-    QueuedPredictionLog,
-)
 from {{ cookiecutter.module_name }}.prediction.reload import install_reload
 from {{ cookiecutter.module_name }}.prediction.retrain import configure_retrain
 from {{ cookiecutter.module_name }}.prediction.store import load_served_model
@@ -46,9 +45,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.extensions["model_error"] = str(error)
     metrics = install_metrics(app)
     if settings.monitoring.log.enabled:
-        writer = PredictionLog.from_settings(settings, metrics.count_log_error)
-        app.extensions["prediction_log"] = QueuedPredictionLog(
-            writer, settings.monitoring.log.queue_size
+        app.extensions["prediction_log"] = PredictionLogClient.from_settings(
+            settings, metrics.count_log_error
         )
     app.register_blueprint(api)
     app.register_blueprint(docs)

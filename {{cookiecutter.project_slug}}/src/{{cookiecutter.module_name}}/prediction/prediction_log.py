@@ -8,15 +8,15 @@ an exclusive ``flock`` of ``<log>.lock``: size check, rotation and append are on
 the files never exceed ``max_bytes * (backups + 1)`` together. Rotation renames
 ``log -> log.1 -> log.2 ...`` and drops the oldest, like ``logging.RotatingFileHandler``.
 
-Logging must never cost a client its answer: requests only queue their records
-(``QueuedPredictionLog``) for a writer thread, and ``PredictionLog.log`` catches every
-error (a full disk, a read-only folder), reports it through ``on_error`` (a Prometheus
-counter) and a rate-limited warning, and returns False.
+Logging must never cost a client its answer: a request only hands its body to a writer
+process (``log_client.py``), which validates and encodes the records and calls this
+module (``log_writer.py``). ``PredictionLog.log`` catches every error (a full disk, a
+read-only folder), reports it through ``on_error`` (counted in Prometheus by the worker)
+and a rate-limited warning, and returns False.
 """
 
 from __future__ import annotations
 
-import atexit
 import errno
 import fcntl
 import hashlib
@@ -24,7 +24,6 @@ import json
 import logging
 import math
 import os
-import queue
 import re
 import threading
 import time
@@ -38,7 +37,6 @@ import pandas as pd
 
 from {{ cookiecutter.module_name }}.config import (
     ENV_PREFIX,
-    Settings,
 )
 
 log = logging.getLogger(__name__)
@@ -48,10 +46,12 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # A client's id is kept only if it is short and plain: it ends up in files and headers.
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 HASH_DIGITS = 16
-# Seconds the writer waits after a first request so that a burst is written at once.
-LINGER = 0.05
 # At most one warning per this many seconds per process: a full disk must not flood the log.
 WARN_EVERY = 60.0
+
+
+# (model version, features, [(request id, time, records)], labels): see PredictionLog.lines.
+Group = tuple[str, pd.DataFrame, Sequence[tuple[str, datetime | None, int]], Sequence[str]]
 
 
 def request_id(sent: str | None) -> str:
@@ -105,60 +105,46 @@ class PredictionLog:
         self._thread_lock = threading.Lock()  # flock guards processes; this guards threads
         self._last_warning = -WARN_EVERY
 
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, on_error: Callable[[str, int], None] | None = None
-    ) -> PredictionLog:
-        """The log ``params.yaml`` describes; the salt comes from the environment."""
-        options = settings.monitoring.log
-        return cls(
-            settings.paths.prediction_log,
-            options.max_bytes,
-            options.backups,
-            options.exclude,
-            options.hash,
-            os.environ.get(SALT_ENV, ""),
-            on_error,
-        )
-
     def log(
         self,
         request: str,
         model_version: str,
         features: pd.DataFrame,
-        predictions: list[dict[str, Any]],
+        labels: Sequence[str],
         stamp: datetime | None = None,
     ) -> bool:
         """Append one line per record; never raises. False when nothing (or not all) was written."""
-        return self.log_many([(request, model_version, features, predictions, stamp)])
+        return self.log_groups([(model_version, features, [(request, stamp, len(labels))], labels)])
 
-    def log_many(self, requests: Sequence[tuple[Any, ...]]) -> bool:
-        """Append the records of several requests (``log``'s arguments each) in one write."""
-        records = sum(len(arguments[3]) for arguments in requests)
+    def log_groups(self, groups: Sequence[Group]) -> bool:
+        """Append several requests' records in one write. A group is ``lines``'s arguments:
+        the requests of one model version with their records in one frame, so that a
+        burst of small requests costs one encoding pass, not one per request."""
+        records = sum(len(group[3]) for group in groups)
         try:
-            lines = [line for arguments in requests for line in self.lines(*arguments)]
+            lines = [line for group in groups for line in self.lines(*group)]
             dropped = self.write(lines)
         except OSError as error:
             reason = errno.errorcode.get(error.errno or 0, "OSError")
             self.report_failure(reason, error, records)
             return False
-        except Exception as error:  # a bug here must still not cost the client its answer
+        except Exception as error:  # a bug here must still not cost a record its line
             self.report_failure(type(error).__name__, error, records)
             return False
         return dropped == 0
 
     def lines(
         self,
-        request: str,
         model_version: str,
         features: pd.DataFrame,
-        predictions: list[dict[str, Any]],
-        stamp: datetime | None = None,
+        requests: Sequence[tuple[str, datetime | None, int]],
+        labels: Sequence[str],
     ) -> list[bytes]:
-        """The JSON lines of one request (UTF-8, newline-terminated).
+        """The JSON lines (UTF-8, newline-terminated) of ``requests``: (request id, time,
+        record count) each, whose records are the rows of ``features``, in order.
 
-        Built column by column, each distinct value encoded once: this runs inside the
-        request, and encoding a dict per record would cost more than predicting a batch.
+        Built column by column, each distinct value encoded once: encoding a dict per
+        record costs several times more.
         """
         names = [name for name in features.columns if name not in self.exclude]
         keys = [_ENCODER.encode(str(name)) + ":" for name in names]
@@ -166,32 +152,42 @@ class PredictionLog:
         table = features.to_numpy(dtype=object).T.tolist() if len(features.columns) else []
         values = dict(zip(features.columns, table, strict=True))
         columns = [self._encoded(name, values[name]) for name in names]
-        when = (stamp or datetime.now(UTC)).isoformat(timespec="milliseconds")
-        head = "".join(
-            [
-                '{"time":',
-                _ENCODER.encode(when),
-                ',"request_id":',
-                _ENCODER.encode(request),
-                ',"model_version":',
-                _ENCODER.encode(model_version),
-                ',"record":',
-            ]
-        )
-        labels = _Encoded()
         # Rows of encoded values (empty rows when every column is excluded).
-        rows = list(zip(*columns, strict=True)) if columns else [()] * len(predictions)
-        return [
-            (
-                f"{head}{index},"
-                f'"prediction":{labels[predicted["prediction"]]},"features":'
-                + "{"
-                + ",".join(key + value for key, value in zip(keys, row, strict=True))
-                + "}"
-                + "}\n"
-            ).encode()
-            for index, (predicted, row) in enumerate(zip(predictions, rows, strict=True))
-        ]
+        rows = list(zip(*columns, strict=True)) if columns else [()] * len(labels)
+        if len(rows) != len(labels) or len(labels) != sum(count for *_, count in requests):
+            raise ValueError("the features, labels and request sizes do not match")
+        version = _ENCODER.encode(model_version)
+        encoded_labels = _Encoded()
+        lines: list[bytes] = []
+        start = 0
+        for request, stamp, count in requests:
+            when = (stamp or datetime.now(UTC)).isoformat(timespec="milliseconds")
+            head = "".join(
+                [
+                    '{"time":',
+                    _ENCODER.encode(when),
+                    ',"request_id":',
+                    _ENCODER.encode(request),
+                    ',"model_version":',
+                    version,
+                    ',"record":',
+                ]
+            )
+            lines += [
+                (
+                    f"{head}{index},"
+                    f'"prediction":{encoded_labels[labels[start + index]]},"features":'
+                    + "{"
+                    + ",".join(
+                        key + value for key, value in zip(keys, rows[start + index], strict=True)
+                    )
+                    + "}"
+                    + "}\n"
+                ).encode()
+                for index in range(count)
+            ]
+            start += count
+        return lines
 
     def _encoded(self, name: str, values: list[Any]) -> list[str]:
         """A column's values as JSON text: NaN becomes null, hashed columns are hashed."""
@@ -280,87 +276,6 @@ class PredictionLog:
                 reason,
                 error,
             )
-
-
-class QueuedPredictionLog:
-    """Hands each request's records to a writer thread: the request waits neither for the
-    encoding nor for the disk. One thread per process, started by the first request (so
-    after gunicorn forks its workers). When ``queue_size`` requests are already waiting
-    (a stalled disk), new ones are dropped and counted as ``queue_full``. Records still
-    queued when a worker exits are written by an exit hook (a killed worker loses them).
-    """
-
-    def __init__(self, log: PredictionLog, queue_size: int) -> None:
-        self.log = log
-        self.queue_size = queue_size
-        self._pid = -1
-        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(queue_size)
-        self._start_lock = threading.Lock()
-
-    def submit(
-        self,
-        request: str,
-        model_version: str,
-        features: pd.DataFrame,
-        predictions: list[dict[str, Any]],
-    ) -> bool:
-        """Queue one request's records; never blocks, never raises. False if dropped."""
-        try:
-            self._ensure_writer()
-            self._queue.put_nowait(
-                (request, model_version, features, predictions, datetime.now(UTC))
-            )
-        except queue.Full:
-            self.log.report_failure(
-                "queue_full",
-                f"{self.queue_size} requests already wait for the writer "
-                "(monitoring.log.queue_size): the disk is slower than the traffic",
-                len(predictions),
-            )
-            return False
-        except Exception as error:  # e.g. no thread can be started
-            self.log.report_failure(type(error).__name__, error, len(predictions))
-            return False
-        return True
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued record is written (tests, shutdown); False on timeout."""
-        if self._pid != os.getpid():  # no writer in this process: nothing was queued here
-            return True
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.005)
-        return True
-
-    def _ensure_writer(self) -> None:
-        if self._pid == os.getpid():
-            return
-        with self._start_lock:
-            if self._pid == os.getpid():
-                return
-            self._queue = queue.Queue(self.queue_size)  # a forked child starts afresh
-            threading.Thread(target=self._write_forever, name="prediction-log", daemon=True).start()
-            atexit.register(self.flush, 5.0)
-            self._pid = os.getpid()
-
-    def _write_forever(self) -> None:
-        """Wait for a request, let a burst gather, write the lot: one wake-up, lock and
-        write per burst rather than per request."""
-        while True:
-            items = [self._queue.get()]
-            time.sleep(LINGER)
-            while True:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                self.log.log_many(items)
-            finally:
-                for _ in items:
-                    self._queue.task_done()
 
 
 class _FileLock:

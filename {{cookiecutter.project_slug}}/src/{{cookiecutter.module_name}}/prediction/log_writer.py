@@ -1,0 +1,272 @@
+"""The prediction log's writer process: validates, encodes and appends what workers hand it.
+
+Each serving worker starts one (``log_client.py``) and sends it, over a pipe, the raw
+body of every answered ``/predict`` request with its id, model version, time and labels.
+Parsing the body again, encoding one JSON line per record and writing them cost more CPU
+than the prediction itself for a batch; here they run in another process, so a worker
+never spends its interpreter on the log and a slow disk never holds a request.
+
+Pipe protocol, worker -> writer: frames of a 4-byte big-endian length and a pickle
+(both ends run this same code; the pipe is private to them):
+
+- ``("setup", WriterSetup)`` first, once;
+- ``("log", request_id, version, unix_time, body, labels, schema)`` per answered request,
+  where ``schema`` (the version's ``FeatureSchema``) comes with a version's first request
+  and is None after.
+
+Writer -> worker, one line each: ``done N`` when N records were written or counted as
+lost, ``error REASON N`` when N records could not be written (a full disk: ``ENOSPC``).
+The writer ends when its input closes (the worker exited or was killed), after writing
+everything it had received.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import os
+import pickle
+import select
+import signal
+import struct
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from {{ cookiecutter.module_name }}.config import (
+    ServingSettings,
+    Settings,
+)
+from {{ cookiecutter.module_name }}.prediction.prediction_log import (
+    SALT_ENV,
+    Group,
+    PredictionLog,
+)
+from {{ cookiecutter.module_name }}.prediction.requests import (
+    records_adapter,
+)
+from {{ cookiecutter.module_name }}.prediction.validation import (
+    to_frame,
+)
+from {{ cookiecutter.module_name }}.schema import (
+    FeatureSchema,
+)
+
+log = logging.getLogger(__name__)
+
+HEADER = struct.Struct("!I")
+# Seconds the writer waits after a first request so that a burst is written at once.
+LINGER = 0.05
+# Requests written in one go at most, however fast they come.
+MAX_PENDING = 500
+READ_SIZE = 1 << 20
+# The writer's niceness: on a busy machine the CPU goes to serving first. When serving
+# takes every core, the pipe fills and requests are dropped and counted (queue_full)
+# rather than answered later.
+NICENESS = 19
+
+
+@dataclass(frozen=True)
+class WriterSetup:
+    """What the writer needs from ``params.yaml`` (sent over the pipe, so tests and
+    benchmarks can log anywhere) and the salt from the environment."""
+
+    path: Path
+    max_bytes: int
+    backups: int
+    exclude: tuple[str, ...]
+    hashed: tuple[str, ...]
+    salt: str
+    serving: ServingSettings
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WriterSetup:
+        options = settings.monitoring.log
+        return cls(
+            settings.paths.prediction_log,
+            options.max_bytes,
+            options.backups,
+            tuple(options.exclude),
+            tuple(options.hash),
+            os.environ.get(SALT_ENV, ""),
+            settings.serving,
+        )
+
+
+def pack(message: tuple[Any, ...]) -> bytes:
+    """One frame: the pickle's length, then the pickle."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(data)) + data
+
+
+def unpack(buffer: bytearray) -> list[tuple[Any, ...]]:
+    """The whole frames at the start of ``buffer``, removed from it; a partial one stays."""
+    messages = []
+    start = 0
+    while len(buffer) - start >= HEADER.size:
+        (size,) = HEADER.unpack_from(buffer, start)
+        end = start + HEADER.size + size
+        if len(buffer) < end:
+            break
+        messages.append(pickle.loads(buffer[start + HEADER.size : end]))
+        start = end
+    del buffer[:start]
+    return messages
+
+
+class Writer:
+    """The writer's work, without the pipe: keep schemas, gather requests, write them."""
+
+    def __init__(self, report: Callable[[str], None]) -> None:
+        self.report = report
+        self.log: PredictionLog | None = None
+        self.serving = ServingSettings()
+        self.schemas: dict[str, FeatureSchema] = {}
+        self.pending: list[tuple[Any, ...]] = []
+
+    def handle(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "setup":
+            setup: WriterSetup = message[1]
+            self.serving = setup.serving
+            self.log = PredictionLog(
+                setup.path,
+                setup.max_bytes,
+                setup.backups,
+                setup.exclude,
+                setup.hashed,
+                setup.salt,
+                lambda reason, records: self.report(f"error {reason} {records}"),
+            )
+        elif kind == "log":
+            *request, schema = message[1:]
+            if schema is not None:
+                self.schemas[request[1]] = schema
+            self.pending.append(tuple(request))
+        else:
+            log.warning("prediction log writer: unknown message %r ignored", kind)
+
+    def write_pending(self) -> None:
+        """Write every gathered request, then say how many records are settled."""
+        pending, self.pending = self.pending, []
+        records = sum(len(item[4]) for item in pending)
+        try:
+            groups = [
+                group
+                for version, items in itertools.groupby(pending, key=lambda item: item[1])
+                if (group := self._group(version, list(items))) is not None
+            ]
+            if groups and self.log is not None:
+                self.log.log_groups(groups)
+        except Exception as error:  # a bug here must not end the writer
+            log.exception("prediction log writer: %d record(s) not written", records)
+            self.report(f"error {type(error).__name__} {records}")
+        self.report(f"done {records}")
+
+    def _group(self, version: str, items: list[tuple[Any, ...]]) -> Group | None:
+        """One version's requests as ``PredictionLog.lines`` takes them: their records
+        validated together (one pass, however many requests), exactly as the worker did."""
+        schema = self.schemas.get(version)
+        if self.log is None or schema is None:
+            reason = "no_setup" if self.log is None else "no_schema"
+            self.report(f"error {reason} {sum(len(item[4]) for item in items)}")
+            return None
+        read = [entry for item in items if (entry := self._read(*item)) is not None]
+        adapter = records_adapter(schema, self.serving.extra_columns)
+        try:
+            validated = adapter.validate_python([row for entry in read for row in entry[2]])
+        except ValueError:  # not what the worker accepted: find and count the culprits
+            read = [entry for entry in read if self._valid(adapter, entry)]
+            validated = adapter.validate_python([row for entry in read for row in entry[2]])
+        if not read:
+            return None
+        requests = [(request, when, len(labels)) for request, when, _, labels in read]
+        labels = [label for *_, entry_labels in read for label in entry_labels]
+        return (version, to_frame(validated, schema), requests, labels)
+
+    def _read(
+        self, request: str, version: str, stamp: float, body: bytes, labels: list[str]
+    ) -> tuple[str, datetime, list[Any], list[str]] | None:
+        """(request, time, its records, labels), or None (counted) if the body does not
+        hold one record per label (the worker answered it, so this is a bug)."""
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        rows = [payload] if isinstance(payload, dict) else payload
+        if not isinstance(rows, list) or len(rows) != len(labels):
+            log.warning("prediction log writer: request %s not re-read", request)
+            self.report(f"error unreadable_request {len(labels)}")
+            return None
+        return (request, datetime.fromtimestamp(stamp, UTC), rows, labels)
+
+    def _valid(self, adapter: Any, entry: tuple[str, datetime, list[Any], list[str]]) -> bool:
+        try:
+            adapter.validate_python(entry[2])
+        except ValueError as error:
+            log.warning("prediction log writer: request %s not re-read: %s", entry[0], error)
+            self.report(f"error unreadable_request {len(entry[3])}")
+            return False
+        return True
+
+
+def serve(stdin: int, stdout: int) -> None:
+    """Read frames from ``stdin`` until it closes; write what came in LINGER seconds.
+
+    After a first request the writer sleeps out the LINGER, then takes everything the
+    pipe holds: it wakes about 1/LINGER times a second under load, not once per request
+    (each wake-up costs the serving worker a context switch and its caches).
+    """
+
+    def report(line: str) -> None:
+        with contextlib.suppress(OSError):  # the worker is gone: nobody to tell
+            os.write(stdout, f"{line}\n".encode())
+
+    writer = Writer(report)
+    buffer = bytearray()
+    open_input = True
+    os.set_blocking(stdin, False)
+    while open_input:
+        select.select([stdin], [], [])  # idle until a request arrives, or the end
+        first = time.monotonic()
+        while open_input and time.monotonic() < first + LINGER:
+            time.sleep(max(first + LINGER - time.monotonic(), 0.0))
+            open_input = _read_available(stdin, buffer)
+            for message in unpack(buffer):
+                writer.handle(message)
+            if len(writer.pending) >= MAX_PENDING:
+                break
+        if writer.pending:
+            writer.write_pending()
+
+
+def _read_available(stdin: int, buffer: bytearray) -> bool:
+    """Append what the pipe holds to ``buffer``; False once the worker closed it."""
+    while True:
+        try:
+            chunk = os.read(stdin, READ_SIZE)
+        except BlockingIOError:
+            return True
+        if not chunk:
+            return False
+        buffer += chunk
+
+
+def main() -> None:
+    """Entry point of ``python -m {{ cookiecutter.module_name }}.prediction.log_writer``."""
+    # Ctrl-C in a terminal reaches the whole process group: finish by end of input instead.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    serve(sys.stdin.fileno(), sys.stdout.fileno())
+
+
+if __name__ == "__main__":
+    main()
