@@ -20,6 +20,8 @@ from {{ cookiecutter.module_name }}.prediction import (
 )
 from {{ cookiecutter.module_name }}.prediction.log_client import (
     PredictionLogClient,
+    record_shape,
+    writer_setup,
 )
 from {{ cookiecutter.module_name }}.prediction.log_writer import (
     Writer,
@@ -31,10 +33,16 @@ from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.prediction.prediction_log import (
     log_files,
 )
+from {{ cookiecutter.module_name }}.prediction.requests import (
+    records_adapter,
+)
+from {{ cookiecutter.module_name }}.prediction.validation import (
+    to_frame,
+)
 
 
 def setup_for(settings: Settings, path: Path, **changes: Any) -> WriterSetup:
-    setup = WriterSetup.from_settings(settings.with_paths(prediction_log=path))
+    setup = writer_setup(settings.with_paths(prediction_log=path))
     return WriterSetup(**{**setup.__dict__, **changes})
 
 
@@ -98,7 +106,7 @@ def test_the_writer_writes_the_validated_records_and_settles_them(
     writer.handle(("setup", setup_for(trained, path)))
     numeric = model.schema.numeric[0]
     body = json.dumps([example_record, {**example_record, numeric: None}]).encode()
-    writer.handle(("log", "r1", "v1", 0.0, body, ["a", "b"], model.schema))
+    writer.handle(("log", "r1", "v1", 0.0, body, ["a", "b"], record_shape(model.schema)))
     writer.handle(("log", "r2", "v2", 0.0, body, ["a", "b"], None))  # v2's schema never came
     writer.write_pending()
     records = logged(path)
@@ -109,7 +117,7 @@ def test_the_writer_writes_the_validated_records_and_settles_them(
     assert records[0]["time"] == "1970-01-01T00:00:00.000+00:00"
     assert records[0]["features"][numeric] == float(example_record[numeric])
     assert records[1]["features"][numeric] is None
-    assert replies == ["error no_schema 2", "done 4"]
+    assert replies == ["error no_shape 2", "done 4"]
 
 
 def test_an_unreadable_body_is_counted_not_fatal(
@@ -118,7 +126,7 @@ def test_an_unreadable_body_is_counted_not_fatal(
     replies: list[str] = []
     writer = Writer(replies.append)
     writer.handle(("setup", setup_for(trained, tmp_path / "p.jsonl")))
-    writer.handle(("log", "r1", "v1", 0.0, b"{not json", ["a"], model.schema))
+    writer.handle(("log", "r1", "v1", 0.0, b"{not json", ["a"], record_shape(model.schema)))
     writer.write_pending()
     assert replies == ["error unreadable_request 1", "done 1"]
 
@@ -132,13 +140,49 @@ def test_one_invalid_request_in_a_burst_costs_only_its_own_records(
     writer.handle(("setup", setup_for(trained, path)))
     good = body_of([example_record])
     bad = body_of([{**example_record, model.schema.numeric[0]: "not a number"}] * 2)
-    writer.handle(("log", "r1", "v1", 0.0, good, ["a"], model.schema))
+    writer.handle(("log", "r1", "v1", 0.0, good, ["a"], record_shape(model.schema)))
     writer.handle(("log", "r2", "v1", 0.0, bad, ["a", "a"], None))
     writer.handle(("log", "r3", "v1", 0.0, good, ["b"], None))
     writer.handle(("log", "r4", "v1", 0.0, good, ["a", "b"], None))  # 2 labels, 1 record
     writer.write_pending()
     assert [(r["request_id"], r["prediction"]) for r in logged(path)] == [("r1", "a"), ("r3", "b")]
     assert replies == ["error unreadable_request 2", "error unreadable_request 2", "done 6"]
+
+
+def test_the_writer_types_records_exactly_as_request_validation_does(
+    model: LoadedModel, example_record: dict[str, Any]
+) -> None:
+    """The writer re-reads bodies without pydantic or pandas: its columns must equal what
+    validation made of the same records, or drift would compare different values."""
+    schema = model.schema
+    numeric, categorical = schema.numeric[0], schema.categorical[0]
+    records = [
+        example_record,
+        {**example_record, numeric: None, categorical: None},  # missing values
+        {**example_record, numeric: int(example_record[numeric])},  # an integer number
+        {**example_record, categorical: 3},  # an integer label
+        {**example_record, "not_a_feature": [1, 2]},  # an extra column, ignored
+    ]
+    validated = to_frame(records_adapter(schema, "ignore").validate_python(records), schema)
+    expected = {
+        name: [None if value != value else value for value in validated[name].tolist()]
+        for name in schema.features
+    }
+    columns = record_shape(schema).columns(records)
+    assert columns == expected
+    assert all(type(value) is float for value in columns[numeric] if value is not None)
+    assert columns[categorical][3] == "3"
+
+
+def test_records_validation_would_refuse_are_refused(model: LoadedModel) -> None:
+    shape = record_shape(model.schema)
+    numeric, categorical = model.schema.numeric[0], model.schema.categorical[0]
+    good = dict.fromkeys(model.schema.features)
+    for bad in ({**good, numeric: "1"}, {**good, numeric: True}, {**good, categorical: 1.5}):
+        with pytest.raises(ValueError, match="column"):
+            shape.columns([bad])
+    with pytest.raises(KeyError):
+        shape.columns([{numeric: 1.0}])
 
 
 def body_of(records: list[dict[str, Any]]) -> bytes:
@@ -262,3 +306,16 @@ time.sleep(600)
     finally:
         worker.kill()
     assert len(logged(path)) == 3
+
+
+def test_the_writer_process_stays_light() -> None:
+    """One writer runs beside every worker: it must not load pandas, numpy or pydantic
+    (about 100 MB each time), nor the settings that import them."""
+    check = (
+        "import sys, {{ cookiecutter.module_name }}.prediction.log_writer\n"
+        "print(sorted(m for m in ('pandas', 'numpy', 'pydantic', 'yaml') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"

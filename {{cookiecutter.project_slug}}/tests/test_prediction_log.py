@@ -17,7 +17,7 @@ from {{ cookiecutter.module_name }}.config import (
     Settings,
 )
 from {{ cookiecutter.module_name }}.prediction import (
-    prediction_log,
+    log_client,
 )
 from {{ cookiecutter.module_name }}.prediction.app import (
     create_app,
@@ -109,7 +109,7 @@ def test_excluded_columns_are_dropped_and_hashed_ones_hashed(
 ) -> None:
     schema = trained.feature_schema
     excluded, hashed = schema.features[0], schema.features[-1]
-    monkeypatch.setenv(prediction_log.SALT_ENV, "pepper")
+    monkeypatch.setenv(log_client.SALT_ENV, "pepper")
     settings = with_log(trained, tmp_path / "p.jsonl", exclude=(excluded,), hash=(hashed,))
     app, client = serving(settings)
     assert client.post("/predict", json=example_record).status_code == 200

@@ -28,18 +28,22 @@ from pathlib import Path
 from typing import Any
 
 from {{ cookiecutter.module_name }}.config import (
+    ENV_PREFIX,
     Settings,
 )
 from {{ cookiecutter.module_name }}.prediction.log_writer import (
+    RecordShape,
     WriterSetup,
     pack,
 )
 from {{ cookiecutter.module_name }}.schema import (
+    MISSING_CATEGORY,
     FeatureSchema,
 )
 
 log = logging.getLogger(__name__)
 
+SALT_ENV = f"{ENV_PREFIX}_LOG_SALT"
 WRITER_MODULE = f"{__package__}.log_writer"
 # The folder that holds this package: the writer must import the same code.
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
@@ -66,9 +70,7 @@ class PredictionLogClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, on_error: OnError) -> PredictionLogClient:
-        return cls(
-            WriterSetup.from_settings(settings), settings.monitoring.log.queue_size, on_error
-        )
+        return cls(writer_setup(settings), settings.monitoring.log.queue_size, on_error)
 
     def submit(
         self,
@@ -88,7 +90,8 @@ class PredictionLogClient:
             # A version's schema travels with its first request (the writer re-reads bodies).
             known = model_version in writer.schemas
             message = ("log", request, model_version, time.time(), body, labels)
-            writer.put(pack((*message, None if known else schema)), len(labels))
+            shape = None if known else record_shape(schema)
+            writer.put(pack((*message, shape)), len(labels))
             writer.schemas.add(model_version)
         except queue.Full:
             self._lost("queue_full", len(labels))
@@ -146,6 +149,24 @@ class PredictionLogClient:
             self.on_error(reason, records)
         except Exception:
             log.debug("could not count a prediction log error", exc_info=True)
+
+
+def writer_setup(settings: Settings) -> WriterSetup:
+    """The writer's options from ``params.yaml``, the salt from the environment."""
+    options = settings.monitoring.log
+    return WriterSetup(
+        settings.paths.prediction_log,
+        options.max_bytes,
+        options.backups,
+        tuple(options.exclude),
+        tuple(options.hash),
+        os.environ.get(SALT_ENV, ""),
+    )
+
+
+def record_shape(schema: FeatureSchema) -> RecordShape:
+    """What the writer needs of ``schema`` to re-read validated records."""
+    return RecordShape(tuple(schema.features), frozenset(schema.numeric), MISSING_CATEGORY)
 
 
 def _close_holder(state: dict[str, Any], timeout: float = 5.0) -> None:

@@ -1,4 +1,4 @@
-"""The prediction log's writer process: validates, encodes and appends what workers hand it.
+"""The prediction log's writer process: re-reads, encodes and appends what workers hand it.
 
 Each serving worker starts one (``log_client.py``) and sends it, over a pipe, the raw
 body of every answered ``/predict`` request with its id, model version, time and labels.
@@ -6,12 +6,17 @@ Parsing the body again, encoding one JSON line per record and writing them cost 
 than the prediction itself for a batch; here they run in another process, so a worker
 never spends its interpreter on the log and a slow disk never holds a request.
 
+The worker validated every body it hands over, so the writer only picks each record's
+feature values and types them as validation did (``RecordShape.columns``, checked
+against ``validation.to_frame`` by the tests). It imports neither pandas nor pydantic
+nor the settings: one writer per worker stays small (about 20 MB).
+
 Pipe protocol, worker -> writer: frames of a 4-byte big-endian length and a pickle
 (both ends run this same code; the pipe is private to them):
 
 - ``("setup", WriterSetup)`` first, once;
-- ``("log", request_id, version, unix_time, body, labels, schema)`` per answered request,
-  where ``schema`` (the version's ``FeatureSchema``) comes with a version's first request
+- ``("log", request_id, version, unix_time, body, labels, shape)`` per answered request,
+  where ``shape`` (the version's ``RecordShape``) comes with a version's first request
   and is None after.
 
 Writer -> worker, one line each: ``done N`` when N records were written or counted as
@@ -39,23 +44,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from {{ cookiecutter.module_name }}.config import (
-    ServingSettings,
-    Settings,
-)
 from {{ cookiecutter.module_name }}.prediction.prediction_log import (
-    SALT_ENV,
+    Columns,
     Group,
     PredictionLog,
-)
-from {{ cookiecutter.module_name }}.prediction.requests import (
-    records_adapter,
-)
-from {{ cookiecutter.module_name }}.prediction.validation import (
-    to_frame,
-)
-from {{ cookiecutter.module_name }}.schema import (
-    FeatureSchema,
 )
 
 log = logging.getLogger(__name__)
@@ -74,8 +66,8 @@ NICENESS = 19
 
 @dataclass(frozen=True)
 class WriterSetup:
-    """What the writer needs from ``params.yaml`` (sent over the pipe, so tests and
-    benchmarks can log anywhere) and the salt from the environment."""
+    """The log's file, bound and privacy options (``params.yaml``) and the salt (the
+    environment), sent over the pipe so that tests and benchmarks can log anywhere."""
 
     path: Path
     max_bytes: int
@@ -83,20 +75,44 @@ class WriterSetup:
     exclude: tuple[str, ...]
     hashed: tuple[str, ...]
     salt: str
-    serving: ServingSettings
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> WriterSetup:
-        options = settings.monitoring.log
-        return cls(
-            settings.paths.prediction_log,
-            options.max_bytes,
-            options.backups,
-            tuple(options.exclude),
-            tuple(options.hash),
-            os.environ.get(SALT_ENV, ""),
-            settings.serving,
-        )
+
+# The JSON types validation lets through (strict: no booleans, no numeric strings).
+NUMBER_TYPES = frozenset({float, int, type(None)})
+LABEL_TYPES = frozenset({str, int, type(None)})
+
+
+@dataclass(frozen=True)
+class RecordShape:
+    """What the writer needs of a model version's feature schema, as plain data."""
+
+    features: tuple[str, ...]
+    numeric: frozenset[str]
+    missing_label: str  # schema.MISSING_CATEGORY: what a missing categorical value becomes
+
+    def columns(self, records: list[Any]) -> Columns:
+        """The records' feature values, typed as request validation types them: numbers
+        as floats, labels as strings (integers in words, a missing one as the missing
+        label); extra keys dropped. ValueError for a record validation would refuse."""
+        columns: dict[str, list[Any]] = {}
+        for name in self.features:
+            values = [record[name] for record in records]  # KeyError: not validated
+            if name in self.numeric:
+                if not set(map(type, values)) <= NUMBER_TYPES:
+                    raise ValueError(f"column {name!r}: a value is not a number")
+                columns[name] = [None if value is None else float(value) for value in values]
+            else:
+                if not set(map(type, values)) <= LABEL_TYPES:
+                    raise ValueError(f"column {name!r}: a value is not a label")
+                columns[name] = [
+                    value
+                    if type(value) is str
+                    else self.missing_label
+                    if value is None
+                    else str(value)
+                    for value in values
+                ]
+        return columns
 
 
 def pack(message: tuple[Any, ...]) -> bytes:
@@ -121,20 +137,18 @@ def unpack(buffer: bytearray) -> list[tuple[Any, ...]]:
 
 
 class Writer:
-    """The writer's work, without the pipe: keep schemas, gather requests, write them."""
+    """The writer's work, without the pipe: keep shapes, gather requests, write them."""
 
     def __init__(self, report: Callable[[str], None]) -> None:
         self.report = report
         self.log: PredictionLog | None = None
-        self.serving = ServingSettings()
-        self.schemas: dict[str, FeatureSchema] = {}
+        self.shapes: dict[str, RecordShape] = {}
         self.pending: list[tuple[Any, ...]] = []
 
     def handle(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "setup":
             setup: WriterSetup = message[1]
-            self.serving = setup.serving
             self.log = PredictionLog(
                 setup.path,
                 setup.max_bytes,
@@ -145,9 +159,9 @@ class Writer:
                 lambda reason, records: self.report(f"error {reason} {records}"),
             )
         elif kind == "log":
-            *request, schema = message[1:]
-            if schema is not None:
-                self.schemas[request[1]] = schema
+            *request, shape = message[1:]
+            if shape is not None:
+                self.shapes[request[1]] = shape
             self.pending.append(tuple(request))
         else:
             log.warning("prediction log writer: unknown message %r ignored", kind)
@@ -170,50 +184,46 @@ class Writer:
         self.report(f"done {records}")
 
     def _group(self, version: str, items: list[tuple[Any, ...]]) -> Group | None:
-        """One version's requests as ``PredictionLog.lines`` takes them: their records
-        validated together (one pass, however many requests), exactly as the worker did."""
-        schema = self.schemas.get(version)
-        if self.log is None or schema is None:
-            reason = "no_setup" if self.log is None else "no_schema"
+        """One version's requests as ``PredictionLog.lines`` takes them: all their
+        records in one set of columns (one pass, however many requests)."""
+        shape = self.shapes.get(version)
+        if self.log is None or shape is None:
+            reason = "no_setup" if self.log is None else "no_shape"
             self.report(f"error {reason} {sum(len(item[4]) for item in items)}")
             return None
-        read = [entry for item in items if (entry := self._read(*item)) is not None]
-        adapter = records_adapter(schema, self.serving.extra_columns)
-        try:
-            validated = adapter.validate_python([row for entry in read for row in entry[2]])
-        except ValueError:  # not what the worker accepted: find and count the culprits
-            read = [entry for entry in read if self._valid(adapter, entry)]
-            validated = adapter.validate_python([row for entry in read for row in entry[2]])
+        read = [entry for item in items if (entry := self._read(shape, *item)) is not None]
         if not read:
             return None
+        merged: dict[str, list[Any]] = {name: [] for name in shape.features}
+        for _, _, columns, _ in read:
+            for name, values in columns.items():
+                merged[name] += values
         requests = [(request, when, len(labels)) for request, when, _, labels in read]
         labels = [label for *_, entry_labels in read for label in entry_labels]
-        return (version, to_frame(validated, schema), requests, labels)
+        return (version, merged, requests, labels)
 
     def _read(
-        self, request: str, version: str, stamp: float, body: bytes, labels: list[str]
-    ) -> tuple[str, datetime, list[Any], list[str]] | None:
-        """(request, time, its records, labels), or None (counted) if the body does not
-        hold one record per label (the worker answered it, so this is a bug)."""
+        self,
+        shape: RecordShape,
+        request: str,
+        version: str,
+        stamp: float,
+        body: bytes,
+        labels: list[str],
+    ) -> tuple[str, datetime, Columns, list[str]] | None:
+        """(request, time, its records' columns, labels), or None (counted) if the body
+        is not one validated record per label (the worker answered it: a bug)."""
         try:
             payload = json.loads(body)
-        except ValueError:
-            payload = None
-        rows = [payload] if isinstance(payload, dict) else payload
-        if not isinstance(rows, list) or len(rows) != len(labels):
-            log.warning("prediction log writer: request %s not re-read", request)
+            rows = [payload] if isinstance(payload, dict) else payload
+            if not isinstance(rows, list) or len(rows) != len(labels):
+                raise ValueError(f"{len(labels)} label(s) for the body's records")
+            columns = shape.columns(rows)
+        except (ValueError, KeyError, TypeError) as error:
+            log.warning("prediction log writer: request %s not re-read: %r", request, error)
             self.report(f"error unreadable_request {len(labels)}")
             return None
-        return (request, datetime.fromtimestamp(stamp, UTC), rows, labels)
-
-    def _valid(self, adapter: Any, entry: tuple[str, datetime, list[Any], list[str]]) -> bool:
-        try:
-            adapter.validate_python(entry[2])
-        except ValueError as error:
-            log.warning("prediction log writer: request %s not re-read: %s", entry[0], error)
-            self.report(f"error unreadable_request {len(entry[3])}")
-            return False
-        return True
+        return (request, datetime.fromtimestamp(stamp, UTC), columns, labels)
 
 
 def serve(stdin: int, stdout: int) -> None:

@@ -28,20 +28,16 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from {{ cookiecutter.module_name }}.config import (
-    ENV_PREFIX,
-)
+if TYPE_CHECKING:  # the writer process imports this module: it must stay light (no pandas)
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
-SALT_ENV = f"{ENV_PREFIX}_LOG_SALT"
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's id is kept only if it is short and plain: it ends up in files and headers.
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -50,8 +46,10 @@ HASH_DIGITS = 16
 WARN_EVERY = 60.0
 
 
-# (model version, features, [(request id, time, records)], labels): see PredictionLog.lines.
-Group = tuple[str, pd.DataFrame, Sequence[tuple[str, datetime | None, int]], Sequence[str]]
+# A column name -> its values, one per record.
+Columns = Mapping[str, Sequence[Any]]
+# (model version, columns, [(request id, time, records)], labels): see PredictionLog.lines.
+Group = tuple[str, Columns, Sequence[tuple[str, datetime | None, int]], Sequence[str]]
 
 
 def request_id(sent: str | None) -> str:
@@ -114,7 +112,10 @@ class PredictionLog:
         stamp: datetime | None = None,
     ) -> bool:
         """Append one line per record; never raises. False when nothing (or not all) was written."""
-        return self.log_groups([(model_version, features, [(request, stamp, len(labels))], labels)])
+        # One conversion for the whole frame: a pandas column access per name costs more.
+        table = features.to_numpy(dtype=object).T.tolist() if len(features.columns) else []
+        columns = dict(zip(features.columns, table, strict=True))
+        return self.log_groups([(model_version, columns, [(request, stamp, len(labels))], labels)])
 
     def log_groups(self, groups: Sequence[Group]) -> bool:
         """Append several requests' records in one write. A group is ``lines``'s arguments:
@@ -136,22 +137,19 @@ class PredictionLog:
     def lines(
         self,
         model_version: str,
-        features: pd.DataFrame,
+        features: Columns,
         requests: Sequence[tuple[str, datetime | None, int]],
         labels: Sequence[str],
     ) -> list[bytes]:
         """The JSON lines (UTF-8, newline-terminated) of ``requests``: (request id, time,
-        record count) each, whose records are the rows of ``features``, in order.
+        record count) each, whose records are the rows of ``features`` (columns), in order.
 
         Built column by column, each distinct value encoded once: encoding a dict per
         record costs several times more.
         """
-        names = [name for name in features.columns if name not in self.exclude]
+        names = [name for name in features if name not in self.exclude]
         keys = [_ENCODER.encode(str(name)) + ":" for name in names]
-        # One conversion for the whole frame: a pandas column access per name costs more.
-        table = features.to_numpy(dtype=object).T.tolist() if len(features.columns) else []
-        values = dict(zip(features.columns, table, strict=True))
-        columns = [self._encoded(name, values[name]) for name in names]
+        columns = [self._encoded(name, features[name]) for name in names]
         # Rows of encoded values (empty rows when every column is excluded).
         rows = list(zip(*columns, strict=True)) if columns else [()] * len(labels)
         if len(rows) != len(labels) or len(labels) != sum(count for *_, count in requests):
@@ -189,7 +187,7 @@ class PredictionLog:
             start += count
         return lines
 
-    def _encoded(self, name: str, values: list[Any]) -> list[str]:
+    def _encoded(self, name: str, values: Sequence[Any]) -> list[str]:
         """A column's values as JSON text: NaN becomes null, hashed columns are hashed."""
         if name in self.hashed:
             hashed = _Encoded(lambda value: hash_value(_plain(value), self.salt))
