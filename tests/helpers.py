@@ -66,7 +66,7 @@ def expected_tree(
         "pyproject.toml",
         *[
             f"requirements/{name}.{ext}"
-            for name in ("dev", "serve", "train", "uv")
+            for name in ("build", "dev", "serve", "train", "uv")
             for ext in ("in", "txt")
         ],
         *[

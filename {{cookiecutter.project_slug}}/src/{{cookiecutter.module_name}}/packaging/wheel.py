@@ -4,9 +4,9 @@ The project's own pyproject.toml packages every subpackage (training and registr
 for ``make setup``'s editable install). The serving wheel is built from a staged copy
 holding only what the Dockerfile copies into the serving image, with a generated
 pyproject.toml: the project's metadata, the bundle's version and only the prediction
-console script. ``uv build`` runs setuptools in an isolated build environment;
-SOURCE_DATE_EPOCH fixes the timestamps inside the wheel, so the same sources give the
-same bytes.
+console script. ``uv build`` runs setuptools in an isolated build environment, at the
+version and hash pinned in ``requirements/build.txt``; SOURCE_DATE_EPOCH fixes the
+timestamps inside the wheel, so the same sources give the same bytes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 PACKAGE = "{{ cookiecutter.module_name }}"
+BUILD_LOCK = "requirements/build.txt"  # the build backend, pinned with hashes (make lock)
 # What serving imports: the same allow-list as the Dockerfile and .dockerignore. A test
 # checks it against the import-linter contract that lists the shared modules.
 SHARED_MODULES = ("__init__", "config", "onnx_model", "schema", "scoring", "storage")
@@ -98,6 +99,8 @@ def build_wheel(project_root: Path, version: str, out_dir: Path, epoch: int) -> 
         )
         built = Path(temporary) / "wheel"
         command = [sys.executable, "-m", "uv", "build", "--wheel", "--quiet"]
+        # The backend too is pinned and hash-checked: the same bytes on every machine.
+        command += ["--build-constraints", str(project_root / BUILD_LOCK), "--require-hashes"]
         command += ["--out-dir", str(built), str(staging)]
         environment = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch)}
         result = subprocess.run(
@@ -106,8 +109,9 @@ def build_wheel(project_root: Path, version: str, out_dir: Path, epoch: int) -> 
         wheels = sorted(built.glob("*.whl"))
         if result.returncode or len(wheels) != 1:
             raise WheelBuildError(
-                f"building the serving wheel failed (uv build, needs setuptools from the "
-                f"package index or uv's cache):\n{result.stderr[-3000:]}"
+                f"building the serving wheel failed (uv build, needs the setuptools pinned "
+                f"in {BUILD_LOCK} from the package index or uv's cache):\n"
+                f"{result.stderr[-3000:]}"
             )
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / wheels[0].name
