@@ -46,6 +46,14 @@ def setup_for(settings: Settings, path: Path, **changes: Any) -> WriterSetup:
     return WriterSetup(**{**setup.__dict__, **changes})
 
 
+def writer_for(settings: Settings, path: Path) -> tuple[Writer, list[str]]:
+    """A writer (without its process) set up to log to ``path``, and its replies."""
+    replies: list[str] = []
+    writer = Writer(replies.append)
+    writer.handle(("setup", setup_for(settings, path)))
+    return writer, replies
+
+
 def logged(path: Path) -> list[dict[str, Any]]:
     return [
         json.loads(line)
@@ -100,10 +108,8 @@ def test_frames_are_read_whole_however_the_pipe_cuts_them() -> None:
 def test_the_writer_writes_the_validated_records_and_settles_them(
     trained: Settings, model: LoadedModel, tmp_path: Path, example_record: dict[str, Any]
 ) -> None:
-    replies: list[str] = []
-    writer = Writer(replies.append)
     path = tmp_path / "p.jsonl"
-    writer.handle(("setup", setup_for(trained, path)))
+    writer, replies = writer_for(trained, path)
     numeric = model.schema.numeric[0]
     body = json.dumps([example_record, {**example_record, numeric: None}]).encode()
     writer.handle(("log", "r1", "v1", 0.0, body, ["a", "b"], record_shape(model.schema)))
@@ -123,9 +129,7 @@ def test_the_writer_writes_the_validated_records_and_settles_them(
 def test_an_unreadable_body_is_counted_not_fatal(
     trained: Settings, model: LoadedModel, tmp_path: Path
 ) -> None:
-    replies: list[str] = []
-    writer = Writer(replies.append)
-    writer.handle(("setup", setup_for(trained, tmp_path / "p.jsonl")))
+    writer, replies = writer_for(trained, tmp_path / "p.jsonl")
     writer.handle(("log", "r1", "v1", 0.0, b"{not json", ["a"], record_shape(model.schema)))
     writer.write_pending()
     assert replies == ["error unreadable_request 1", "done 1"]
@@ -134,10 +138,8 @@ def test_an_unreadable_body_is_counted_not_fatal(
 def test_one_invalid_request_in_a_burst_costs_only_its_own_records(
     trained: Settings, model: LoadedModel, tmp_path: Path, example_record: dict[str, Any]
 ) -> None:
-    replies: list[str] = []
-    writer = Writer(replies.append)
     path = tmp_path / "p.jsonl"
-    writer.handle(("setup", setup_for(trained, path)))
+    writer, replies = writer_for(trained, path)
     good = body_of([example_record])
     bad = body_of([{**example_record, model.schema.numeric[0]: "not a number"}] * 2)
     writer.handle(("log", "r1", "v1", 0.0, good, ["a"], record_shape(model.schema)))
