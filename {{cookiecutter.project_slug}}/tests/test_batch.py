@@ -245,9 +245,10 @@ def test_failure_mid_run_leaves_no_partial_output(
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("disk full")
-        return score_chunk(*args, **kwargs)
+        return predict(*args, **kwargs)
 
-    monkeypatch.setattr(batch, "score_chunk", fail_on_third_chunk)
+    predict = batch.predict_checked
+    monkeypatch.setattr(batch, "predict_checked", fail_on_third_chunk)
     with pytest.raises(RuntimeError, match="disk full"):
         score(model, trained, source, previous, chunk_size=5)
     assert previous.read_bytes() == b"the previous run's output"

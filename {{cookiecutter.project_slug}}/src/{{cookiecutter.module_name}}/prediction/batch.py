@@ -19,7 +19,7 @@ partition (Dask ``map_partitions``, Spark ``mapInPandas``) and write the results
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
@@ -114,6 +114,23 @@ def score_chunk(
     Rows that break the schema's rules are returned in ``errors`` with the reason; the
     others are predicted together. Both frames keep the order of ``chunk``.
     """
+    return predict_checked(model, check_chunk(model, chunk, first_row, id_columns))
+
+
+@dataclass(frozen=True)
+class CheckedChunk:
+    """A chunk after validation: the refused rows, and the typed rows left to predict."""
+
+    errors: pd.DataFrame
+    rows: np.ndarray
+    ids: dict[str, pd.Series]
+    features: pd.DataFrame
+
+
+def check_chunk(
+    model: LoadedModel, chunk: pd.DataFrame, first_row: int, id_columns: Sequence[str]
+) -> CheckedChunk:
+    """The first half of ``score_chunk``: find each row's problems, type the valid rows."""
     missing = model.schema.missing_columns(chunk.columns)
     missing += [name for name in id_columns if name not in chunk.columns]
     if missing:
@@ -128,12 +145,21 @@ def score_chunk(
             "error": problems[~valid].astype(str),
         }
     )
-    features = model.schema.coerce_features(chunk.loc[valid])
-    labels, probabilities = _predict_with(model, features)
+    return CheckedChunk(
+        errors=errors,
+        rows=rows[valid],
+        ids=_columns(chunk, id_columns, valid),
+        features=model.schema.coerce_features(chunk.loc[valid]),
+    )
+
+
+def predict_checked(model: LoadedModel, checked: CheckedChunk) -> ScoredChunk:
+    """The second half of ``score_chunk``: predict the valid rows, build both frames."""
+    labels, probabilities = _predict_with(model, checked.features)
     predictions = pd.DataFrame(
         {
-            "row": rows[valid],
-            **_columns(chunk, id_columns, valid),
+            "row": checked.rows,
+            **checked.ids,
             "prediction": labels,
             **{
                 f"probability_{label}": probabilities[:, position].round(6)
@@ -144,7 +170,7 @@ def score_chunk(
             ),
         }
     )
-    return ScoredChunk(predictions=predictions, errors=errors)
+    return ScoredChunk(predictions=predictions, errors=checked.errors)
 
 
 def class_labels(model: LoadedModel) -> list[str]:
@@ -281,18 +307,30 @@ def score_file(
             errors_temporary, file_format(errors), errors_schema(reader.id_types)
         ) as refused,
         _progress_bar(reader, progress) as bar,
-        # Reading, scoring and writing overlap, one chunk apart (see pipelining.py). The
-        # chunks are closed before the reader, and writes end before the writers close.
-        closing(read_ahead(reader)) as chunks,
+        # Reading and checking, predicting, and writing overlap, one chunk apart (see
+        # pipelining.py): the checks' Python work runs while the model runs outside the
+        # interpreter lock. The chunks are closed before the reader, and writes end
+        # before the writers close.
+        closing(read_ahead(_checked(model, reader, ids))) as chunks,
         WriteBehind() as writes,
     ):
-        for chunk in chunks:
-            result = score_chunk(model, chunk, first_row=rows + 1, id_columns=ids)
+        for checked in chunks:
+            result = predict_checked(model, checked)
             writes.submit(partial(_write, result, predictions, refused))
-            rows += len(chunk)
+            rows += len(checked.errors) + len(checked.rows)
             scored += len(result.predictions)
             bar.update(reader.position() - bar.n)
     return BatchSummary(rows, scored, output, errors, model.version)
+
+
+def _checked(
+    model: LoadedModel, chunks: Iterable[pd.DataFrame], ids: Sequence[str]
+) -> Iterator[CheckedChunk]:
+    """Check each chunk, numbering rows across chunks from 1."""
+    first_row = 1
+    for chunk in chunks:
+        yield check_chunk(model, chunk, first_row, ids)
+        first_row += len(chunk)
 
 
 def _write(result: ScoredChunk, predictions: TableWriter, refused: TableWriter) -> None:
