@@ -225,7 +225,7 @@ _FACTORIZE_FROM_ROWS = 256
 def _labels_by_level(column: pd.Series) -> np.ndarray:
     """A text column's labels, one Python string per distinct level rather than per row.
 
-    Converting Arrow-backed text to Python strings row by row was a third of a batch
+    Converting Arrow-backed text to Python strings row by row was a quarter of a batch
     chunk's scoring time (benchmarks/batch.py); a categorical column has few levels, so
     hashing the rows and sharing one string object per level gives equal labels faster.
     """

@@ -238,7 +238,7 @@ def _labels(predicted: np.ndarray, classes: np.ndarray) -> pd.Categorical:
     """Predicted labels as a categorical of their string forms (as the API writes them)."""
     names = [str(label) for label in classes]
     # Hash the rows once into their few distinct labels, then place those among the
-    # classes: a search of every row was a sixth of a chunk's scoring (benchmarks/batch.py).
+    # classes: a search of every row was a seventh of a chunk's scoring (benchmarks/batch.py).
     found, distinct = pd.factorize(predicted)  # a missing label gets -1: the slow way below
     distinct = np.asarray(distinct, dtype=classes.dtype)
     positions = np.minimum(np.searchsorted(classes, distinct), len(classes) - 1)
