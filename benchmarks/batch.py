@@ -6,9 +6,11 @@
 Writes benchmarks/results/batch.json and batch.md. All numbers come from one run.
 
 Throughput, best of ``--repeats``, on ``--rows`` rows: in-process ``pipeline.predict`` on
-the rows already read and typed (the model's work alone; the baseline), ``predict`` +
+the rows already read and typed (the model's work alone; the baseline; also shown with one
+BLAS thread, an extra row that is not the baseline), ``predict`` +
 ``predict_proba`` (what gives the batch's outputs), the batch code after start-up
-(``score_file``, in the same process as the baseline, runs interleaved), and the command
+(``score_file``, in the same process as the baseline, runs interleaved; for Parquet also
+with the scikit-learn runtime forced instead of the ONNX copy), and the command
 end to end (``python -m <module>.prediction batch``, a fresh process: imports, loading and
 verifying the model, reading, validating, predicting, writing). Rates are per second of
 wall time and per second of CPU time (user + system), which moves much less with the load
@@ -111,6 +113,7 @@ class Cli:
 def measure(project: Path, work: Path, rows: int, chunk: int, repeats: int) -> dict[str, Any]:
     """Every number of the report, from one run."""
     module = module_of(project)
+    load_at_start = round(os.getloadavg()[0], 1)
     worker = [str(project / ".venv/bin/python"), str(WORKER), module]
     files = json.loads(run([*worker, "data", str(work), str(rows), str(chunk)], project))
     cli = Cli(project, module, chunk)
@@ -130,9 +133,11 @@ def measure(project: Path, work: Path, rows: int, chunk: int, repeats: int) -> d
     }
     jobs = {
         "predict_in_process": "predict",
+        "predict_one_blas_thread_in_process": "predict_one_blas_thread",
         "predict_and_proba_in_process": "predict_and_proba",
         "batch_csv_in_process": "score_file_csv",
         "batch_parquet_in_process": "score_file_parquet",
+        "batch_parquet_sklearn_in_process": "score_file_parquet_sklearn",
     }
     seconds = {
         clock: {
@@ -148,9 +153,11 @@ def measure(project: Path, work: Path, rows: int, chunk: int, repeats: int) -> d
         "files": files,
         "machine": {
             "cpus": os.cpu_count(),
+            "load_average_1min_start": load_at_start,
             "load_average_1min": round(os.getloadavg()[0], 1),
             "python": platform.python_version(),
             "model": inside["model"],
+            "runtime": inside["runtime"],
             "libraries": inside["libraries"],
         },
         "rows_per_s": {
@@ -163,9 +170,17 @@ def measure(project: Path, work: Path, rows: int, chunk: int, repeats: int) -> d
 
 THROUGHPUT_ROWS = [
     ("In-process `pipeline.predict` (rows already read and typed)", "predict_in_process"),
+    (
+        "In-process `pipeline.predict`, one BLAS thread (extra row, not the baseline)",
+        "predict_one_blas_thread_in_process",
+    ),
     ("In-process `predict` + `predict_proba` (the batch outputs)", "predict_and_proba_in_process"),
     ("Batch after start-up (`score_file`), CSV -> CSV", "batch_csv_in_process"),
     ("Batch after start-up (`score_file`), Parquet -> Parquet", "batch_parquet_in_process"),
+    (
+        "Batch after start-up, Parquet -> Parquet, scikit-learn runtime forced",
+        "batch_parquet_sklearn_in_process",
+    ),
     ("Batch command end to end, CSV -> CSV", "batch_csv_command"),
     ("Batch command end to end, Parquet -> Parquet", "batch_parquet_command"),
 ]
@@ -181,8 +196,10 @@ def markdown(result: dict[str, Any]) -> str:
         "# Batch scoring benchmark",
         "",
         f"`{result['command']}`: {machine['cpus']} CPUs shared with other jobs (load average "
-        f"{machine['load_average_1min']} at the end), Python {machine['python']}, {libraries}; "
-        f"model {machine['model']} (the template's default). {result['rows']:,} rows "
+        f"{machine['load_average_1min_start']} at the start, {machine['load_average_1min']} "
+        f"at the end), Python {machine['python']}, {libraries}; "
+        f"model {machine['model']} (the template's default), batch runtime "
+        f"{machine['runtime']} (`inference.runtime: auto`). {result['rows']:,} rows "
         "resampled from the project's raw data (gaps included), chunk size "
         f"{chunk:,}, best of {result['repeats']}, all from one run.",
         "",

@@ -7,6 +7,7 @@ CHUNK REPEATS`` times ``pipeline.predict`` and the batch code in-process and pri
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import json
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 
 def project(module: str) -> tuple[Any, Any]:
@@ -54,9 +56,12 @@ def throughput(module: str, folder: Path, chunk: int, repeats: int) -> dict[str,
     """Best-of-``repeats`` seconds of the baseline and of the batch code, interleaved.
 
     The baseline is ``pipeline.predict`` (and ``predict`` + ``predict_proba``) on every row
-    at once, already read and typed. The batch code is ``score_file``, which the command
-    runs after start-up: read, validate, predict with probabilities, write. Alternating
-    them makes both share whatever load the machine has at the time.
+    at once, already read and typed; also with one BLAS thread, as the batch runs (a
+    second BLAS thread waits on a busy core). The batch code is ``score_file``, which
+    the command runs after start-up: read, validate, predict with probabilities, write;
+    with the runtime params.yaml picks (the ONNX copy when it passed) and, for Parquet,
+    with scikit-learn forced. Alternating them makes all share whatever load the machine
+    has at the time.
     """
     settings, model = project(module)
     settings = settings.model_copy(
@@ -64,8 +69,16 @@ def throughput(module: str, folder: Path, chunk: int, repeats: int) -> dict[str,
     )
     batch = importlib.import_module(f"{module}.prediction.batch")
     features = model.schema.coerce_features(pd.read_csv(folder / "throughput.csv"))
+    runtime = importlib.import_module(f"{module}.prediction.runtime")
+    sklearn_model = dataclasses.replace(model, runtime_choice=runtime.SKLEARN_ONLY)
+
+    def predict_one_blas_thread() -> Any:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return model.pipeline.predict(features)
+
     jobs = {
         "predict": lambda: model.pipeline.predict(features),
+        "predict_one_blas_thread": predict_one_blas_thread,
         "predict_and_proba": lambda: (
             model.pipeline.predict(features),
             model.pipeline.predict_proba(features),
@@ -76,6 +89,9 @@ def throughput(module: str, folder: Path, chunk: int, repeats: int) -> dict[str,
             )
             for kind in ("csv", "parquet")
         },
+        "score_file_parquet_sklearn": lambda: batch.score_file(
+            sklearn_model, folder / "throughput.parquet", folder / "scored.parquet", settings
+        ),
     }
     wall: dict[str, list[float]] = {name: [] for name in jobs}
     cpu: dict[str, list[float]] = {name: [] for name in jobs}
@@ -90,6 +106,7 @@ def throughput(module: str, folder: Path, chunk: int, repeats: int) -> dict[str,
         "seconds": {name: min(values) for name, values in wall.items()},
         "cpu_seconds": {name: min(values) for name, values in cpu.items()},
         "model": type(model.pipeline[-1]).__name__,
+        "runtime": model.runtime,
         "libraries": {
             name: importlib.metadata.version(name)
             for name in ("numpy", "pandas", "pyarrow", "scikit-learn")

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -39,6 +40,8 @@ from {{ cookiecutter.module_name }}.prediction.validation import (
     RequestError,
     parse_records,
 )
+from {{ cookiecutter.module_name }}.training.data import load_split
+from {{ cookiecutter.module_name }}.training.train import build_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -242,9 +245,10 @@ def test_failure_mid_run_leaves_no_partial_output(
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("disk full")
-        return score_chunk(*args, **kwargs)
+        return predict(*args, **kwargs)
 
-    monkeypatch.setattr(batch, "score_chunk", fail_on_third_chunk)
+    predict = batch.predict_checked
+    monkeypatch.setattr(batch, "predict_checked", fail_on_third_chunk)
     with pytest.raises(RuntimeError, match="disk full"):
         score(model, trained, source, previous, chunk_size=5)
     assert previous.read_bytes() == b"the previous run's output"
@@ -373,3 +377,50 @@ def test_errors_file_goes_beside_the_output_by_default(trained: Settings, tmp_pa
 def test_errors_suffix_must_stay_beside_the_output(suffix: str) -> None:
     with pytest.raises(ValidationError, match="errors_suffix"):
         BatchSettings(errors_suffix=suffix)
+
+
+def fit_pipeline(trained: Settings, estimator: str, params: dict, classes: int) -> LoadedModel:
+    """A pipeline fitted on the train split's ``classes`` most common classes, served
+    by scikit-learn (no ONNX copy)."""
+    features, target = load_split(trained.paths.train_data, trained)
+    kept = target.isin(target.value_counts().index[:classes]).to_numpy()
+    options = trained.model.model_copy(update={"estimator": estimator, "params": params})
+    pipeline = build_pipeline(trained.model_copy(update={"model": options}))
+    pipeline.fit(features[kept], target[kept])
+    metadata = {"version": "test", "classes": [str(label) for label in pipeline.classes_]}
+    return LoadedModel(pipeline=pipeline, metadata=metadata, schema=trained.feature_schema)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "params", "classes", "linear"),
+    [
+        ("sklearn.linear_model.LogisticRegression", {"max_iter": 1000}, 99, True),
+        ("sklearn.linear_model.LogisticRegression", {"max_iter": 1000}, 2, True),
+        ("sklearn.tree.DecisionTreeClassifier", {"random_state": 0}, 99, False),
+    ],
+    ids=["logistic-all-classes", "logistic-binary", "tree"],
+)
+def test_sklearn_scoring_is_exactly_predict_and_predict_proba(
+    trained: Settings,
+    raw: pd.DataFrame,
+    estimator: str,
+    params: dict,
+    classes: int,
+    linear: bool,
+) -> None:
+    """Labels equal ``pipeline.predict`` and probabilities its ``predict_proba`` (rounded),
+    whether the labels come from a linear model's decision scores or from ``predict``."""
+    model = fit_pipeline(trained, estimator, params, classes)
+    features = model.schema.coerce_features(raw)
+    transformed = model.pipeline[:-1].transform(features)
+    assert (batch._linear_positions(model.pipeline[-1], transformed) is not None) == linear
+    result = score_chunk(model, raw)
+    assert result.errors.empty
+    expected = [str(label) for label in model.pipeline.predict(features)]
+    assert result.predictions["prediction"].tolist() == expected
+    probabilities = model.pipeline.predict_proba(features)
+    for position, label in enumerate(model.metadata["classes"]):
+        column = result.predictions[f"probability_{label}"].to_numpy()
+        assert np.array_equal(column, probabilities[:, position].round(6))
+    if classes == 2:  # the one-score case: both labels must actually occur
+        assert set(expected) == set(model.metadata["classes"])

@@ -110,3 +110,40 @@ def test_text_columns_become_the_same_labels_whatever_their_dtype(
     assert labels.iloc[0] == "007"
     assert labels.iloc[2] == "x"
     assert labels.iloc[1] == MISSING_CATEGORY
+
+
+def mixed_rows(size: int) -> pd.DataFrame:
+    """Every kind of value a column can hold, repeated to ``size`` rows."""
+    values = ["u", 7, None, "v", False, 1.0, "007", 2.5, math.nan, "u", "x"]
+    numbers = [1.5, "x", None, True, math.inf, "2", 3, -0.0, math.nan, "1e3", 4.0]
+    return pd.DataFrame(
+        {
+            "a": pd.Series((numbers * size)[:size], dtype=object),
+            "b": np.arange(size, dtype="float64"),
+            "c": pd.Series((values * size)[:size], dtype=object),
+        }
+    )
+
+
+@pytest.mark.parametrize("size", [11, 1100])  # a served request, a batch chunk
+def test_categorical_columns_are_checked_and_labelled_like_objects(
+    schema: FeatureSchema, size: int
+) -> None:
+    """Batch files are read with categories (one value per level): same problems, labels."""
+    frame = mixed_rows(size)
+    as_categories = frame.astype({"a": "category", "c": "category"})
+    assert schema.row_problems(as_categories).tolist() == schema.row_problems(frame).tolist()
+    valid = (schema.row_problems(frame) == "").to_numpy()
+    expected = schema.coerce_features(frame[valid])
+    assert schema.coerce_features(as_categories[valid]).equals(expected)
+
+
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_long_text_columns_get_the_labels_row_by_row_would(
+    schema: FeatureSchema, dtype: object
+) -> None:
+    """Above a few hundred rows text labels are built per level; they must not change."""
+    text = pd.Series((["007", None, "x", "y", math.nan] * 300), dtype=dtype)
+    frame = pd.DataFrame({"a": 1.0, "b": 2.0, "c": text})
+    labels = schema.coerce_features(frame)["c"].tolist()
+    assert labels == [MISSING_CATEGORY if pd.isna(value) else value for value in text]

@@ -8,6 +8,7 @@ trained on, even after params.yaml has moved on.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -123,8 +124,21 @@ def _is_text(column: pd.Series) -> bool:
     return column.dtype == object and infer_dtype(column, skipna=True) in ("string", "empty")
 
 
+def _per_level(column: pd.Series, check: Callable[[pd.Series], np.ndarray]) -> np.ndarray:
+    """``check`` of a categorical column, run on its few levels and spread to the rows.
+
+    A Parquet dictionary column or a CSV column read as categories holds each distinct
+    value once: checking the levels gives the row-by-row answer in a fraction of the
+    time. A missing value (code -1) is never a problem.
+    """
+    levels = pd.Series(column.cat.categories.to_numpy(dtype=object), dtype=object)
+    return np.append(check(levels), False)[column.cat.codes.to_numpy()]
+
+
 def _booleans(column: pd.Series) -> np.ndarray:
     """Where a column holds booleans (a whole boolean column, or bools among objects)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return _per_level(column, _booleans)
     if is_bool_dtype(column.dtype):
         return column.notna().to_numpy()
     if _has_only_one_type(column):
@@ -136,12 +150,16 @@ def _booleans(column: pd.Series) -> np.ndarray:
 
 def _bad_numbers(column: pd.Series) -> np.ndarray:
     """Where a present value is not a finite number (text, infinity, a boolean)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return _per_level(column, _bad_numbers)
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     return (column.notna().to_numpy() & ~np.isfinite(values)) | _booleans(column)
 
 
 def _bad_labels(column: pd.Series) -> np.ndarray:
     """Where a present value is neither a string nor a number (booleans, lists, ...)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return _per_level(column, _bad_labels)
     if _has_only_one_type(column) or is_bool_dtype(column.dtype):
         return _booleans(column)
     return np.fromiter(
@@ -189,7 +207,36 @@ def category_label(value: Any) -> str:
 def _to_category_labels(column: pd.Series) -> np.ndarray:
     """Cast a column to an object array of string labels, missing values included."""
     if isinstance(column.dtype, pd.StringDtype) or _is_text(column):  # already labels
-        return column.to_numpy(dtype=object, na_value=MISSING_CATEGORY)
+        if len(column) < _FACTORIZE_FROM_ROWS:
+            return column.to_numpy(dtype=object, na_value=MISSING_CATEGORY)
+        return _labels_by_level(column)
+    if isinstance(column.dtype, pd.CategoricalDtype):  # one label per level, as below
+        levels = [category_label(value) for value in column.cat.categories]
+        return _spread(levels, column.cat.codes.to_numpy())
     labels = np.empty(len(column), dtype=object)
     labels[:] = [category_label(value) for value in column.array]
     return labels
+
+
+# Below this many rows (a served request) the plain conversion is faster than hashing.
+_FACTORIZE_FROM_ROWS = 256
+
+
+def _labels_by_level(column: pd.Series) -> np.ndarray:
+    """A text column's labels, one Python string per distinct level rather than per row.
+
+    Converting Arrow-backed text to Python strings row by row was a quarter of a batch
+    chunk's scoring time (benchmarks/batch.py); a categorical column has few levels, so
+    hashing the rows and sharing one string object per level gives equal labels faster.
+    """
+    codes, levels = pd.factorize(column, use_na_sentinel=True)
+    return _spread(levels.to_numpy(dtype=object), codes)
+
+
+def _spread(levels: Any, codes: np.ndarray) -> np.ndarray:
+    """Each row's level label (an object array); code -1, a missing value, gets
+    ``MISSING_CATEGORY``."""
+    labels = np.empty(len(levels) + 1, dtype=object)
+    labels[:-1] = levels
+    labels[-1] = MISSING_CATEGORY  # code -1 picks the last entry
+    return labels[codes]

@@ -19,7 +19,7 @@ partition (Dask ``map_partitions``, Spark ``mapInPandas``) and write the results
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
@@ -50,6 +50,11 @@ from {{ cookiecutter.module_name }}.prediction.pipelining import (
 )
 from {{ cookiecutter.module_name }}.prediction.store import load_served_model
 from {{ cookiecutter.module_name }}.storage import atomic_path
+
+try:  # a private module: if a release moves it, every estimator takes the general path
+    from sklearn.linear_model._base import LinearClassifierMixin
+except ImportError:  # pragma: no cover
+    LinearClassifierMixin = None
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -109,6 +114,23 @@ def score_chunk(
     Rows that break the schema's rules are returned in ``errors`` with the reason; the
     others are predicted together. Both frames keep the order of ``chunk``.
     """
+    return predict_checked(model, check_chunk(model, chunk, first_row, id_columns))
+
+
+@dataclass(frozen=True)
+class CheckedChunk:
+    """A chunk after validation: the refused rows, and the typed rows left to predict."""
+
+    errors: pd.DataFrame
+    rows: np.ndarray
+    ids: dict[str, pd.Series]
+    features: pd.DataFrame
+
+
+def check_chunk(
+    model: LoadedModel, chunk: pd.DataFrame, first_row: int, id_columns: Sequence[str]
+) -> CheckedChunk:
+    """The first half of ``score_chunk``: find each row's problems, type the valid rows."""
     missing = model.schema.missing_columns(chunk.columns)
     missing += [name for name in id_columns if name not in chunk.columns]
     if missing:
@@ -123,12 +145,21 @@ def score_chunk(
             "error": problems[~valid].astype(str),
         }
     )
-    features = model.schema.coerce_features(chunk.loc[valid])
-    labels, probabilities = _predict_with(model, features)
+    return CheckedChunk(
+        errors=errors,
+        rows=rows[valid],
+        ids=_columns(chunk, id_columns, valid),
+        features=model.schema.coerce_features(chunk.loc[valid]),
+    )
+
+
+def predict_checked(model: LoadedModel, checked: CheckedChunk) -> ScoredChunk:
+    """The second half of ``score_chunk``: predict the valid rows, build both frames."""
+    labels, probabilities = _predict_with(model, checked.features)
     predictions = pd.DataFrame(
         {
-            "row": rows[valid],
-            **_columns(chunk, id_columns, valid),
+            "row": checked.rows,
+            **checked.ids,
             "prediction": labels,
             **{
                 f"probability_{label}": probabilities[:, position].round(6)
@@ -139,7 +170,7 @@ def score_chunk(
             ),
         }
     )
-    return ScoredChunk(predictions=predictions, errors=errors)
+    return ScoredChunk(predictions=predictions, errors=checked.errors)
 
 
 def class_labels(model: LoadedModel) -> list[str]:
@@ -177,18 +208,43 @@ def _predict(pipeline: Any, features: pd.DataFrame) -> tuple[pd.Categorical, np.
     final, rows = pipeline, features
     if len(getattr(pipeline, "steps", ())) > 1:
         final, rows = pipeline[-1], pipeline[:-1].transform(features)
-    labels = _labels(np.asarray(final.predict(rows)), classes)
+    positions = _linear_positions(final, rows)
+    if positions is not None and len({str(label) for label in classes}) == len(classes):
+        labels = pd.Categorical.from_codes(positions, categories=[str(c) for c in classes])
+    else:
+        labels = _labels(np.asarray(final.predict(rows)), classes)
     if hasattr(final, "predict_proba"):
         return labels, np.asarray(final.predict_proba(rows))
     return labels, np.empty((len(labels), 0))
 
 
+def _linear_positions(final: Any, rows: Any) -> np.ndarray | None:
+    """Each row's position in ``classes_`` for a linear classifier, else None.
+
+    A linear classifier (LogisticRegression, the template's default) predicts the class
+    its decision function ranks first: this is that rule, so the labels are identical,
+    without building a label array to map back to positions. Taking the arg-max of the
+    probabilities instead could differ where two classes round to the same probability.
+    """
+    if LinearClassifierMixin is None or type(final).predict is not LinearClassifierMixin.predict:
+        return None  # another estimator, or predict is overridden: ask predict itself
+    scores = np.asarray(final.decision_function(rows))
+    if scores.ndim == 1:  # two classes: the second wins when its score is above zero
+        return (scores > 0).astype(np.intp)
+    return scores.argmax(axis=1)
+
+
 def _labels(predicted: np.ndarray, classes: np.ndarray) -> pd.Categorical:
     """Predicted labels as a categorical of their string forms (as the API writes them)."""
     names = [str(label) for label in classes]
-    codes = np.minimum(np.searchsorted(classes, predicted), len(classes) - 1)
-    if len(set(names)) == len(names) and np.array_equal(classes[codes], predicted):
-        return pd.Categorical.from_codes(codes, categories=names)
+    # Hash the rows once into their few distinct labels, then place those among the
+    # classes: a search of every row was a seventh of a chunk's scoring (benchmarks/batch.py).
+    found, distinct = pd.factorize(predicted)  # a missing label gets -1: the slow way below
+    distinct = np.asarray(distinct, dtype=classes.dtype)
+    positions = np.minimum(np.searchsorted(classes, distinct), len(classes) - 1)
+    unique_names = len(set(names)) == len(names)
+    if unique_names and (found >= 0).all() and np.array_equal(classes[positions], distinct):
+        return pd.Categorical.from_codes(positions[found], categories=names)
     return pd.Categorical(predicted.astype(str))  # unsorted classes_: the slow, sure way
 
 
@@ -251,18 +307,30 @@ def score_file(
             errors_temporary, file_format(errors), errors_schema(reader.id_types)
         ) as refused,
         _progress_bar(reader, progress) as bar,
-        # Reading, scoring and writing overlap, one chunk apart (see pipelining.py). The
-        # chunks are closed before the reader, and writes end before the writers close.
-        closing(read_ahead(reader)) as chunks,
+        # Reading and checking, predicting, and writing overlap, one chunk apart (see
+        # pipelining.py): the checks' Python work runs while the model runs outside the
+        # interpreter lock. The chunks are closed before the reader, and writes end
+        # before the writers close.
+        closing(read_ahead(_checked(model, reader, ids))) as chunks,
         WriteBehind() as writes,
     ):
-        for chunk in chunks:
-            result = score_chunk(model, chunk, first_row=rows + 1, id_columns=ids)
+        for checked in chunks:
+            result = predict_checked(model, checked)
             writes.submit(partial(_write, result, predictions, refused))
-            rows += len(chunk)
+            rows += len(checked.errors) + len(checked.rows)
             scored += len(result.predictions)
             bar.update(reader.position() - bar.n)
     return BatchSummary(rows, scored, output, errors, model.version)
+
+
+def _checked(
+    model: LoadedModel, chunks: Iterable[pd.DataFrame], ids: Sequence[str]
+) -> Iterator[CheckedChunk]:
+    """Check each chunk, numbering rows across chunks from 1."""
+    first_row = 1
+    for chunk in chunks:
+        yield check_chunk(model, chunk, first_row, ids)
+        first_row += len(chunk)
 
 
 def _write(result: ScoredChunk, predictions: TableWriter, refused: TableWriter) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import pandas as pd
 import pyarrow as pa
@@ -80,7 +80,7 @@ def open_reader(
     wanted = [*schema.features, *(name for name in id_columns if name not in schema.features)]
     if file_format(source) == "csv":
         return CsvChunks(source, schema, wanted, id_columns, chunk_size, options)
-    return ParquetChunks(source, wanted, id_columns, chunk_size)
+    return ParquetChunks(source, schema, wanted, id_columns, chunk_size)
 
 
 def _check_columns(source: Path, present: Sequence[str], wanted: Sequence[str]) -> None:
@@ -118,7 +118,10 @@ class CsvChunks(ChunkReader):
             raise BatchError(f"cannot read {source} as CSV: {error}") from None
         _check_columns(source, header, wanted)
         # Text stays text ("007" keeps its zeros); numbers are checked row by row later.
-        text = dict.fromkeys([*schema.categorical, *id_columns], object)
+        # Categorical features are read as categories: each distinct label becomes one
+        # Python string, not one per row, and is checked once (FeatureSchema.row_problems).
+        text: dict[str, Any] = dict.fromkeys(schema.categorical, "category")
+        text.update(dict.fromkeys(id_columns, object))
         self.id_types = dict.fromkeys(id_columns, pa.string())
         self.total = Path(source).stat().st_size
         self._source = source
@@ -145,14 +148,27 @@ class ParquetChunks(ChunkReader):
     """A Parquet file read batch by batch, only the wanted columns."""
 
     def __init__(
-        self, source: Path, wanted: list[str], id_columns: Sequence[str], chunk_size: int
+        self,
+        source: Path,
+        features: FeatureSchema,
+        wanted: list[str],
+        id_columns: Sequence[str],
+        chunk_size: int,
     ) -> None:
         try:
-            self._file = pq.ParquetFile(source)
+            schema = pq.read_schema(source)
+            _check_columns(source, schema.names, wanted)
+            # Text features come as dictionaries (pandas categories): Parquet usually
+            # stores them so, and each distinct label is then converted and checked once.
+            text = [
+                name
+                for name in features.categorical
+                if _is_text_type(schema.field(name).type)
+                and name not in id_columns  # ids keep their own type in the output
+            ]
+            self._file = pq.ParquetFile(source, read_dictionary=text)
         except (pa.ArrowException, OSError) as error:
             raise BatchError(f"cannot read {source} as Parquet: {error}") from None
-        schema = self._file.schema_arrow
-        _check_columns(source, schema.names, wanted)
         self.id_types = {name: schema.field(name).type for name in id_columns}
         self.total = self._file.metadata.num_rows
         self._source, self._wanted, self._chunk_size = source, wanted, chunk_size
@@ -172,6 +188,10 @@ class ParquetChunks(ChunkReader):
 
     def close(self) -> None:
         self._file.close()
+
+
+def _is_text_type(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
 class TableWriter:
