@@ -274,6 +274,25 @@ def test_a_killed_writer_is_counted_and_replaced(
     client.close()
 
 
+def test_a_writer_that_cannot_start_is_counted_and_retried_only_so_often(
+    trained: Settings, model: LoadedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    starts: list[int] = []
+
+    def no_process() -> Any:
+        starts.append(1)
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(log_client, "_start", no_process)
+    errors = Errors()
+    client = PredictionLogClient(setup_for(trained, tmp_path / "p.jsonl"), 10, errors)
+    body = body_of([{}])
+    assert not client.submit("r0", "v1", model.schema, body, ["a"])
+    assert not client.submit("r1", "v1", model.schema, body, ["a"])
+    assert starts == [1]  # not once per request: at most every RESTART_EVERY seconds
+    assert errors.calls == [("OSError", 1), ("writer_unavailable", 1)]
+
+
 def test_the_writer_ends_when_its_worker_is_killed(
     trained: Settings, tmp_path: Path, example_record: dict[str, Any]
 ) -> None:

@@ -96,7 +96,7 @@ class PredictionLogClient:
         except queue.Full:
             self._lost("queue_full", len(labels))
             return False
-        except Exception as error:  # e.g. no thread can be started
+        except Exception as error:  # e.g. the writer process cannot be started
             log.warning("prediction log: request not queued: %s", error)
             self._lost(type(error).__name__, len(labels))
             return False
@@ -137,8 +137,10 @@ class PredictionLogClient:
             writer = self._writer
             if writer is not None and writer.pid == os.getpid() and not writer.dead:
                 return writer
-            died_here = writer is not None and writer.pid == os.getpid()
-            if died_here and time.monotonic() - self._started_at < RESTART_EVERY:
+            # A writer that died here, or failed to start here, is retried only so often;
+            # a forked child (gunicorn's workers) starts its own at once.
+            started_here = writer is None or writer.pid == os.getpid()
+            if started_here and time.monotonic() - self._started_at < RESTART_EVERY:
                 return None
             self._started_at = time.monotonic()
             self._writer = _WriterProcess(self.setup, self.queue_size, self.on_error)
