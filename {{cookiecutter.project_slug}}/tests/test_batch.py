@@ -30,11 +30,13 @@ from {{ cookiecutter.module_name }}.prediction.batch import (
     EXIT_ROWS_REJECTED,
     BatchError,
     BatchSummary,
+    class_labels,
     score_chunk,
     score_file,
 )
 from {{ cookiecutter.module_name }}.prediction.model import (
     LoadedModel,
+    load_model,
 )
 from {{ cookiecutter.module_name }}.prediction.validation import (
     RequestError,
@@ -424,3 +426,52 @@ def test_sklearn_scoring_is_exactly_predict_and_predict_proba(
         assert np.array_equal(column, probabilities[:, position].round(6))
     if classes == 2:  # the one-score case: both labels must actually occur
         assert set(expected) == set(model.metadata["classes"])
+
+
+def test_onnx_scoring_gives_the_copys_own_labels(trained: Settings, raw: pd.DataFrame) -> None:
+    """The batch reads the ONNX copy's labels off its probabilities: they must be the
+    labels the copy itself gives, row for row (the API's, with the ONNX runtime)."""
+    model = load_model(trained.paths.model, trained.paths.metadata, runtime="onnx")
+    assert model.runtime == "onnx"
+    assert batch._labels_follow_probabilities(model.pipeline)
+    features = model.schema.coerce_features(raw)
+    onnx = model.runtime_choice.onnx
+    assert onnx is not None
+    labels, probabilities = onnx.predict(features)
+    result = score_chunk(model, raw)
+    assert result.predictions["prediction"].tolist() == [str(label) for label in labels]
+    names = class_labels(model)
+    scored = result.predictions[[f"probability_{name}" for name in names]].to_numpy()
+    assert np.array_equal(scored, probabilities.astype(np.float64).round(6))
+
+
+class AskedCopy:
+    """An ONNX copy stand-in that records which rows it was asked to label."""
+
+    def __init__(self, labels: list[str]) -> None:
+        self.labels = labels
+        self.asked: list[list[int]] = []
+
+    def predict(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        rows = list(features.index)
+        self.asked.append(rows)
+        return np.array([self.labels[row] for row in rows], dtype=object), np.empty((0, 0))
+
+
+def test_tied_or_undefined_probabilities_take_the_copys_own_label() -> None:
+    classes = np.array(["a", "b", "c"])
+    probabilities = np.array(
+        [
+            [0.2, 0.7, 0.1],  # clear: b
+            [0.4, 0.4, 0.2],  # a tie: the copy decides (c here, to tell it apart)
+            [np.nan, 0.5, 0.5],  # not a number: the copy decides
+            [0.1, 0.1, 0.8],  # a tie below the top does not matter: c
+        ],
+        dtype=np.float32,
+    )
+    copy = AskedCopy(["x", "c", "b", "x"])
+    features = pd.DataFrame({"f": range(4)})
+    labels = batch._labels_from_probabilities(copy, features, probabilities, classes)
+    assert labels is not None
+    assert labels.tolist() == ["b", "c", "b", "c"]
+    assert copy.asked == [[1, 2]]

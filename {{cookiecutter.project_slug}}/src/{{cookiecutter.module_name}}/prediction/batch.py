@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
@@ -189,11 +190,48 @@ def _predict_with(model: LoadedModel, features: pd.DataFrame) -> tuple[pd.Catego
     onnx = model.runtime_choice.onnx
     if onnx is None or not len(features):
         return _predict(model.pipeline, features)
-    labels, probabilities = onnx.predict(features)
-    if not hasattr(model.pipeline, "predict_proba"):
-        probabilities = np.empty((len(labels), 0))
     classes = np.asarray(model.pipeline.classes_)
-    return _labels(labels, classes), probabilities.astype(np.float64)
+    if _labels_follow_probabilities(model.pipeline):
+        probabilities = onnx.probabilities(features)
+        labels = _labels_from_probabilities(onnx, features, probabilities, classes)
+        if labels is not None:
+            return labels, probabilities.astype(np.float64)
+    predicted, probabilities = onnx.predict(features)
+    if not hasattr(model.pipeline, "predict_proba"):
+        probabilities = np.empty((len(predicted), 0))
+    return _labels(predicted, classes), probabilities.astype(np.float64)
+
+
+def _labels_follow_probabilities(pipeline: Any) -> bool:
+    """Whether the ONNX copy's label is the class of highest probability, bar ties.
+
+    For LogisticRegression the copy's label is the arg-max of its linear scores, and its
+    probabilities are those scores through softmax (or sigmoids) and a normalisation:
+    functions that never reverse an order, though rounding can make two values equal.
+    Other estimators (an SVC's calibrated probabilities, say) can disagree outright.
+    """
+    final = pipeline[-1] if len(getattr(pipeline, "steps", ())) > 1 else pipeline
+    return isinstance(final, LogisticRegression)
+
+
+def _labels_from_probabilities(
+    onnx: Any, features: pd.DataFrame, probabilities: np.ndarray, classes: np.ndarray
+) -> pd.Categorical | None:
+    """The copy's labels, read off its probabilities: the arg-max of each row, except
+    where the top two are equal (or a probability is not a number), where the copy is
+    asked for its own label. None if the classes' names are not distinct."""
+    names = [str(label) for label in classes]
+    if len(set(names)) != len(names) or probabilities.shape[1] != len(classes):
+        return None
+    positions = probabilities.argmax(axis=1)
+    top = np.take_along_axis(probabilities, positions[:, None], axis=1)
+    unsure = np.flatnonzero((probabilities == top).sum(axis=1) != 1)  # ties and NaN
+    if len(unsure):
+        asked = _labels(onnx.predict(features.iloc[unsure])[0], classes)
+        if list(asked.categories) != names:
+            return None
+        positions[unsure] = asked.codes
+    return pd.Categorical.from_codes(positions, categories=names)
 
 
 def _predict(pipeline: Any, features: pd.DataFrame) -> tuple[pd.Categorical, np.ndarray]:
