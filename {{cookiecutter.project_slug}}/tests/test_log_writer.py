@@ -243,6 +243,22 @@ def test_a_stalled_writer_fills_the_backlog_then_requests_are_dropped_and_counte
     client.close()
 
 
+def test_a_request_larger_than_the_pipe_is_written_without_another_request(
+    trained: Settings, model: LoadedModel, tmp_path: Path, example_record: dict[str, Any]
+) -> None:
+    """The pipe takes part of the frame; the writer must ask for the rest itself, or the
+    records wait (unlogged, and lost if the worker is killed) for the next request."""
+    path = tmp_path / "p.jsonl"
+    client = PredictionLogClient(setup_for(trained, path), 10, Errors())
+    records = 12_000
+    body = body_of([example_record] * records)
+    assert len(body) > log_client.PIPE_SIZE
+    assert client.submit("huge", "v1", model.schema, body, ["a"] * records)
+    # No flush (it would push the rest itself) and no further request: just wait.
+    assert wait_until(lambda: path.is_file() and len(logged(path)) == records)
+    client.close()
+
+
 def test_a_killed_writer_is_counted_and_replaced(
     trained: Settings,
     model: LoadedModel,

@@ -293,7 +293,10 @@ def test_the_drift_reference_is_the_served_versions_profile(
     assert reference.logged_versions == {"v1.0.0", metadata["version"]}
     assert reference.profile == read_json(monitored.paths.reference_profile)
 
-    other = monitored.with_paths(reference_profile=tmp_path / "other.json")
+    # The last trained model (not registered in this store) with another model's profile.
+    other = monitored.with_paths(
+        reference_profile=tmp_path / "other.json", registry=tmp_path / "empty-store"
+    )
     (tmp_path / "other.json").write_text('{"artifact_sha256": "not this model"}')
     with pytest.raises(MonitoringError, match="another model"):
         load_reference(other, metadata["version"])
@@ -330,10 +333,51 @@ def test_scores_join_labels_to_logged_predictions_and_compare_with_training(
     assert entry["training"] == training
     metric = monitored.evaluate.metric
     assert entry["difference"][metric] == pytest.approx(entry["live"][metric] - training[metric])
-    degraded = entry["difference"][metric] < -monitored.monitoring.scores.tolerance
-    assert entry["degraded"] is degraded
-    assert code == (cli.EXIT_ALERT if degraded else cli.EXIT_OK)
+    # A quarter wrong is far below what the model scored at training: degraded.
+    assert entry["difference"][metric] < -monitored.monitoring.scores.tolerance
+    assert entry["degraded"] is True
+    assert report["compared"] == 1
+    assert code == cli.EXIT_ALERT
     assert "40 of 41 labels matched" in capsys.readouterr().out
+
+
+def label_logged(settings: Settings, path: Path, version: str, labels: list[str]) -> None:
+    """Log one request ``r`` of ``version`` and write its true labels to ``path``."""
+    frame = training_rows(settings, len(labels), seed=5)[list(settings.feature_schema.features)]
+    PredictionLog(settings.paths.prediction_log, 10_000_000, 1).log("r", version, frame, labels)
+    target = settings.feature_schema.target
+    pd.DataFrame({"request_id": "r", "record": range(len(labels)), target: labels}).to_csv(
+        path, index=False
+    )
+
+
+def test_a_model_logged_before_registration_is_scored_under_its_store_version(
+    monitored: Settings, model: LoadedModel, monkeypatch: Any, tmp_path: Path
+) -> None:
+    metadata = read_json(monitored.paths.metadata)
+    stored = {**metadata, "version": "v1.0.0", "lineage": {"trained_as": metadata["version"]}}
+    publish.export_version(
+        ModelStore(monitored.paths.registry), "v1.0.0", monitored.paths.model, stored
+    )
+    monitored = monitored.with_paths(metadata=tmp_path / "retrained-since.json")
+    label_logged(monitored, tmp_path / "labels.csv", metadata["version"], model.metadata["classes"])
+    # Every label is the logged prediction: live scores are perfect, nothing degraded.
+    assert run_cli(monitored, monkeypatch, "scores", str(tmp_path / "labels.csv")) == cli.EXIT_OK
+    report = read_json(monitored.paths.live_metrics)
+    assert list(report["versions"]) == ["v1.0.0"]
+    assert report["versions"]["v1.0.0"]["training"] == metadata["metrics"]["model"]
+
+
+def test_labels_of_a_version_without_training_metrics_give_no_verdict(
+    monitored: Settings, model: LoadedModel, monkeypatch: Any, capsys: Any, tmp_path: Path
+) -> None:
+    label_logged(monitored, tmp_path / "labels.csv", "gone0123abcd", model.metadata["classes"])
+    code = run_cli(monitored, monkeypatch, "scores", str(tmp_path / "labels.csv"))
+    assert code == cli.EXIT_UNUSABLE
+    report = read_json(monitored.paths.live_metrics)
+    assert report["compared"] == 0
+    assert report["versions"]["gone0123abcd"]["training"] == {}
+    assert "no training metrics" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

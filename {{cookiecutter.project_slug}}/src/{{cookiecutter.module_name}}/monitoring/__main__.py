@@ -83,6 +83,9 @@ def run_scores(settings: Settings, labels_path: Path) -> int:
     write_json(settings.paths.live_metrics, report)
     print(describe(report))
     print(f"report: {settings.paths.live_metrics}")
+    if not report["compared"]:
+        print("no verdict: no labelled version has training metrics", file=sys.stderr)
+        return EXIT_UNUSABLE
     return EXIT_ALERT if report["degraded"] else EXIT_OK
 
 

@@ -58,8 +58,11 @@ def served_version(settings: Settings) -> str | None:
 
 def version_metadata(settings: Settings, version: str | None) -> tuple[dict[str, Any], Path]:
     """(metadata, reference profile path) of a stored version, or of the last trained model
-    when ``version`` is None or names it (its hash version)."""
+    when ``version`` is None or names it (its hash version). A hash version that was
+    registered since is found in the store by its lineage (``trained_as``)."""
     store = ModelStore(settings.paths.registry)
+    if version is not None and not VERSION_PATTERN.match(version):
+        version = registered_as(store, version) or version
     if version is not None and VERSION_PATTERN.match(version):
         path = store.metadata_path(version)
         if not path.is_file():
@@ -77,6 +80,18 @@ def version_metadata(settings: Settings, version: str | None) -> tuple[dict[str,
             f"({metadata.get('version')}); list versions with make models"
         )
     return metadata, settings.paths.reference_profile
+
+
+def registered_as(store: ModelStore, trained_as: str) -> str | None:
+    """The stored version registered from the model served as ``trained_as`` (its hash
+    version before registration), or None."""
+    if not store.versions_root.is_dir():
+        return None
+    for folder in sorted(store.versions_root.iterdir()):
+        path = store.metadata_path(folder.name)
+        if path.is_file() and (_read(path).get("lineage") or {}).get("trained_as") == trained_as:
+            return folder.name
+    return None
 
 
 def load_reference(settings: Settings, version: str | None = None) -> Reference:

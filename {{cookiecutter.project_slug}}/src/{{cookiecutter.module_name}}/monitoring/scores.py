@@ -90,20 +90,27 @@ def live_scores(settings: Settings, labels: pd.DataFrame, records: LoggedRecords
             f"log {settings.paths.prediction_log}"
         )
     metric, tolerance = settings.evaluate.metric, settings.monitoring.scores.tolerance
+    # One model can be logged under two names (its hash version before registration, its
+    # store version after): score it once, under its store version.
+    resolved = {
+        str(logged): _training_metrics(settings, str(logged))
+        for logged in matched["model_version"].unique()
+    }
+    matched["model_version"] = matched["model_version"].map(lambda v: resolved[v][0])
+    training_of = dict(resolved.values())
     versions = {}
     for version, rows in matched.groupby("model_version", sort=True):
         live = score(rows["label"], rows["prediction"])
-        training = _training_metrics(settings, str(version))
+        training = training_of[version]
         difference = {
             name: round(live[name] - training[name], 6) for name in live if name in training
         }
-        degraded = metric in difference and difference[metric] < -tolerance
         versions[str(version)] = {
             "rows": len(rows),
             "live": live,
             "training": training,
             "difference": difference,
-            "degraded": degraded,
+            "degraded": metric in difference and difference[metric] < -tolerance,
         }
     return {
         "labels": {
@@ -115,6 +122,8 @@ def live_scores(settings: Settings, labels: pd.DataFrame, records: LoggedRecords
         "metric": metric,
         "tolerance": tolerance,
         "versions": versions,
+        # Versions whose training metrics are known: with none, there is no verdict.
+        "compared": sum(1 for entry in versions.values() if metric in entry["difference"]),
         "degraded": any(entry["degraded"] for entry in versions.values()),
     }
 
@@ -127,12 +136,14 @@ def describe(report: dict[str, Any]) -> str:
         lines.append(f"  {labels['unmatched']} unmatched, e.g. {labels['unmatched_examples']}")
     for version, entry in report["versions"].items():
         lines.append(f"model {version}: {entry['rows']} labelled records")
+        if not entry["training"]:
+            lines.append("  no training metrics: not in the model store, not the last trained")
         for name, value in entry["live"].items():
             trained = entry["training"].get(name)
             versus = (
                 ""
                 if trained is None
-                else f"   training {trained:.4f}   change {value - trained:+.4f}"
+                else f"   training {trained:.4f}   change {entry['difference'][name]:+.4f}"
             )
             marker = " <- gate metric" if name == report["metric"] else ""
             lines.append(f"  {name:<18} live {value:.4f}{versus}{marker}")
@@ -143,10 +154,12 @@ def describe(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _training_metrics(settings: Settings, version: str) -> dict[str, float]:
-    """The version's test-split metrics at training; empty if its metadata is gone."""
+def _training_metrics(settings: Settings, version: str) -> tuple[str, dict[str, float]]:
+    """(the version's store name, its test-split metrics at training); the name as logged
+    and no metrics if its metadata is gone."""
     try:
         metadata, _ = version_metadata(settings, version)
     except MonitoringError:
-        return {}
-    return dict((metadata.get("metrics") or {}).get("model") or {})
+        return version, {}
+    metrics = dict((metadata.get("metrics") or {}).get("model") or {})
+    return str(metadata.get("version", version)), metrics

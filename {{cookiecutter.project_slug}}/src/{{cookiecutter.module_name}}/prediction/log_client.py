@@ -64,6 +64,7 @@ class PredictionLogClient:
         self.queue_size = queue_size
         self.on_error = on_error
         self._writer: _WriterProcess | None = None
+        self._closed = False
         self._started_at = -RESTART_EVERY
         self._lock = threading.Lock()
         weakref.finalize(self, _close_holder, self.__dict__)
@@ -91,7 +92,8 @@ class PredictionLogClient:
             known = model_version in writer.schemas
             message = ("log", request, model_version, time.time(), body, labels)
             shape = None if known else record_shape(schema)
-            writer.put(pack((*message, shape)), len(labels))
+            if not writer.put(pack((*message, shape)), len(labels)):
+                return False
             writer.schemas.add(model_version)
         except queue.Full:
             self._lost("queue_full", len(labels))
@@ -137,6 +139,8 @@ class PredictionLogClient:
             writer = self._writer
             if writer is not None and writer.pid == os.getpid() and not writer.dead:
                 return writer
+            if self._closed and (writer is None or writer.pid == os.getpid()):
+                return None  # closed here: the worker is on its way out
             # A writer that died here, or failed to start here, is retried only so often;
             # a forked child (gunicorn's workers) starts its own at once.
             started_here = writer is None or writer.pid == os.getpid()
@@ -176,6 +180,7 @@ def _close_holder(state: dict[str, Any], timeout: float = 5.0) -> None:
     client, so that it can run when the client is garbage-collected or at exit."""
     writer = state.get("_writer")
     if writer is not None and writer.pid == os.getpid():
+        state["_closed"] = True
         deadline = time.monotonic() + timeout
         writer.settled(deadline)
         writer.stop(deadline)
@@ -205,16 +210,18 @@ class _WriterProcess:
         threading.Thread(target=self._read, name="prediction-log-replies", daemon=True).start()
         self.put(pack(("setup", setup)), 0)
 
-    def put(self, frame: bytes, records: int) -> None:
-        """Send ``frame`` now, or keep it for later; ``queue.Full`` when the backlog is."""
+    def put(self, frame: bytes, records: int) -> bool:
+        """Send ``frame`` now, or keep it for later; ``queue.Full`` when the backlog is.
+        False (the records counted as lost) when the writer has just died."""
         with self.changed:
             if self.dead:
                 self._count_lost(records)
-                return
+                return False
             if len(self.backlog) >= self.queue_size:
                 raise queue.Full
             self.backlog.append((memoryview(frame), records))
             self._drain()
+            return True
 
     def _drain(self) -> None:
         """Write backlog frames until the pipe is full (caller holds ``changed``)."""
@@ -234,7 +241,8 @@ class _WriterProcess:
             self.in_flight += records
 
     def settled(self, deadline: float) -> bool:
-        """True once the backlog is sent and the writer settled every record it got."""
+        """True once the backlog is sent and the writer settled every record it got, or
+        died (what it had is then counted as lost, ``writer_exited``)."""
         with self.changed:
             while (self.backlog or self.in_flight) and not self.dead:
                 self._drain()
@@ -273,6 +281,9 @@ class _WriterProcess:
             elif len(parts) == 3 and parts[0] == "error" and parts[2].isdigit():
                 self._report(parts[1], int(parts[2]))
         self.process.wait()
+        stdout.close()
+        with contextlib.suppress(OSError):
+            self.stdin.close()
         with self.changed:
             lost = self.in_flight + sum(records for _, records in self.backlog)
             self.in_flight = 0

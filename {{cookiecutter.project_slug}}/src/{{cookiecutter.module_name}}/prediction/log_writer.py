@@ -20,7 +20,8 @@ Pipe protocol, worker -> writer: frames of a 4-byte big-endian length and a pick
   and is None after.
 
 Writer -> worker, one line each: ``done N`` when N records were written or counted as
-lost, ``error REASON N`` when N records could not be written (a full disk: ``ENOSPC``).
+lost (``done 0`` after reading part of a frame: the worker then sends the rest);
+``error REASON N`` when N records could not be written (a full disk: ``ENOSPC``).
 The writer ends when its input closes (the worker exited or was killed), after writing
 everything it had received.
 """
@@ -34,7 +35,6 @@ import logging
 import os
 import pickle
 import select
-import signal
 import struct
 import sys
 import time
@@ -55,8 +55,6 @@ log = logging.getLogger(__name__)
 HEADER = struct.Struct("!I")
 # Seconds the writer waits after a first request so that a burst is written at once.
 LINGER = 0.05
-# Requests written in one go at most, however fast they come.
-MAX_PENDING = 500
 READ_SIZE = 1 << 20
 # The writer's niceness: on a busy machine the CPU goes to serving first. When serving
 # takes every core, the pipe fills and requests are dropped and counted (queue_full)
@@ -244,16 +242,14 @@ def serve(stdin: int, stdout: int) -> None:
     os.set_blocking(stdin, False)
     while open_input:
         select.select([stdin], [], [])  # idle until a request arrives, or the end
-        first = time.monotonic()
-        while open_input and time.monotonic() < first + LINGER:
-            time.sleep(max(first + LINGER - time.monotonic(), 0.0))
-            open_input = _read_available(stdin, buffer)
-            for message in unpack(buffer):
-                writer.handle(message)
-            if len(writer.pending) >= MAX_PENDING:
-                break
+        time.sleep(LINGER)  # let the burst gather
+        open_input = _read_available(stdin, buffer)
+        for message in unpack(buffer):
+            writer.handle(message)
         if writer.pending:
             writer.write_pending()
+        elif buffer:  # part of a frame larger than the pipe: ask the worker for the rest
+            report("done 0")
 
 
 def _read_available(stdin: int, buffer: bytearray) -> bool:
@@ -270,8 +266,6 @@ def _read_available(stdin: int, buffer: bytearray) -> bool:
 
 def main() -> None:
     """Entry point of ``python -m {{ cookiecutter.module_name }}.prediction.log_writer``."""
-    # Ctrl-C in a terminal reaches the whole process group: finish by end of input instead.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
