@@ -595,6 +595,10 @@ def test_package_installs_into_a_fresh_virtualenv_serves_and_refuses_tampering(
             "source": "registry",
             "stage": "prod",
         }
+        # The page is package data of the wheel, not a module: it must be installed too.
+        with urllib.request.urlopen(f"{base}/dashboard", timeout=10) as page:
+            assert page.status == 200
+            assert "<html" in page.read().decode().lower()
 
     tampered = tmp_path / "tampered/penguin-classifier-v1.0.0"
     artifact = tampered / "models/registry/versions/v1.0.0/model.skops"

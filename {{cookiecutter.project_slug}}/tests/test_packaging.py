@@ -189,6 +189,8 @@ def test_the_bundle_serves_its_prod_model_with_only_the_serving_code(
     assert info["package_version"].endswith("+model.1.0.0")
     with zipfile.ZipFile(unpacked / info["wheel"]) as wheel:
         modules = {item for item in wheel.namelist() if item.endswith(".py")}
+        # Read from the package at run time (GET /dashboard): it must ship too.
+        assert f"{PACKAGE}/prediction/dashboard.html" in wheel.namelist()
     source = Path(__file__).resolve().parents[1] / "src" / PACKAGE
     expected = {f"{PACKAGE}/{name}.py" for name in SHARED_MODULES} | {
         f"{PACKAGE}/prediction/{path.name}" for path in (source / "prediction").glob("*.py")

@@ -35,8 +35,17 @@ class WheelBuildError(RuntimeError):
     """The sources are incomplete or the build backend failed."""
 
 
-def serving_sources(source_root: Path) -> list[Path]:
-    """The files of the serving wheel, relative to ``src/``, sorted."""
+def serving_package_data(pyproject: dict[str, Any]) -> dict[str, list[str]]:
+    """The project's ``[tool.setuptools.package-data]`` entries of the serving packages
+    (the dashboard page): files the code reads from its package at run time."""
+    data = pyproject.get("tool", {}).get("setuptools", {}).get("package-data", {})
+    kept = {f"{PACKAGE}.{sub}" for sub in SERVING_PACKAGES}
+    return {name: list(patterns) for name, patterns in data.items() if name in kept}
+
+
+def serving_sources(source_root: Path, package_data: dict[str, list[str]]) -> list[Path]:
+    """The files of the serving wheel, relative to ``src/``, sorted: the modules, and the
+    package data named in ``package_data`` (``serving_package_data``)."""
     package = source_root / PACKAGE
     required = [package / f"{name}.py" for name in SHARED_MODULES]
     required += [package / sub / "__init__.py" for sub in SERVING_PACKAGES]
@@ -46,6 +55,13 @@ def serving_sources(source_root: Path) -> list[Path]:
     files = set(required)
     for subpackage in SERVING_PACKAGES:
         files.update((package / subpackage).glob("*.py"))
+    for name, patterns in package_data.items():
+        folder = source_root.joinpath(*name.split("."))
+        for pattern in patterns:
+            found = sorted(folder.glob(pattern))
+            if not found:
+                raise WheelBuildError(f"package data {name}: {pattern} matches no file")
+            files.update(found)
     return sorted(path.relative_to(source_root) for path in files)
 
 
@@ -81,6 +97,13 @@ def staged_pyproject(pyproject: dict[str, Any], version: str) -> str:
     lines += [f"{json.dumps(key)} = {_toml_value(value)}" for key, value in project.items()]
     lines += ["", "[tool.setuptools]", f"packages = {_toml_value(packages)}"]
     lines += ['package-dir = { "" = "src" }', ""]
+    package_data = serving_package_data(pyproject)
+    if package_data:
+        lines += ["[tool.setuptools.package-data]"]
+        lines += [
+            f"{json.dumps(name)} = {_toml_value(value)}" for name, value in package_data.items()
+        ]
+        lines += [""]
     return "\n".join(lines)
 
 
@@ -89,7 +112,7 @@ def build_wheel(project_root: Path, version: str, out_dir: Path, epoch: int) -> 
     pyproject = tomllib.loads((project_root / "pyproject.toml").read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory(prefix="serving-wheel-") as temporary:
         staging = Path(temporary) / "source"
-        for relative in serving_sources(project_root / "src"):
+        for relative in serving_sources(project_root / "src", serving_package_data(pyproject)):
             _copy(project_root / "src" / relative, staging / "src" / relative)
         license_file = project_root / "LICENSE"
         if license_file.is_file():
