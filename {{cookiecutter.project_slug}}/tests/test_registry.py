@@ -238,6 +238,19 @@ def test_registering_the_same_model_twice_gives_the_same_version(project: Projec
     assert project.git("tag", "--list", "model@*").split() == ["model@v1.0.0", "model@v2.0.0"]
 
 
+def test_registering_a_tagged_commit_again_keeps_when_and_by_whom(project: Project) -> None:
+    store = project.store()
+    before = read_json(store.metadata_path("v2.0.0"))["lineage"]
+    shutil.rmtree(store.version_dir("v2.0.0"))  # the store lost its copy; the tag remains
+    project.git("config", "user.name", "Someone Else")
+    assert commands.register(project.settings, say=quiet) == "v2.0.0"
+    after = read_json(store.metadata_path("v2.0.0"))["lineage"]
+    assert (after["registered_at"], after["registered_by"]) == (
+        before["registered_at"],
+        before["registered_by"],
+    )
+
+
 @pytest.fixture
 def worse(project: Project) -> Project:
     """The project, on data where the stump really is worse than v1 beyond tolerance.

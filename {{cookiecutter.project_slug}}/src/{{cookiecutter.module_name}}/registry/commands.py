@@ -123,7 +123,9 @@ def _register(settings: Settings, say: Say) -> str:
     if not same_commit:
         message = f"Register {name} {version}: sha256 {sha}"
         tags.register(root, name, version, lineage["git_commit"], message)
-    metadata = versioned_metadata(model.metadata, version, lineage, root)
+    # Re-registering a tagged commit (its store copy was lost) keeps the tag's time and author.
+    tagged = same_commit[0] if same_commit else None
+    metadata = versioned_metadata(model.metadata, version, lineage, root, tagged)
     publish.export_version(store, version, paths.model, metadata, paths.reference_profile)
     metric = settings.evaluate.metric
     say(
