@@ -340,9 +340,8 @@ def _retrain(
     next_steps = (
         f"Review the numbers above, then: `make promote VERSION={version}` "
         "(it runs the same gate and asks you to confirm).",
-        f"On another machine: `git fetch --tags && git checkout "
-        f"{settings.registry.artifact}@{version} && "
-        "make pull && make register && git checkout -`, then promote there.",
+        f"On another machine: `git fetch --tags && make promote VERSION={version}` (the "
+        "store copy comes from the tag and the DVC remote).",
     )
     if comparison.champion_problem:
         summary += f" Warning: {comparison.champion_problem}; promoting needs FORCE='reason'."
