@@ -7,7 +7,7 @@ schema, so a model trained on other columns is reported as not comparable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -15,11 +15,11 @@ from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.schema import SchemaError
+from {{ cookiecutter.module_name }}.scoring import score
 from {{ cookiecutter.module_name }}.training.data import (
     DataError,
     load_split,
 )
-from {{ cookiecutter.module_name }}.training.evaluate import score
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class Comparison:
     candidate: float
     champion: float | None = None
     champion_problem: str | None = None
+    # Every metric ``evaluate`` reports on the holdout, for the retrain report; not audited.
+    candidate_scores: dict[str, float] = field(default_factory=dict, compare=False)
+    champion_scores: dict[str, float] | None = field(default=None, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -65,30 +68,29 @@ def scores_on(model: LoadedModel, features: pd.DataFrame, target: pd.Series) -> 
     return score(target, model.pipeline.predict(rows))
 
 
-def score_on(model: LoadedModel, features: pd.DataFrame, target: pd.Series, metric: str) -> float:
-    """One model's ``metric`` on the holdout, read through the model's own schema."""
-    return scores_on(model, features, target)[metric]
-
-
 def compare(settings: Settings, candidate: LoadedModel, champion: LoadedModel | None) -> Comparison:
     """Score candidate and champion on the same holdout with ``evaluate.metric``."""
     metric = settings.evaluate.metric
     tolerance = settings.registry.tolerance
     features, target = holdout(settings)
     try:
-        candidate_score = score_on(candidate, features, target, metric)
+        mine = scores_on(candidate, features, target)
     except SchemaError as error:
         raise RegistryError(
             f"candidate {candidate.version} cannot be scored on the holdout: {error}"
         ) from None
     if champion is None:
-        return Comparison(metric, tolerance, candidate_score)
+        return Comparison(metric, tolerance, mine[metric], candidate_scores=mine)
     try:
-        champion_score = score_on(champion, features, target, metric)
+        theirs = scores_on(champion, features, target)
     except SchemaError as error:
         problem = f"prod {champion.version} cannot be scored on this holdout ({error})"
-        return Comparison(metric, tolerance, candidate_score, champion_problem=problem)
-    return Comparison(metric, tolerance, candidate_score, champion_score)
+        return Comparison(
+            metric, tolerance, mine[metric], champion_problem=problem, candidate_scores=mine
+        )
+    return Comparison(
+        metric, tolerance, mine[metric], theirs[metric], None, mine, champion_scores=theirs
+    )
 
 
 def refusal(comparison: Comparison, version: str, champion: str | None) -> str:

@@ -47,8 +47,6 @@ from {{ cookiecutter.module_name }}.registry import (
 from {{ cookiecutter.module_name }}.registry.gate import (
     Comparison,
     compare,
-    holdout,
-    scores_on,
 )
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.schema import SchemaError
@@ -269,13 +267,12 @@ def _retrain(
         comparison = compare(settings, candidate, prod.model)
         if prod.problem:
             comparison = replace(comparison, champion_problem=prod.problem)
-        features, target = holdout(settings)
         name = f"candidate (trained as {candidate.version})"
-        progress["candidate"] = facts(candidate, name, scores_on(candidate, features, target))
+        progress["candidate"] = facts(candidate, name, comparison.candidate_scores)
         progress["comparison"] = comparison
         progress["champion_source"] = prod.source
-        if prod.model is not None and comparison.champion is not None:
-            scores = scores_on(prod.model, features, target)
+        if prod.model is not None and comparison.champion_scores is not None:
+            scores = comparison.champion_scores
             progress["champion"] = facts(prod.model, f"prod {champion_version}", scores)
     if not comparison.passed and comparison.champion_problem is None:
         return Outcome(
