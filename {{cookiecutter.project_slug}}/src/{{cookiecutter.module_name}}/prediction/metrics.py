@@ -26,6 +26,10 @@ from prometheus_client.metrics_core import Metric
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Seconds; a single prediction takes milliseconds, a 1,000-row batch tens of them.
+# Metric names: the dashboard (traffic.py) reads these very series back.
+REQUESTS = "http_requests_total"
+LATENCY = "http_request_duration_seconds"
+PREDICTIONS = "predictions_total"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -37,13 +41,13 @@ class Metrics:
         # In multiprocess mode values live in files, so nothing is registered in-process.
         self.registry = None if self.multiprocess else CollectorRegistry()
         self.requests = Counter(
-            "http_requests_total",
+            REQUESTS,
             "HTTP requests answered, by route, method and status code.",
             ["endpoint", "method", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "http_request_duration_seconds",
+            LATENCY,
             "Time to answer a request, by route.",
             ["endpoint"],
             buckets=LATENCY_BUCKETS,
@@ -56,7 +60,7 @@ class Metrics:
             registry=self.registry,
         )
         self.predictions = Counter(
-            "predictions_total",
+            PREDICTIONS,
             "Records predicted, by predicted class.",
             ["prediction"],
             registry=self.registry,

@@ -14,9 +14,12 @@ from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
-REQUESTS = "http_requests_total"
-LATENCY = "http_request_duration_seconds"
-PREDICTIONS = "predictions_total"
+from {{ cookiecutter.module_name }}.prediction.metrics import (
+    LATENCY,
+    PREDICTIONS,
+    REQUESTS,
+)
+
 PREDICT_ENDPOINT = "/predict"
 
 Buckets = list[tuple[float, float]]  # (upper bound in seconds, cumulative count), +Inf last
