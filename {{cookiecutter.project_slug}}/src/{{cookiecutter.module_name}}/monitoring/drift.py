@@ -124,12 +124,10 @@ def prediction_drift(
 ) -> dict[str, Any]:
     """PSI of the predicted classes' shares against those on the training data."""
     reference = profile["prediction"]["shares"]
-    current = categorical_shares(predictions.astype(str), list(reference))
-    value = psi([*reference.values(), 0.0], list(current.values()), thresholds.epsilon)
+    # The classes are a categorical column: the same PSI, with an unseen-class bin.
+    classes = categorical_drift({"shares": reference}, predictions, thresholds)
     return {
-        "psi": round(value, DIGITS),
-        "drifted": value >= thresholds.psi_alert,
-        "status": status(value, value >= thresholds.psi_alert, thresholds),
+        **{key: classes[key] for key in ("psi", "drifted", "status")},
         "reference": reference,
         "current": level_shares(predictions.astype(str)),
     }
