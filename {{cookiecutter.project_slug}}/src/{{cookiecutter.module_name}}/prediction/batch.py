@@ -211,7 +211,15 @@ def _labels_follow_probabilities(pipeline: Any) -> bool:
     Other estimators (an SVC's calibrated probabilities, say) can disagree outright.
     """
     final = pipeline[-1] if len(getattr(pipeline, "steps", ())) > 1 else pipeline
-    return isinstance(final, LogisticRegression)
+    return isinstance(final, LogisticRegression) and _predicts_by_linear_scores(final)
+
+
+def _predicts_by_linear_scores(final: Any) -> bool:
+    """Whether ``final`` labels rows with scikit-learn's own linear rule (the top
+    decision score), not a ``predict`` of its own: both label shortcuts rely on it."""
+    return (
+        LinearClassifierMixin is not None and type(final).predict is LinearClassifierMixin.predict
+    )
 
 
 def _labels_from_probabilities(
@@ -264,7 +272,7 @@ def _linear_positions(final: Any, rows: Any) -> np.ndarray | None:
     without building a label array to map back to positions. Taking the arg-max of the
     probabilities instead could differ where two classes round to the same probability.
     """
-    if LinearClassifierMixin is None or type(final).predict is not LinearClassifierMixin.predict:
+    if not _predicts_by_linear_scores(final):
         return None  # another estimator, or predict is overridden: ask predict itself
     scores = np.asarray(final.decision_function(rows))
     if scores.ndim == 1:  # two classes: the second wins when its score is above zero
