@@ -79,10 +79,13 @@ def _tagged(settings: Settings, version: str) -> tags.TaggedVersion:
     raise RegistryError(f"{version} is not a registered version; registered: {known}")
 
 
-def _export(settings: Settings, version: str, say: Say) -> None:
-    """Make sure the store holds ``version``: promotion exports it from git and DVC if not."""
+def _export(
+    settings: Settings, version: str, say: Say, tagged: tags.TaggedVersion | None = None
+) -> None:
+    """Make sure the store holds ``version``: promotion exports it from git and DVC if not
+    (``tagged``: its tag, when the caller has already read it)."""
     if not _store(settings).metadata_path(version).is_file():
-        restore_version(settings, _tagged(settings, version), say)
+        restore_version(settings, tagged or _tagged(settings, version), say)
 
 
 def _load_stored(settings: Settings, version: str, serving: str | None) -> LoadedModel:
@@ -195,13 +198,13 @@ def _promote(
     say: Say,
 ) -> bool:
     version = normalize_version(version)
-    _tagged(settings, version)
+    tagged = _tagged(settings, version)  # refuses an unregistered version first
     pointer = _store(settings).read_pointer()
     current = pointer.version if pointer else None
     if current == version:
         say(f"{version} is already in prod: nothing to do.")
         return False
-    _export(settings, version, say)
+    _export(settings, version, say, tagged)
     candidate = _load_stored(settings, version, current)
     champion, problem = None, None
     if current:
