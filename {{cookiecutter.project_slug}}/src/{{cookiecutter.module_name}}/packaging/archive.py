@@ -9,7 +9,6 @@ built, and building it twice proves nothing changed.
 from __future__ import annotations
 
 import gzip
-import os
 import tarfile
 from collections.abc import Collection
 from pathlib import Path
@@ -25,25 +24,24 @@ def write_tarball(
 ) -> None:
     """Write ``folder`` (as its top-level entry) to ``target``, a .tar.gz, atomically."""
     paths = [folder, *sorted(folder.rglob("*"), key=lambda path: path.relative_to(folder).parts)]
-    with atomic_path(target) as temporary:
-        with (
-            open(temporary, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=epoch) as zipped,
-            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            for path in paths:
-                member = tar.gettarinfo(path, arcname=path.relative_to(folder.parent).as_posix())
-                member.mtime = epoch
-                member.uid = member.gid = 0
-                member.uname = member.gname = ""
-                executable = member.isdir() or path.name in executables
-                member.mode = 0o755 if executable else 0o644
-                if member.isfile():
-                    with open(path, "rb") as stream:
-                        tar.addfile(member, stream)
-                else:
-                    tar.addfile(member)
-        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide it from other users
+    with (
+        atomic_path(target) as temporary,
+        open(temporary, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=epoch) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for path in paths:
+            member = tar.gettarinfo(path, arcname=path.relative_to(folder.parent).as_posix())
+            member.mtime = epoch
+            member.uid = member.gid = 0
+            member.uname = member.gname = ""
+            executable = member.isdir() or path.name in executables
+            member.mode = 0o755 if executable else 0o644
+            if member.isfile():
+                with open(path, "rb") as stream:
+                    tar.addfile(member, stream)
+            else:
+                tar.addfile(member)
 
 
 def write_checksum(target: Path) -> str:
@@ -51,5 +49,4 @@ def write_checksum(target: Path) -> str:
     digest = sha256_file(target)
     with atomic_path(target.with_name(f"{target.name}.sha256")) as temporary:
         temporary.write_text(f"{digest}  {target.name}\n", encoding="utf-8")
-        os.chmod(temporary, 0o644)
     return digest
