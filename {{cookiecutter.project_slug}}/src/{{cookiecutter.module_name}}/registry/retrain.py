@@ -172,9 +172,9 @@ def make_pull(settings: Settings) -> str:
 
 
 def dvc_repro(settings: Settings) -> None:
-    """``dvc repro``: rebuild what changed, ``dvc.lock`` included."""
-    dvc = Path(sys.executable).parent / "dvc"
-    run_command("pipeline", [str(dvc) if dvc.is_file() else "dvc", "repro"], settings.root)
+    """``dvc repro``: rebuild what changed, ``dvc.lock`` included (run_command puts this
+    virtualenv's ``dvc`` first on PATH)."""
+    run_command("pipeline", ["dvc", "repro"], settings.root)
 
 
 DEFAULT_STEPS = Steps(pull=make_pull, repro=dvc_repro)
