@@ -28,7 +28,8 @@ def lock_is_committed(root: Path) -> bool:
 
 
 def changed_files(root: Path, paths: list[str] | None = None) -> list[str]:
-    """Tracked files with changes, and untracked ones not ignored (all, or among ``paths``)."""
+    """Files with uncommitted changes: tracked ones only when ``paths`` is None (a stray
+    untracked file does not block a retrain), untracked ones too among ``paths``."""
     if paths is None:
         status = git(root, "status", "--porcelain", "--untracked-files=no")
     else:
@@ -46,8 +47,9 @@ def pipeline_records(settings: Settings) -> list[str]:
 
 
 def require_clean_tree(settings: Settings) -> None:
-    """Before a committing retrain: no change but the pipeline's records, so the commit made
-    for the candidate holds exactly the code and params that trained it."""
+    """Before a committing retrain: no change to a tracked file but the pipeline's records,
+    so the commit made for the candidate holds the code and params that trained it (a new
+    file not yet added to git is not seen: add it first)."""
     records = pipeline_records(settings)
     others = [path for path in changed_files(settings.root) if path not in records]
     if others:
