@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -299,6 +300,10 @@ def test_the_drift_reference_is_the_served_versions_profile(
     )
     (tmp_path / "other.json").write_text('{"artifact_sha256": "not this model"}')
     with pytest.raises(MonitoringError, match="another model"):
+        load_reference(other, metadata["version"])
+    profile = read_json(monitored.paths.reference_profile)
+    (tmp_path / "other.json").write_text(json.dumps({**profile, "format": 99}))
+    with pytest.raises(MonitoringError, match="format 99"):
         load_reference(other, metadata["version"])
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from {{ cookiecutter.module_name }}.prediction.prediction_log import (
@@ -23,13 +24,10 @@ META = ("time", "request_id", "record", "model_version", "prediction")
 @dataclass(frozen=True)
 class LoggedRecords:
     """Logged records, oldest first: ``meta`` (the META columns) and ``features`` share
-    one index. ``skipped`` counts lines that were not whole records (cut by a crash or a
-    full disk)."""
+    one index."""
 
     meta: pd.DataFrame
     features: pd.DataFrame
-    files: int
-    skipped: int
 
     def __len__(self) -> int:
         return len(self.meta)
@@ -39,13 +37,11 @@ class LoggedRecords:
         return LoggedRecords(
             self.meta[mask].reset_index(drop=True),
             self.features[mask].reset_index(drop=True),
-            self.files,
-            self.skipped,
         )
 
     def tail(self, count: int) -> LoggedRecords:
         """The last ``count`` records."""
-        return self.select(pd.Series(range(len(self)), dtype="int64") >= len(self) - count)
+        return self.select(np.arange(len(self)) >= len(self) - count)
 
     def since(self, start: datetime) -> LoggedRecords:
         """Records logged at or after ``start`` (timezone-aware)."""
@@ -53,7 +49,8 @@ class LoggedRecords:
 
 
 def read_log(path: Path) -> LoggedRecords:
-    """Every whole record of the log at ``path`` and its rotated files."""
+    """Every whole record of the log at ``path`` and its rotated files; lines that are not
+    (cut by a crash or a full disk) are skipped with a warning."""
     files = log_files(path)
     rows: list[dict[str, Any]] = []
     skipped = 0
@@ -73,7 +70,7 @@ def read_log(path: Path) -> LoggedRecords:
     for name in ("request_id", "model_version", "prediction"):
         meta[name] = meta[name].astype(str)
     features = pd.DataFrame([row["features"] for row in rows], index=meta.index)
-    return LoggedRecords(meta, features, len(files), skipped)
+    return LoggedRecords(meta, features)
 
 
 def window(

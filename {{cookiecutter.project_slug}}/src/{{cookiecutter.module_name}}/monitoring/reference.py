@@ -22,6 +22,9 @@ from {{ cookiecutter.module_name }}.prediction.store import (
     VERSION_PATTERN,
     ModelStore,
 )
+from {{ cookiecutter.module_name }}.monitoring.profile import (
+    PROFILE_FORMAT,
+)
 from {{ cookiecutter.module_name }}.storage import (
     read_json,
 )
@@ -108,6 +111,11 @@ def load_reference(settings: Settings, version: str | None = None) -> Reference:
         raise MonitoringError(
             f"the reference profile {profile_path} was built for another model than "
             f"{metadata.get('version')}: register the model again after make train"
+        )
+    if profile.get("format") != PROFILE_FORMAT:
+        raise MonitoringError(
+            f"the reference profile {profile_path} has format {profile.get('format')!r}, this "
+            f"code reads format {PROFILE_FORMAT}: retrain (make train) to rebuild it"
         )
     return Reference(str(metadata["version"]), metadata, profile)
 
