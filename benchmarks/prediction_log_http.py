@@ -29,7 +29,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from serving import load, start, workers_cpu_seconds  # noqa: E402
+from serving import MODULE, load, start, workers_cpu_seconds  # noqa: E402
 
 RESULTS = HERE / "results"
 CASES = {"1 record": 1, "100 records": 100}
@@ -95,7 +95,7 @@ def main() -> None:
     for case, rows in CASES.items():
         bodies[case] = scratch / f"{rows}.json"
         bodies[case].write_text(json.dumps(record if rows == 1 else [record] * rows))
-    module = "PENGUIN_CLASSIFIER"
+    module = MODULE.upper()
     log_folder = scratch / "logs"
     overrides = {
         "off": {f"{module}__MONITORING__LOG__ENABLED": "false"},
