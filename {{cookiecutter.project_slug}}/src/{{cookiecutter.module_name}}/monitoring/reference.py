@@ -15,15 +15,15 @@ from typing import Any
 from {{ cookiecutter.module_name }}.config import (
     Settings,
 )
+from {{ cookiecutter.module_name }}.monitoring.profile import (
+    PROFILE_FORMAT,
+)
 from {{ cookiecutter.module_name }}.prediction.model import (
     ModelLoadError,
 )
 from {{ cookiecutter.module_name }}.prediction.store import (
     VERSION_PATTERN,
     ModelStore,
-)
-from {{ cookiecutter.module_name }}.monitoring.profile import (
-    PROFILE_FORMAT,
 )
 from {{ cookiecutter.module_name }}.storage import (
     read_json,
