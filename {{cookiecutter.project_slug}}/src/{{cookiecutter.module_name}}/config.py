@@ -120,7 +120,7 @@ class InferenceSettings(_Section):
 class BatchSettings(_Section):
     """Batch scoring of files (`python -m ... prediction batch`): memory budget and outputs."""
 
-    chunk_size: int = Field(default=50_000, ge=1)
+    chunk_size: int = Field(default=100_000, ge=1)
     id_columns: tuple[str, ...] = ()
     errors_suffix: str = Field(default=".errors.csv", pattern=r"^[^/\\]*\.csv$")
 

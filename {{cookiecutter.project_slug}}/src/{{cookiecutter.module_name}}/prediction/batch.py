@@ -60,6 +60,7 @@ except ImportError:  # pragma: no cover
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_ROWS_REJECTED = 3
+PROBABILITY_DECIMALS = 6  # a CSV output writes each probability with exactly this many
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,8 @@ def predict_checked(model: LoadedModel, checked: CheckedChunk) -> ScoredChunk:
             **checked.ids,
             "prediction": labels,
             **{
-                f"probability_{label}": probabilities[:, position].round(6)
-                for position, label in enumerate(class_labels(model))
+                name: probabilities[:, position].round(PROBABILITY_DECIMALS)
+                for position, name in enumerate(probability_columns(model))
             },
             "model_version": pd.Categorical.from_codes(
                 np.zeros(len(labels), dtype="int8"), categories=[model.version]
@@ -179,6 +180,11 @@ def class_labels(model: LoadedModel) -> list[str]:
     if not hasattr(model.pipeline, "predict_proba"):
         return []
     return [str(label) for label in model.pipeline.classes_]
+
+
+def probability_columns(model: LoadedModel) -> list[str]:
+    """The output's probability columns, one per class."""
+    return [f"probability_{label}" for label in class_labels(model)]
 
 
 def _columns(chunk: pd.DataFrame, names: Sequence[str], keep: np.ndarray) -> dict[str, pd.Series]:
@@ -301,7 +307,7 @@ def output_schema(model: LoadedModel, id_types: dict[str, pa.DataType]) -> pa.Sc
             ("row", pa.int64()),
             *id_types.items(),
             ("prediction", pa.string()),
-            *[(f"probability_{label}", pa.float64()) for label in class_labels(model)],
+            *[(name, pa.float64()) for name in probability_columns(model)],
             ("model_version", pa.string()),
         ]
     )
@@ -347,7 +353,10 @@ def score_file(
         atomic_path(output) as output_temporary,
         atomic_path(errors) as errors_temporary,
         TableWriter(
-            output_temporary, file_format(output), output_schema(model, reader.id_types)
+            output_temporary,
+            file_format(output),
+            output_schema(model, reader.id_types),
+            fractions=dict.fromkeys(probability_columns(model), PROBABILITY_DECIMALS),
         ) as predictions,
         TableWriter(
             errors_temporary, file_format(errors), errors_schema(reader.id_types)
@@ -398,7 +407,7 @@ def check_paths(source: Path, output: Path, errors: Path) -> None:
 
 def _check_id_columns(ids: Sequence[str], model: LoadedModel) -> None:
     taken = {"row", "prediction", "model_version", "error"}
-    taken |= {f"probability_{label}" for label in class_labels(model)}
+    taken |= set(probability_columns(model))
     clashes = sorted(taken.intersection(ids))
     if clashes:
         raise BatchError(f"id column(s) {clashes} would clash with the output's own columns")

@@ -8,7 +8,7 @@ where memory follows the file rather than the chunk size.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal
@@ -19,6 +19,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from {{ cookiecutter.module_name }}.config import DataSettings
+from {{ cookiecutter.module_name }}.prediction import csv_text
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
 
 Format = Literal["csv", "parquet"]
@@ -199,31 +200,53 @@ class TableWriter:
 
     The fixed schema keeps every chunk's types identical (an id column with gaps in one
     chunk only stays an integer), and an input without rows still gets a header.
+    ``fractions`` names columns of numbers from 0 to 1 (probabilities) and their
+    decimals: CSV gets them with exactly that many (see csv_text.py); Parquet keeps floats.
     """
 
-    def __init__(self, path: Path, kind: Format, schema: pa.Schema) -> None:
+    def __init__(
+        self,
+        path: Path,
+        kind: Format,
+        schema: pa.Schema,
+        fractions: Mapping[str, int] | None = None,
+    ) -> None:
         self._schema = schema
+        self._fractions = dict(fractions or {})
         self._rows = 0
+        self._csv: IO[bytes] | None = None
+        self._parquet: pq.ParquetWriter | None = None
         if kind == "csv":
-            options = pa_csv.WriteOptions(quoting_style="needed")
-            self._writer = pa_csv.CSVWriter(str(path), schema, write_options=options)
+            self._csv = open(path, "wb")  # noqa: SIM115 (closed by close())
+            self._csv.write(_csv_bytes(schema.empty_table(), header=True))
         else:
             # Dictionary pages pay off for the few repeated labels, not for probabilities:
             # trying them on every float column doubled the writing time (measured).
             text = [field.name for field in schema if pa.types.is_string(field.type)]
-            self._writer = pq.ParquetWriter(str(path), schema, use_dictionary=text)
+            self._parquet = pq.ParquetWriter(str(path), schema, use_dictionary=text)
 
     def write(self, frame: pd.DataFrame) -> None:
         """Append the rows of ``frame`` (its columns in schema order)."""
-        if len(frame):
-            self._writer.write_table(to_table(frame, self._schema))
-            self._rows += len(frame)
+        if not len(frame):
+            return
+        if self._csv is not None:
+            text = csv_text.render(frame, self._schema, self._fractions)
+            if text is None:  # a type or value the fast path leaves to Arrow's writer
+                text = _csv_bytes(to_table(frame, self._schema), header=False)
+            self._csv.write(text)
+        else:
+            assert self._parquet is not None
+            self._parquet.write_table(to_table(frame, self._schema))
+        self._rows += len(frame)
 
     def close(self) -> None:
-        """Finish the file; an empty one still gets its header (CSV) or schema (Parquet)."""
-        if not self._rows:
-            self._writer.write_table(self._schema.empty_table())
-        self._writer.close()
+        """Finish the file; an empty one still has its header (CSV) or schema (Parquet)."""
+        if self._csv is not None:
+            self._csv.close()
+        elif self._parquet is not None:
+            if not self._rows:
+                self._parquet.write_table(self._schema.empty_table())
+            self._parquet.close()
 
     def __enter__(self) -> TableWriter:
         return self
@@ -234,10 +257,15 @@ class TableWriter:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        if error:
-            self._writer.close()  # the file is discarded: no header needed
-        else:
-            self.close()
+        self.close()  # after an error the file is discarded (atomic_path): nothing to finish
+
+
+def _csv_bytes(table: pa.Table, *, header: bool) -> bytes | memoryview:
+    """``table`` as Arrow's writer writes CSV: text in double quotes, missing values empty."""
+    sink = pa.BufferOutputStream()
+    options = pa_csv.WriteOptions(include_header=header, quoting_style="needed")
+    pa_csv.write_csv(table, sink, write_options=options)
+    return memoryview(sink.getvalue())
 
 
 def to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
