@@ -11,6 +11,7 @@ import dataclasses
 import importlib
 import importlib.metadata
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -104,6 +105,7 @@ def throughput(module: str, folder: Path, chunk: int, repeats: int) -> dict[str,
     return {
         "rows": len(features),
         "seconds": {name: min(values) for name, values in wall.items()},
+        "median_seconds": {name: statistics.median(values) for name, values in wall.items()},
         "cpu_seconds": {name: min(values) for name, values in cpu.items()},
         "model": type(model.pipeline[-1]).__name__,
         "runtime": model.runtime,
