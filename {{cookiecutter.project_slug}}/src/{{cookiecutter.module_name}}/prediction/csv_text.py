@@ -13,7 +13,8 @@ writes that chunk with Arrow's writer instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,14 @@ import pyarrow.compute as pc
 # Two characters for each number 0..99 as one 16-bit value (little-endian: the first
 # character in the low byte), so digits are written in pairs.
 _PAIRS = np.array([ord(str(n // 10)) | ord(str(n % 10)) << 8 for n in range(100)], dtype="<u2")
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    """A column whose fields all have one width, written straight into a block's view."""
+
+    width: int
+    write: Callable[[np.ndarray], None]  # fills a rows x width view of characters
 
 
 def render(
@@ -37,24 +46,24 @@ def render(
     if not len(frame):
         return memoryview(b"")
     groups: list[pa.Array] = []
-    block: list[np.ndarray] = []  # consecutive fixed-width columns, joined into one
+    block: list[_Fixed] = []  # consecutive fixed-width columns, written as one
     for field in schema:
         column = frame[field.name]
-        text = _fixed_width(column, field.type, fractions.get(field.name))
-        if text is not None:
-            block.append(text)
+        fixed = _fixed_width(column, field.type, fractions.get(field.name))
+        if fixed is not None:
+            block.append(fixed)
             continue
         if field.name in fractions:
             return None  # out of range or missing: Arrow writes the shortest form instead
         if block:
-            groups.append(_block(block, line_end=False))
+            groups.append(_block(block, len(frame), line_end=False))
             block = []
         variable = _text(column, field.type)
         if variable is None:
             return None
         groups.append(variable)
     if block:
-        groups.append(_block(block, line_end=True))
+        groups.append(_block(block, len(frame), line_end=True))
         lines = pc.binary_join_element_wise(*groups, ",") if len(groups) > 1 else groups[0]
     else:
         lines = pc.binary_join_element_wise(*groups, ",")
@@ -69,55 +78,57 @@ def _characters(lines: pa.Array) -> memoryview:
     return memoryview(lines.buffers()[2])[start:end]
 
 
-def _fixed_width(column: pd.Series, kind: pa.DataType, decimals: int | None) -> np.ndarray | None:
-    """The column as a rows x width matrix of characters, when every row has one width:
-    a fraction with its decimals, or one value throughout (a categorical of one category)."""
+def _fixed_width(column: pd.Series, kind: pa.DataType, decimals: int | None) -> _Fixed | None:
+    """The column as fields of one width, when it has them: a fraction with its decimals,
+    or one value throughout (a categorical of one category, like the model version)."""
     if decimals is not None:
         if not pa.types.is_floating(kind) or not pd.api.types.is_float_dtype(column.dtype):
             return None
-        return fraction_text(column.to_numpy(), decimals)
-    if isinstance(column.dtype, pd.CategoricalDtype) and len(column.cat.categories) == 1:
-        codes = column.cat.codes.to_numpy()
-        if (codes < 0).any() or not pa.types.is_string(kind):
+        units = fraction_units(column.to_numpy(), decimals)
+        if units is None:
             return None
-        text = _quoted(str(column.cat.categories[0])).encode()
-        row = np.frombuffer(text, dtype=np.uint8)
-        return np.broadcast_to(row, (len(column), len(row)))
+        return _Fixed(2 + decimals, lambda out: _write_fraction(out, units, decimals))
+    if isinstance(column.dtype, pd.CategoricalDtype) and len(column.cat.categories) == 1:
+        if (column.cat.codes.to_numpy() < 0).any() or not pa.types.is_string(kind):
+            return None
+        text = np.frombuffer(_quoted(str(column.cat.categories[0])).encode(), dtype=np.uint8)
+        return _Fixed(len(text), lambda out: out.__setitem__(slice(None), text))
     return None
 
 
-def fraction_text(values: np.ndarray, decimals: int) -> np.ndarray | None:
-    """``values`` as rows of characters "0." or "1." and ``decimals`` digits; None if one
-    is not between 0 and 1 (NaN included) or ``decimals`` is not positive."""
+def fraction_units(values: np.ndarray, decimals: int) -> np.ndarray | None:
+    """``values`` counted in units of the last decimal (0.000180 -> 180 for 6), or None
+    if one is not between 0 and 1 (NaN included) or ``decimals`` is not positive."""
     scale = 10**decimals
     scaled = np.rint(values * scale)
     if decimals < 1 or not ((scaled >= 0) & (scaled <= scale)).all():
         return None
-    units = scaled.astype(np.int64)
-    text = np.empty((len(units), 2 + decimals), dtype=np.uint8)
-    text[:, 0] = ord("0") + units // scale
-    text[:, 1] = ord(".")
-    rest = units % scale
-    pairs = text[:, 2 + decimals % 2 :].view("<u2")  # the digits after the odd one, if any
+    return scaled.astype(np.int32 if scale < 2**31 else np.int64)
+
+
+def _write_fraction(out: np.ndarray, units: np.ndarray, decimals: int) -> None:
+    """Write "0." or "1." and ``decimals`` digits per row into ``out`` (rows x 2 + decimals)."""
+    whole, rest = np.divmod(units, 10**decimals)
+    out[:, 0] = ord("0") + whole
+    out[:, 1] = ord(".")
+    pairs = out[:, 2 + decimals % 2 :].view("<u2")  # the digits after the odd one, if any
     for position in range(pairs.shape[1] - 1, -1, -1):  # the last two digits first
-        pairs[:, position] = _PAIRS[rest % 100]
-        rest //= 100
+        rest, last_two = np.divmod(rest, 100)
+        pairs[:, position] = _PAIRS[last_two]
     if decimals % 2:
-        text[:, 2] = ord("0") + rest
-    return text
+        out[:, 2] = ord("0") + rest
 
 
-def _block(columns: list[np.ndarray], line_end: bool) -> pa.Array:
+def _block(columns: list[_Fixed], rows: int, line_end: bool) -> pa.Array:
     """Fixed-width columns side by side with commas between (and the line's end)."""
-    rows = len(columns[0])
-    width = sum(column.shape[1] for column in columns) + len(columns) - 1 + line_end
+    width = sum(column.width for column in columns) + len(columns) - 1 + line_end
     text = np.empty((rows, width), dtype=np.uint8)
     start = 0
     for column in columns:
         if start:
             text[:, start - 1] = ord(",")
-        text[:, start : start + column.shape[1]] = column
-        start += column.shape[1] + 1
+        column.write(text[:, start : start + column.width])
+        start += column.width + 1
     if line_end:
         text[:, -1] = ord("\n")
     offsets = np.arange(0, width * (rows + 1), width, dtype=np.int32)
