@@ -147,3 +147,17 @@ def test_long_text_columns_get_the_labels_row_by_row_would(
     frame = pd.DataFrame({"a": 1.0, "b": 2.0, "c": text})
     labels = schema.coerce_features(frame)["c"].tolist()
     assert labels == [MISSING_CATEGORY if pd.isna(value) else value for value in text]
+
+
+def test_coerce_without_copy_gives_the_same_frame_and_the_default_stays_writable(
+    schema: FeatureSchema,
+) -> None:
+    frame = pd.DataFrame({"a": [1.5, np.nan, 3.0], "b": [1, 2, 3], "c": ["x", None, "y"]})
+
+    shared = schema.coerce_features(frame, copy=False)
+    typed = schema.coerce_features(frame)
+
+    assert shared.equals(typed)
+    assert np.shares_memory(shared["a"].to_numpy(), frame["a"].to_numpy())
+    typed.iloc[0, 0] = 9.0  # the default result is the caller's own to change
+    assert frame["a"].iloc[0] == 1.5

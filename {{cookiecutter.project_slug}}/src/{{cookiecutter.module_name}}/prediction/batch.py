@@ -151,7 +151,7 @@ def check_chunk(
         errors=errors,
         rows=rows[valid],
         ids=_columns(chunk, id_columns, valid),
-        features=model.schema.coerce_features(chunk.loc[valid]),
+        features=model.schema.coerce_features(chunk.loc[valid], copy=False),
     )
 
 
