@@ -218,7 +218,11 @@ class TableWriter:
         self._parquet: pq.ParquetWriter | None = None
         if kind == "csv":
             self._csv = open(path, "wb")  # noqa: SIM115 (closed by close())
-            self._csv.write(_csv_bytes(schema.empty_table(), header=True))
+            try:
+                self._csv.write(_csv_bytes(schema.empty_table(), header=True))
+            except BaseException:
+                self._csv.close()
+                raise
         else:
             # Dictionary pages pay off for the few repeated labels, not for probabilities:
             # trying them on every float column doubled the writing time (measured).
@@ -230,10 +234,11 @@ class TableWriter:
         if not len(frame):
             return
         if self._csv is not None:
-            text = csv_text.render(frame, self._schema, self._fractions)
-            if text is None:  # a type or value the fast path leaves to Arrow's writer
-                text = _csv_bytes(to_table(frame, self._schema), header=False)
-            self._csv.write(text)
+            pieces = csv_text.render(frame, self._schema, self._fractions)
+            if pieces is None:  # a column type the fast path leaves to Arrow's writer
+                pieces = [_csv_bytes(to_table(frame, self._schema), header=False)]
+            for piece in pieces:
+                self._csv.write(piece)
         else:
             assert self._parquet is not None
             self._parquet.write_table(to_table(frame, self._schema))

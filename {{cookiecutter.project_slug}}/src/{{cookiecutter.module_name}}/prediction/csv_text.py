@@ -5,10 +5,11 @@ that was the largest part of a CSV run: more than parsing the input or running t
 (benchmarks/results/batch.md). Probabilities are rounded to a few decimals anyway, so here
 they are written with exactly that many, from integer digits, into a fixed-width block
 that also holds the constant columns (the model version) and the line end. Every other
-column is rendered as Arrow's writer renders it (``quoting_style="needed"``: text in
-double quotes with quotes doubled, missing values empty), which the tests check byte for
-byte. A column of a type not handled here makes ``render`` return None, and the caller
-writes that chunk with Arrow's writer instead.
+column is rendered as Arrow's writer renders it (``quoting_style="needed"``: text and
+binary in double quotes with quotes doubled, other types cast to text, missing values
+empty), which the tests check byte for byte. Only binary columns, and types Arrow cannot
+turn into text, make ``render`` return None: the caller then writes that chunk with
+Arrow's writer, whose probabilities have the shortest form instead.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ import pyarrow.compute as pc
 # Two characters for each number 0..99 as one 16-bit value (little-endian: the first
 # character in the low byte), so digits are written in pairs.
 _PAIRS = np.array([ord(str(n // 10)) | ord(str(n % 10)) << 8 for n in range(100)], dtype="<u2")
+# Rows rendered at a time: keeps each text array far below Arrow's 2 GiB string limit
+# and the text of a large chunk from being held all at once.
+SLICE_ROWS = 65_536
+_TEXT_LIMIT = 2**31 - 1  # characters in one Arrow string array (32-bit offsets)
 
 
 @dataclass(frozen=True)
@@ -36,15 +41,26 @@ class _Fixed:
 
 def render(
     frame: pd.DataFrame, schema: pa.Schema, fractions: Mapping[str, int] | None = None
-) -> memoryview | None:
-    """The rows of ``frame`` as CSV lines without a header, columns in ``schema`` order.
+) -> list[memoryview] | None:
+    """The rows of ``frame`` as CSV lines without a header, columns in ``schema`` order,
+    in pieces to write one after the other.
 
     ``fractions`` names columns of numbers from 0 to 1 and the decimals each gets, all
-    written ("0.000180", "1.000000" for 6). None when a column needs Arrow's own writer.
+    written ("0.000180", "1.000000" for 6); a missing value is an empty field, and a value
+    outside 0..1 gets Arrow's shortest form. None when a column needs Arrow's own writer.
     """
-    fractions = fractions or {}
-    if not len(frame):
-        return memoryview(b"")
+    pieces = []
+    for start in range(0, len(frame), SLICE_ROWS):
+        piece = _render_rows(frame.iloc[start : start + SLICE_ROWS], schema, fractions or {})
+        if piece is None:
+            return None
+        pieces.append(piece)
+    return pieces
+
+
+def _render_rows(
+    frame: pd.DataFrame, schema: pa.Schema, fractions: Mapping[str, int]
+) -> memoryview | None:
     groups: list[pa.Array] = []
     block: list[_Fixed] = []  # consecutive fixed-width columns, written as one
     for field in schema:
@@ -53,21 +69,26 @@ def render(
         if fixed is not None:
             block.append(fixed)
             continue
-        if field.name in fractions:
-            return None  # out of range or missing: Arrow writes the shortest form instead
         if block:
             groups.append(_block(block, len(frame), line_end=False))
             block = []
-        variable = _text(column, field.type)
+        if field.name in fractions:
+            variable = _fraction_text(column, field.type, fractions[field.name])
+        else:
+            variable = _text(column, field.type)
         if variable is None:
             return None
         groups.append(variable)
     if block:
         groups.append(_block(block, len(frame), line_end=True))
+    if any(group is None for group in groups):
+        return None
+    try:
         lines = pc.binary_join_element_wise(*groups, ",") if len(groups) > 1 else groups[0]
-    else:
-        lines = pc.binary_join_element_wise(*groups, ",")
-        lines = pc.binary_join_element_wise(lines, pa.scalar(""), "\n")
+        if not block:
+            lines = pc.binary_join_element_wise(lines, pa.scalar(""), "\n")
+    except (pa.ArrowCapacityError, pa.ArrowInvalid):  # over 2 GiB of text in one slice
+        return None
     return _characters(lines)
 
 
@@ -82,14 +103,14 @@ def _fixed_width(column: pd.Series, kind: pa.DataType, decimals: int | None) -> 
     """The column as fields of one width, when it has them: a fraction with its decimals,
     or one value throughout (a categorical of one category, like the model version)."""
     if decimals is not None:
-        if not pa.types.is_floating(kind) or not pd.api.types.is_float_dtype(column.dtype):
+        if decimals < 1 or not _is_float(column, kind):
             return None
         units = fraction_units(column.to_numpy(), decimals)
         if units is None:
             return None
         return _Fixed(2 + decimals, lambda out: _write_fraction(out, units, decimals))
     if isinstance(column.dtype, pd.CategoricalDtype) and len(column.cat.categories) == 1:
-        if (column.cat.codes.to_numpy() < 0).any() or not pa.types.is_string(kind):
+        if (column.cat.codes.to_numpy() < 0).any() or not _is_text_type(kind):
             return None
         text = np.frombuffer(_quoted(str(column.cat.categories[0])).encode(), dtype=np.uint8)
         return _Fixed(len(text), lambda out: out.__setitem__(slice(None), text))
@@ -98,10 +119,10 @@ def _fixed_width(column: pd.Series, kind: pa.DataType, decimals: int | None) -> 
 
 def fraction_units(values: np.ndarray, decimals: int) -> np.ndarray | None:
     """``values`` counted in units of the last decimal (0.000180 -> 180 for 6), or None
-    if one is not between 0 and 1 (NaN included) or ``decimals`` is not positive."""
+    if one is not between 0 and 1 (NaN included)."""
     scale = 10**decimals
     scaled = np.rint(values * scale)
-    if decimals < 1 or not ((scaled >= 0) & (scaled <= scale)).all():
+    if not ((scaled >= 0) & (scaled <= scale)).all():  # NaN fails both comparisons
         return None
     return scaled.astype(np.int32 if scale < 2**31 else np.int64)
 
@@ -119,7 +140,26 @@ def _write_fraction(out: np.ndarray, units: np.ndarray, decimals: int) -> None:
         out[:, 2] = ord("0") + rest
 
 
-def _block(columns: list[_Fixed], rows: int, line_end: bool) -> pa.Array:
+def _fraction_text(column: pd.Series, kind: pa.DataType, decimals: int) -> pa.Array | None:
+    """A fraction column with some values outside 0..1 or missing, field by field: the
+    fixed decimals where a value is in range, else what Arrow writes (empty if missing)."""
+    if decimals < 1 or not _is_float(column, kind):
+        return _text(column, kind)
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    scale = 10**decimals
+    scaled = np.rint(values * scale)
+    in_range = (scaled >= 0) & (scaled <= scale)
+    units = np.where(in_range, scaled, 0).astype(np.int64)
+    text = np.empty((len(values), 2 + decimals), dtype=np.uint8)
+    _write_fraction(text, units, decimals)
+    fixed = _string_array(text)
+    other = _text(column, kind)
+    if fixed is None or other is None:
+        return None
+    return pc.if_else(pa.array(in_range), fixed, other)
+
+
+def _block(columns: list[_Fixed], rows: int, line_end: bool) -> pa.Array | None:
     """Fixed-width columns side by side with commas between (and the line's end)."""
     width = sum(column.width for column in columns) + len(columns) - 1 + line_end
     text = np.empty((rows, width), dtype=np.uint8)
@@ -131,30 +171,59 @@ def _block(columns: list[_Fixed], rows: int, line_end: bool) -> pa.Array:
         start += column.width + 1
     if line_end:
         text[:, -1] = ord("\n")
+    return _string_array(text)
+
+
+def _string_array(text: np.ndarray) -> pa.Array | None:
+    """The rows of a rows x width character matrix as a string array (None past 2 GiB)."""
+    rows, width = text.shape
+    if rows * width > _TEXT_LIMIT:
+        return None
     offsets = np.arange(0, width * (rows + 1), width, dtype=np.int32)
     return pa.Array.from_buffers(
-        pa.string(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(text)]
+        pa.string(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(text))]
     )
 
 
 def _text(column: pd.Series, kind: pa.DataType) -> pa.Array | None:
-    """A column's CSV fields as Arrow's writer makes them, or None for other types."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        if not pa.types.is_string(kind):
-            return None
+    """A column's CSV fields as Arrow's writer makes them, or None for binary columns and
+    types Arrow cannot write as text."""
+    values_kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+    if isinstance(column.dtype, pd.CategoricalDtype) and _is_text_type(values_kind):
         names = pa.array([_quoted(str(name)) for name in column.cat.categories], pa.string())
         codes = column.cat.codes.to_numpy()
         return pc.fill_null(names.take(pa.array(codes, mask=codes < 0)), "")
     try:
         array = pa.array(column, type=kind, from_pandas=True)
+        if pa.types.is_dictionary(array.type):
+            array = array.dictionary_decode()
+        if _is_text_type(array.type):
+            doubled = pc.replace_substring(array.cast(pa.string()), '"', '""')
+            return pc.fill_null(pc.binary_join_element_wise('"', doubled, '"', ""), "")
+        if _is_binary_type(array.type):
+            return None  # Arrow writes the raw bytes, quoted; left to it
+        return pc.fill_null(array.cast(pa.string()), "")  # what Arrow writes unquoted
     except (pa.ArrowException, TypeError, ValueError):
         return None
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        doubled = pc.replace_substring(array.cast(pa.string()), '"', '""')
-        return pc.fill_null(pc.binary_join_element_wise('"', doubled, '"', ""), "")
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
-        return pc.fill_null(array.cast(pa.string()), "")
-    return None
+
+
+def _is_float(column: pd.Series, kind: pa.DataType) -> bool:
+    return pa.types.is_floating(kind) and pd.api.types.is_float_dtype(column.dtype)
+
+
+def _is_text_type(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
+
+
+def _is_binary_type(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+        or pa.types.is_binary_view(kind)
+    )
 
 
 def _quoted(text: str) -> str:
