@@ -61,7 +61,8 @@ def render(
 def _render_rows(
     frame: pd.DataFrame, schema: pa.Schema, fractions: Mapping[str, int]
 ) -> memoryview | None:
-    groups: list[pa.Array] = []
+    """One slice of ``render``: variable columns as Arrow text, fixed ones as blocks."""
+    groups: list[pa.Array | None] = []
     block: list[_Fixed] = []  # consecutive fixed-width columns, written as one
     for field in schema:
         column = frame[field.name]
