@@ -471,7 +471,9 @@ def test_tied_or_undefined_probabilities_take_the_copys_own_label() -> None:
     )
     copy = AskedCopy(["x", "c", "b", "x"])
     features = pd.DataFrame({"f": range(4)})
-    labels = batch._labels_from_probabilities(copy, features, probabilities, classes)
+    names = batch._class_names(classes)
+    assert names is not None
+    labels = batch._labels_from_probabilities(copy, features, probabilities, classes, names)
     assert labels is not None
     assert labels.tolist() == ["b", "c", "b", "c"]
     assert copy.asked == [[1, 2]]

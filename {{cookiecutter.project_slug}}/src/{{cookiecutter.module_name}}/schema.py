@@ -136,7 +136,12 @@ def _per_level(column: pd.Series, check: Callable[[pd.Series], np.ndarray]) -> n
     time. A missing value (code -1) is never a problem.
     """
     levels = pd.Series(column.cat.categories.to_numpy(dtype=object), dtype=object)
-    return np.append(check(levels), False)[column.cat.codes.to_numpy()]
+    return _by_code(check(levels), False, column.cat.codes.to_numpy())
+
+
+def _by_code(per_level: np.ndarray, missing: Any, codes: np.ndarray) -> np.ndarray:
+    """Each row's entry of ``per_level`` by its category code; code -1 gets ``missing``."""
+    return np.append(per_level, np.array([missing], dtype=per_level.dtype))[codes]
 
 
 def _booleans(column: pd.Series) -> np.ndarray:
@@ -240,7 +245,4 @@ def _labels_by_level(column: pd.Series) -> np.ndarray:
 def _spread(levels: Any, codes: np.ndarray) -> np.ndarray:
     """Each row's level label (an object array); code -1, a missing value, gets
     ``MISSING_CATEGORY``."""
-    labels = np.empty(len(levels) + 1, dtype=object)
-    labels[:-1] = levels
-    labels[-1] = MISSING_CATEGORY  # code -1 picks the last entry
-    return labels[codes]
+    return _by_code(np.asarray(levels, dtype=object), MISSING_CATEGORY, codes)

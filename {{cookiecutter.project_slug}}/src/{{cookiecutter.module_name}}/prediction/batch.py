@@ -197,9 +197,10 @@ def _predict_with(model: LoadedModel, features: pd.DataFrame) -> tuple[pd.Catego
     if onnx is None or not len(features):
         return _predict(model.pipeline, features)
     classes = np.asarray(model.pipeline.classes_)
-    if _labels_follow_probabilities(model.pipeline):
+    names = _class_names(classes)
+    if names is not None and _labels_follow_probabilities(model.pipeline):
         probabilities = onnx.probabilities(features)
-        labels = _labels_from_probabilities(onnx, features, probabilities, classes)
+        labels = _labels_from_probabilities(onnx, features, probabilities, classes, names)
         if labels is not None:
             return labels, probabilities.astype(np.float64)
     predicted, probabilities = onnx.predict(features)
@@ -216,8 +217,19 @@ def _labels_follow_probabilities(pipeline: Any) -> bool:
     functions that never reverse an order, though rounding can make two values equal.
     Other estimators (an SVC's calibrated probabilities, say) can disagree outright.
     """
-    final = pipeline[-1] if len(getattr(pipeline, "steps", ())) > 1 else pipeline
+    final = _final_estimator(pipeline)
     return isinstance(final, LogisticRegression) and _predicts_by_linear_scores(final)
+
+
+def _final_estimator(pipeline: Any) -> Any:
+    """The estimator that labels rows: a Pipeline's last step, or the model itself."""
+    return pipeline[-1] if len(getattr(pipeline, "steps", ())) > 1 else pipeline
+
+
+def _class_names(classes: np.ndarray) -> list[str] | None:
+    """The classes as the API names them (``str``), or None if two names are the same."""
+    names = [str(label) for label in classes]
+    return names if len(set(names)) == len(names) else None
 
 
 def _predicts_by_linear_scores(final: Any) -> bool:
@@ -229,13 +241,16 @@ def _predicts_by_linear_scores(final: Any) -> bool:
 
 
 def _labels_from_probabilities(
-    onnx: Any, features: pd.DataFrame, probabilities: np.ndarray, classes: np.ndarray
+    onnx: Any,
+    features: pd.DataFrame,
+    probabilities: np.ndarray,
+    classes: np.ndarray,
+    names: list[str],
 ) -> pd.Categorical | None:
     """The copy's labels, read off its probabilities: the arg-max of each row, except
     where the top two are equal (or a probability is not a number), where the copy is
-    asked for its own label. None if the classes' names are not distinct."""
-    names = [str(label) for label in classes]
-    if len(set(names)) != len(names) or probabilities.shape[1] != len(classes):
+    asked for its own label. None if the copy's answers do not fit the classes."""
+    if probabilities.shape[1] != len(classes):
         return None
     positions = probabilities.argmax(axis=1)
     top = np.take_along_axis(probabilities, positions[:, None], axis=1)
@@ -257,12 +272,12 @@ def _predict(pipeline: Any, features: pd.DataFrame) -> tuple[pd.Categorical, np.
     classes = np.asarray(pipeline.classes_)
     if not len(features):  # scikit-learn refuses empty input
         return _labels(np.array([], dtype=classes.dtype), classes), np.empty((0, len(classes)))
-    final, rows = pipeline, features
-    if len(getattr(pipeline, "steps", ())) > 1:
-        final, rows = pipeline[-1], pipeline[:-1].transform(features)
+    final = _final_estimator(pipeline)
+    rows = features if final is pipeline else pipeline[:-1].transform(features)
     positions = _linear_positions(final, rows)
-    if positions is not None and len({str(label) for label in classes}) == len(classes):
-        labels = pd.Categorical.from_codes(positions, categories=[str(c) for c in classes])
+    names = _class_names(classes)
+    if positions is not None and names is not None:
+        labels = pd.Categorical.from_codes(positions, categories=names)
     else:
         labels = _labels(np.asarray(final.predict(rows)), classes)
     if hasattr(final, "predict_proba"):
@@ -288,14 +303,13 @@ def _linear_positions(final: Any, rows: Any) -> np.ndarray | None:
 
 def _labels(predicted: np.ndarray, classes: np.ndarray) -> pd.Categorical:
     """Predicted labels as a categorical of their string forms (as the API writes them)."""
-    names = [str(label) for label in classes]
+    names = _class_names(classes)
     # Hash the rows once into their few distinct labels, then place those among the
     # classes: a search of every row was a seventh of a chunk's scoring (benchmarks/batch.py).
     found, distinct = pd.factorize(predicted)  # a missing label gets -1: the slow way below
     distinct = np.asarray(distinct, dtype=classes.dtype)
     positions = np.minimum(np.searchsorted(classes, distinct), len(classes) - 1)
-    unique_names = len(set(names)) == len(names)
-    if unique_names and (found >= 0).all() and np.array_equal(classes[positions], distinct):
+    if names is not None and (found >= 0).all() and np.array_equal(classes[positions], distinct):
         return pd.Categorical.from_codes(positions[found], categories=names)
     return pd.Categorical(predicted.astype(str))  # unsorted classes_: the slow, sure way
 

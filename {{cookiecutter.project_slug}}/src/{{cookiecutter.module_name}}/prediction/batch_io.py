@@ -157,17 +157,18 @@ class ParquetChunks(ChunkReader):
         chunk_size: int,
     ) -> None:
         try:
-            schema = pq.read_schema(source)
+            metadata = pq.read_metadata(source)  # the footer, read once for both uses
+            schema = metadata.schema.to_arrow_schema()
             _check_columns(source, schema.names, wanted)
             # Text features come as dictionaries (pandas categories): Parquet usually
             # stores them so, and each distinct label is then converted and checked once.
             text = [
                 name
                 for name in features.categorical
-                if _is_text_type(schema.field(name).type)
+                if csv_text.is_text_type(schema.field(name).type)
                 and name not in id_columns  # ids keep their own type in the output
             ]
-            self._file = pq.ParquetFile(source, read_dictionary=text)
+            self._file = pq.ParquetFile(source, metadata=metadata, read_dictionary=text)
         except (pa.ArrowException, OSError) as error:
             raise BatchError(f"cannot read {source} as Parquet: {error}") from None
         self.id_types = {name: schema.field(name).type for name in id_columns}
@@ -189,10 +190,6 @@ class ParquetChunks(ChunkReader):
 
     def close(self) -> None:
         self._file.close()
-
-
-def _is_text_type(kind: pa.DataType) -> bool:
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
 class TableWriter:

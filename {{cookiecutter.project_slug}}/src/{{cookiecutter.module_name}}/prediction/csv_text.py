@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas.api.types import is_float_dtype
 
 # Two characters for each number 0..99 as one 16-bit value (little-endian: the first
 # character in the low byte), so digits are written in pairs.
@@ -66,20 +67,19 @@ def _render_rows(
     block: list[_Fixed] = []  # consecutive fixed-width columns, written as one
     for field in schema:
         column = frame[field.name]
-        fixed = _fixed_width(column, field.type, fractions.get(field.name))
-        if fixed is not None:
-            block.append(fixed)
+        if field.name in fractions:
+            rendered = _fraction(column, field.type, fractions[field.name])
+        else:
+            rendered = _constant(column, field.type) or _text(column, field.type)
+        if isinstance(rendered, _Fixed):
+            block.append(rendered)
             continue
+        if rendered is None:
+            return None
         if block:
             groups.append(_block(block, len(frame), line_end=False))
             block = []
-        if field.name in fractions:
-            variable = _fraction_text(column, field.type, fractions[field.name])
-        else:
-            variable = _text(column, field.type)
-        if variable is None:
-            return None
-        groups.append(variable)
+        groups.append(rendered)
     if block:
         groups.append(_block(block, len(frame), line_end=True))
     if any(group is None for group in groups):
@@ -100,32 +100,38 @@ def _characters(lines: pa.Array) -> memoryview:
     return memoryview(lines.buffers()[2])[start:end]
 
 
-def _fixed_width(column: pd.Series, kind: pa.DataType, decimals: int | None) -> _Fixed | None:
-    """The column as fields of one width, when it has them: a fraction with its decimals,
-    or one value throughout (a categorical of one category, like the model version)."""
-    if decimals is not None:
-        if decimals < 1 or not _is_float(column, kind):
-            return None
-        units = fraction_units(column.to_numpy(), decimals)
-        if units is None:
-            return None
-        return _Fixed(2 + decimals, lambda out: _write_fraction(out, units, decimals))
-    if isinstance(column.dtype, pd.CategoricalDtype) and len(column.cat.categories) == 1:
-        if (column.cat.codes.to_numpy() < 0).any() or not _is_text_type(kind):
-            return None
-        text = np.frombuffer(_quoted(str(column.cat.categories[0])).encode(), dtype=np.uint8)
-        return _Fixed(len(text), lambda out: out.__setitem__(slice(None), text))
-    return None
-
-
-def fraction_units(values: np.ndarray, decimals: int) -> np.ndarray | None:
-    """``values`` counted in units of the last decimal (0.000180 -> 180 for 6), or None
-    if one is not between 0 and 1 (NaN included)."""
-    scale = 10**decimals
-    scaled = np.rint(values * scale)
-    if not ((scaled >= 0) & (scaled <= scale)).all():  # NaN fails both comparisons
+def _constant(column: pd.Series, kind: pa.DataType) -> _Fixed | None:
+    """A text column holding one value throughout (a categorical of one category, like
+    the model version) as fields of one width; None for any other column."""
+    if not isinstance(column.dtype, pd.CategoricalDtype) or len(column.cat.categories) != 1:
         return None
-    return scaled.astype(np.int32 if scale < 2**31 else np.int64)
+    if (column.cat.codes.to_numpy() < 0).any() or not is_text_type(kind):
+        return None
+    text = np.frombuffer(_quoted(str(column.cat.categories[0])).encode(), dtype=np.uint8)
+    return _Fixed(len(text), lambda out: out.__setitem__(slice(None), text))
+
+
+def _fraction(column: pd.Series, kind: pa.DataType, decimals: int) -> _Fixed | pa.Array | None:
+    """A column of numbers from 0 to 1 with exactly ``decimals`` decimals: fields of one
+    width when every value is in range, else field by field, with what Arrow writes
+    (empty if missing) where a value is not."""
+    if decimals < 1 or not (pa.types.is_floating(kind) and is_float_dtype(column.dtype)):
+        return _text(column, kind)
+    scale = 10**decimals
+    scaled = np.rint(column.to_numpy(dtype=np.float64, na_value=np.nan) * scale)
+    in_range = (scaled >= 0) & (scaled <= scale)  # NaN fails both comparisons
+    everywhere = bool(in_range.all())
+    units = (scaled if everywhere else np.where(in_range, scaled, 0)).astype(
+        np.int32 if scale < 2**31 else np.int64
+    )
+    if everywhere:
+        return _Fixed(2 + decimals, lambda out: _write_fraction(out, units, decimals))
+    text = np.empty((len(units), 2 + decimals), dtype=np.uint8)
+    _write_fraction(text, units, decimals)
+    fixed, other = _string_array(text), _text(column, kind)
+    if fixed is None or other is None:
+        return None
+    return pc.if_else(pa.array(in_range), fixed, other)
 
 
 def _write_fraction(out: np.ndarray, units: np.ndarray, decimals: int) -> None:
@@ -139,25 +145,6 @@ def _write_fraction(out: np.ndarray, units: np.ndarray, decimals: int) -> None:
         pairs[:, position] = _PAIRS[last_two]
     if decimals % 2:
         out[:, 2] = ord("0") + rest
-
-
-def _fraction_text(column: pd.Series, kind: pa.DataType, decimals: int) -> pa.Array | None:
-    """A fraction column with some values outside 0..1 or missing, field by field: the
-    fixed decimals where a value is in range, else what Arrow writes (empty if missing)."""
-    if decimals < 1 or not _is_float(column, kind):
-        return _text(column, kind)
-    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-    scale = 10**decimals
-    scaled = np.rint(values * scale)
-    in_range = (scaled >= 0) & (scaled <= scale)
-    units = np.where(in_range, scaled, 0).astype(np.int64)
-    text = np.empty((len(values), 2 + decimals), dtype=np.uint8)
-    _write_fraction(text, units, decimals)
-    fixed = _string_array(text)
-    other = _text(column, kind)
-    if fixed is None or other is None:
-        return None
-    return pc.if_else(pa.array(in_range), fixed, other)
 
 
 def _block(columns: list[_Fixed], rows: int, line_end: bool) -> pa.Array | None:
@@ -190,7 +177,7 @@ def _text(column: pd.Series, kind: pa.DataType) -> pa.Array | None:
     """A column's CSV fields as Arrow's writer makes them, or None for binary columns and
     types Arrow cannot write as text."""
     values_kind = kind.value_type if pa.types.is_dictionary(kind) else kind
-    if isinstance(column.dtype, pd.CategoricalDtype) and _is_text_type(values_kind):
+    if isinstance(column.dtype, pd.CategoricalDtype) and is_text_type(values_kind):
         names = pa.array([_quoted(str(name)) for name in column.cat.categories], pa.string())
         codes = column.cat.codes.to_numpy()
         return pc.fill_null(names.take(pa.array(codes, mask=codes < 0)), "")
@@ -198,7 +185,7 @@ def _text(column: pd.Series, kind: pa.DataType) -> pa.Array | None:
         array = pa.array(column, type=kind, from_pandas=True)
         if pa.types.is_dictionary(array.type):
             array = array.dictionary_decode()
-        if _is_text_type(array.type):
+        if is_text_type(array.type):
             doubled = pc.replace_substring(array.cast(pa.string()), '"', '""')
             return pc.fill_null(pc.binary_join_element_wise('"', doubled, '"', ""), "")
         if _is_binary_type(array.type):
@@ -208,11 +195,8 @@ def _text(column: pd.Series, kind: pa.DataType) -> pa.Array | None:
         return None
 
 
-def _is_float(column: pd.Series, kind: pa.DataType) -> bool:
-    return pa.types.is_floating(kind) and pd.api.types.is_float_dtype(column.dtype)
-
-
-def _is_text_type(kind: pa.DataType) -> bool:
+def is_text_type(kind: pa.DataType) -> bool:
+    """Arrow types that hold text (written in double quotes)."""
     return (
         pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
     )
