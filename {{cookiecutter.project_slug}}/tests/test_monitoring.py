@@ -65,6 +65,7 @@ from {{ cookiecutter.module_name }}.schema import (
 )
 from {{ cookiecutter.module_name }}.storage import (
     read_json,
+    write_json,
 )
 from {{ cookiecutter.module_name }}.training.data import (
     load_split,
@@ -361,9 +362,12 @@ def test_a_model_logged_before_registration_is_scored_under_its_store_version(
 ) -> None:
     metadata = read_json(monitored.paths.metadata)
     stored = {**metadata, "version": "v1.0.0", "lineage": {"trained_as": metadata["version"]}}
-    publish.export_version(
-        ModelStore(monitored.paths.registry), "v1.0.0", monitored.paths.model, stored
-    )
+    store = ModelStore(monitored.paths.registry)
+    publish.export_version(store, "v1.0.0", monitored.paths.model, stored)
+    # A killed export leaves its staging folder (a dot name) among the versions: not a version.
+    staging = store.versions_root / ".v2.0.0.killed"
+    staging.mkdir()
+    write_json(staging / store.metadata_path("v1.0.0").name, {**stored, "version": "v2.0.0"})
     monitored = monitored.with_paths(metadata=tmp_path / "retrained-since.json")
     label_logged(monitored, tmp_path / "labels.csv", metadata["version"], model.metadata["classes"])
     # Every label is the logged prediction: live scores are perfect, nothing degraded.

@@ -8,6 +8,7 @@ one from a model store whose prod version is the model trained in-process; that 
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 import tarfile
@@ -39,7 +40,7 @@ from {{ cookiecutter.module_name }}.prediction.store import (
     load_served_model,
 )
 from {{ cookiecutter.module_name }}.registry import publish
-from {{ cookiecutter.module_name }}.storage import UMASK, read_json
+from {{ cookiecutter.module_name }}.storage import read_json
 
 VERSION = "v1.0.0"
 
@@ -180,7 +181,9 @@ def test_the_bundle_serves_its_prod_model_with_only_the_serving_code(
     assert name.endswith(f"-{VERSION}")
     checksum = bundle.path.with_name(f"{bundle.path.name}.sha256").read_text(encoding="utf-8")
     # Atomic writes give files the user's usual mode (umask), not mkstemp's private 0600.
-    assert stat.S_IMODE(bundle.path.stat().st_mode) == 0o666 & ~UMASK
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(bundle.path.stat().st_mode) == 0o666 & ~mask
     assert checksum == f"{manifest.sha256_of(bundle.path)}  {bundle.path.name}\n"
     with tarfile.open(bundle.path) as tar:
         tar.extractall(tmp_path / "unpacked", filter="data")

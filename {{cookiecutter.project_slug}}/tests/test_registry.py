@@ -8,7 +8,9 @@ records it (md5 of each stage's deps and outs), so the registry's checks run for
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -560,3 +562,16 @@ def test_full_cycle_train_promote_retrain_promote_rollback(
         ("rollback", "v2.0.0", "v1.0.0"),
     ]
     assert json.loads(project.store().audit_path.read_text().splitlines()[0])["by"]
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_writes_give_the_mode_of_any_new_file(tmp_path: Path, mask: int, mode: int) -> None:
+    """Reports, pointers and metadata are readable by whom the user's umask allows."""
+    previous = os.umask(mask)
+    try:
+        storage.write_json(tmp_path / "report.json", {"a": 1})
+    finally:
+        os.umask(previous)
+
+    assert stat.S_IMODE((tmp_path / "report.json").stat().st_mode) == mode
+    assert [path.name for path in tmp_path.iterdir()] == ["report.json"]

@@ -9,21 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-
-def _umask() -> int:
-    """The process's umask (read once, at import: os.umask can only be read by setting it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-UMASK = _umask()
 
 
 @contextmanager
@@ -31,16 +21,26 @@ def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    # mkstemp makes 0600; the file gets what any new file of this user would (umask).
-    os.fchmod(handle, 0o666 & ~UMASK)
-    os.close(handle)
+    temporary = _new_file_beside(target)
     try:
-        yield Path(temporary)
+        yield temporary
         os.replace(temporary, target)
     finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        if temporary.exists():
+            temporary.unlink()
+
+
+def _new_file_beside(target: Path) -> Path:
+    """An empty file of a fresh name next to ``target``, with the mode any new file of
+    this user gets (0666 less the umask, applied by the kernel), not mkstemp's 0600."""
+    for _ in range(100):
+        candidate = target.with_name(f".{target.name}.{secrets.token_hex(6)}")
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 def atomic_write(target: Path, write: Callable[[Path], Any]) -> None:

@@ -91,6 +91,8 @@ def registered_as(store: ModelStore, trained_as: str) -> str | None:
     if not store.versions_root.is_dir():
         return None
     for folder in sorted(store.versions_root.iterdir()):
+        if not VERSION_PATTERN.match(folder.name):  # e.g. an export's unfinished staging folder
+            continue
         path = store.metadata_path(folder.name)
         if path.is_file() and (_read(path).get("lineage") or {}).get("trained_as") == trained_as:
             return folder.name

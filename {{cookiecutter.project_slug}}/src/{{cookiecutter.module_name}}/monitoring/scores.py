@@ -92,12 +92,11 @@ def live_scores(settings: Settings, labels: pd.DataFrame, records: LoggedRecords
     metric, tolerance = settings.evaluate.metric, settings.monitoring.scores.tolerance
     # One model can be logged under two names (its hash version before registration, its
     # store version after): score it once, under its store version.
-    resolved = {
-        str(logged): _training_metrics(settings, str(logged))
-        for logged in matched["model_version"].unique()
-    }
-    matched["model_version"] = matched["model_version"].map(lambda v: resolved[v][0])
-    training_of = dict(resolved.values())
+    stored_name, training_of = {}, {}
+    for logged in matched["model_version"].unique():
+        stored_name[logged], metrics = _training_metrics(settings, str(logged))
+        training_of[stored_name[logged]] = metrics
+    matched["model_version"] = matched["model_version"].map(stored_name)
     versions = {}
     for version, rows in matched.groupby("model_version", sort=True):
         live = score(rows["label"], rows["prediction"])

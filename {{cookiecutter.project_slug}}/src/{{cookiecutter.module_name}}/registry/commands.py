@@ -121,13 +121,12 @@ def _register(settings: Settings, say: Say) -> str:
         if stored.is_file() and read_json(stored)["artifact"]["sha256"] == sha:
             say(f"This model is already registered as {tagged.version}.")
             return tagged.version
-    same_commit = [tagged for tagged in versions if tagged.commit == lineage["git_commit"]]
-    version = same_commit[0].version if same_commit else tags.next_version(versions)
-    if not same_commit:
+    # Re-registering a tagged commit (its store copy was lost) keeps the tag's time and author.
+    tagged = next((item for item in versions if item.commit == lineage["git_commit"]), None)
+    version = tagged.version if tagged else tags.next_version(versions)
+    if tagged is None:
         message = f"Register {name} {version}: sha256 {sha}"
         tags.register(root, name, version, lineage["git_commit"], message)
-    # Re-registering a tagged commit (its store copy was lost) keeps the tag's time and author.
-    tagged = same_commit[0] if same_commit else None
     metadata = versioned_metadata(model.metadata, version, lineage, root, tagged)
     publish.export_version(store, version, paths.model, metadata, paths.reference_profile)
     metric = settings.evaluate.metric

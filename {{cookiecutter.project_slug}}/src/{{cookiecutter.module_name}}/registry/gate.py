@@ -7,7 +7,7 @@ schema, so a model trained on other columns is reported as not comparable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -28,12 +28,20 @@ class Comparison:
 
     metric: str
     tolerance: float
-    candidate: float
-    champion: float | None = None
+    # Every metric ``evaluate`` reports on the holdout; the gate judges ``metric``.
+    candidate_scores: dict[str, float]
+    champion_scores: dict[str, float] | None = None
     champion_problem: str | None = None
-    # Every metric ``evaluate`` reports on the holdout, for the retrain report; not audited.
-    candidate_scores: dict[str, float] = field(default_factory=dict, compare=False)
-    champion_scores: dict[str, float] | None = field(default=None, compare=False)
+
+    @property
+    def candidate(self) -> float:
+        """The candidate's score on the gate's metric."""
+        return self.candidate_scores[self.metric]
+
+    @property
+    def champion(self) -> float | None:
+        """Prod's score on the gate's metric, or None without a scored champion."""
+        return None if self.champion_scores is None else self.champion_scores[self.metric]
 
     @property
     def passed(self) -> bool:
@@ -80,17 +88,13 @@ def compare(settings: Settings, candidate: LoadedModel, champion: LoadedModel | 
             f"candidate {candidate.version} cannot be scored on the holdout: {error}"
         ) from None
     if champion is None:
-        return Comparison(metric, tolerance, mine[metric], candidate_scores=mine)
+        return Comparison(metric, tolerance, candidate_scores=mine)
     try:
         theirs = scores_on(champion, features, target)
     except SchemaError as error:
         problem = f"prod {champion.version} cannot be scored on this holdout ({error})"
-        return Comparison(
-            metric, tolerance, mine[metric], champion_problem=problem, candidate_scores=mine
-        )
-    return Comparison(
-        metric, tolerance, mine[metric], theirs[metric], None, mine, champion_scores=theirs
-    )
+        return Comparison(metric, tolerance, candidate_scores=mine, champion_problem=problem)
+    return Comparison(metric, tolerance, candidate_scores=mine, champion_scores=theirs)
 
 
 def refusal(comparison: Comparison, version: str, champion: str | None) -> str:

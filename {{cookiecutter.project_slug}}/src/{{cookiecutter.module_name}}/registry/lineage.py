@@ -60,9 +60,14 @@ def whoami(root: Path) -> str:
         email = git(root, "config", "user.email")
     except RegistryError:
         email = ""
-    if name:
-        return f"{name} <{email}>" if email else name
-    return getpass.getuser()
+    return person(name, email) or getpass.getuser()
+
+
+def person(name: object, email: object) -> str:
+    """A person as the registry writes one: ``Name <email>``, ``Name``, or "" without a name."""
+    if not name:
+        return ""
+    return f"{name} <{email}>" if email else str(name)
 
 
 def utc_now() -> str:

@@ -271,7 +271,7 @@ def _retrain(
         progress["candidate"] = facts(candidate, name, comparison.candidate_scores)
         progress["comparison"] = comparison
         progress["champion_source"] = prod.source
-        if prod.model is not None and comparison.champion_scores is not None:
+        if comparison.champion_scores is not None:  # set only when prod was scored
             scores = comparison.champion_scores
             progress["champion"] = facts(prod.model, f"prod {champion_version}", scores)
     if not comparison.passed and comparison.champion_problem is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from gto import api as gto
 from gto.exceptions import ArtifactNotFound, GTOException
 
-from {{ cookiecutter.module_name }}.registry.lineage import RegistryError, git
+from {{ cookiecutter.module_name }}.registry.lineage import RegistryError, git, person
 
 _MAJOR = re.compile(r"^v(\d+)\.")
 
@@ -44,19 +44,12 @@ def list_versions(root: Path, artifact: str) -> list[TaggedVersion]:
             version=str(item["version"]),
             commit=str(item["commit_hexsha"]),
             created_at=item["created_at"].isoformat(),
-            author=_person(item.get("author"), item.get("author_email")),
+            author=person(item.get("author"), item.get("author_email")),
             stages=tuple(str(stage["stage"]) for stage in item.get("stages", [])),
         )
         for item in shown
     ]
     return sorted(versions, key=lambda tagged: version_key(tagged.version), reverse=True)
-
-
-def _person(name: object, email: object) -> str:
-    """The tag's author as ``lineage.whoami`` writes a person: ``Name <email>``."""
-    if not name:
-        return ""
-    return f"{name} <{email}>" if email else str(name)
 
 
 def version_key(version: str) -> tuple[int, ...]:
