@@ -33,7 +33,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from serving import cpu_seconds  # noqa: E402
+
+RESULTS = HERE / "results"
 
 
 def writer_cpu(app: Any) -> float:
@@ -42,8 +47,7 @@ def writer_cpu(app: Any) -> float:
     pid = log.writer_pid if log is not None else None
     if pid is None:
         return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return cpu_seconds(pid)
 
 
 def block(app: Any, body: list[dict[str, Any]], requests: int) -> tuple[float, float, float]:

@@ -29,7 +29,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from serving import MODULE, load, start, workers_cpu_seconds  # noqa: E402
+from serving import MODULE, load, process_table, start, workers_cpu_seconds  # noqa: E402
 
 RESULTS = HERE / "results"
 CASES = {"1 record": 1, "100 records": 100}
@@ -38,27 +38,9 @@ SERVERS = ("off", "on")
 
 def writers_cpu_seconds(master: int) -> float:
     """CPU seconds used so far by the writer processes of ``master``'s workers."""
-    workers = {pid for pid, parent in _parents().items() if parent == master}
-    return sum(_cpu(pid) for pid, parent in _parents().items() if parent in workers)
-
-
-def _parents() -> dict[int, int]:
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    return parents
-
-
-def _cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    table = process_table()
+    workers = {pid for pid, (parent, _) in table.items() if parent == master}
+    return sum(cpu for parent, cpu in table.values() if parent in workers)
 
 
 def logged_records(folder: Path) -> int:

@@ -116,15 +116,35 @@ def workers_cpu_seconds(master: int) -> float:
     Unlike throughput, CPU per request does not depend on how much of the machine other
     programs take: it is the robust measure of the service's own cost (Linux /proc only).
     """
-    ticks = 0
+    return sum(cpu for parent, cpu in process_table().values() if parent == master)
+
+
+def process_table() -> dict[int, tuple[int, float]]:
+    """Every process's (parent pid, CPU seconds used so far), from /proc."""
+    table = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == master:  # fields: state, ppid, ..., utime (11), stime (12)
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+        fields = _stat_fields(stat)
+        if fields:
+            table[int(stat.parent.name)] = (int(fields[1]), _cpu(fields))
+    return table
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds one process has used so far (0 once it is gone)."""
+    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+    return _cpu(fields) if fields else 0.0
+
+
+def _stat_fields(stat: Path) -> list[str] | None:
+    """The fields after the command name: state, ppid, ..., utime (11), stime (12)."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _cpu(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def load(base: str, body: Path, connections: int, seconds: float) -> dict[str, Any]:

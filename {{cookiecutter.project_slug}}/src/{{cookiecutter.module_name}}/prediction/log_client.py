@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,10 @@ from {{ cookiecutter.module_name }}.prediction.log_writer import (
     RecordShape,
     WriterSetup,
     pack,
+)
+from {{ cookiecutter.module_name }}.prediction.prediction_log import (
+    ErrorCounter,
+    never_raising,
 )
 from {{ cookiecutter.module_name }}.schema import (
     MISSING_CATEGORY,
@@ -53,16 +57,14 @@ RESTART_EVERY = 5.0
 # privileges): about 100 requests of 100 records.
 PIPE_SIZE = 1 << 20
 
-OnError = Callable[[str, int], None]
-
 
 class PredictionLogClient:
     """Queues requests for this process's writer process; never blocks, never raises."""
 
-    def __init__(self, setup: WriterSetup, queue_size: int, on_error: OnError) -> None:
+    def __init__(self, setup: WriterSetup, queue_size: int, on_error: ErrorCounter) -> None:
         self.setup = setup
         self.queue_size = queue_size
-        self.on_error = on_error
+        self.on_error = never_raising(on_error)
         self._writer: _WriterProcess | None = None
         self._closed = False
         self._started_at = -RESTART_EVERY
@@ -70,7 +72,7 @@ class PredictionLogClient:
         weakref.finalize(self, _close_holder, self.__dict__)
 
     @classmethod
-    def from_settings(cls, settings: Settings, on_error: OnError) -> PredictionLogClient:
+    def from_settings(cls, settings: Settings, on_error: ErrorCounter) -> PredictionLogClient:
         return cls(writer_setup(settings), settings.monitoring.log.queue_size, on_error)
 
     def submit(
@@ -86,7 +88,7 @@ class PredictionLogClient:
         try:
             writer = self._current()
             if writer is None:
-                self._lost("writer_unavailable", len(labels))
+                self.on_error("writer_unavailable", len(labels))
                 return False
             # A version's schema travels with its first request (the writer re-reads bodies).
             known = model_version in writer.schemas
@@ -96,11 +98,11 @@ class PredictionLogClient:
                 return False
             writer.schemas.add(model_version)
         except queue.Full:
-            self._lost("queue_full", len(labels))
+            self.on_error("queue_full", len(labels))
             return False
         except Exception as error:  # e.g. the writer process cannot be started
             log.warning("prediction log: request not queued: %s", error)
-            self._lost(type(error).__name__, len(labels))
+            self.on_error(type(error).__name__, len(labels))
             return False
         return True
 
@@ -150,12 +152,6 @@ class PredictionLogClient:
             self._writer = _WriterProcess(self.setup, self.queue_size, self.on_error)
             return self._writer
 
-    def _lost(self, reason: str, records: int) -> None:
-        try:
-            self.on_error(reason, records)
-        except Exception:
-            log.debug("could not count a prediction log error", exc_info=True)
-
 
 def writer_setup(settings: Settings) -> WriterSetup:
     """The writer's options from ``params.yaml``, the salt from the environment."""
@@ -192,9 +188,9 @@ class _WriterProcess:
     in a backlog of at most ``queue_size`` requests, sent by the next request or when the
     writer reports progress. A thread reads the writer's replies."""
 
-    def __init__(self, setup: WriterSetup, queue_size: int, on_error: OnError) -> None:
+    def __init__(self, setup: WriterSetup, queue_size: int, on_error: ErrorCounter) -> None:
         self.pid = os.getpid()
-        self.on_error = on_error
+        self.on_error = on_error  # the client's, already never raising
         self.queue_size = queue_size
         self.schemas: set[str] = set()
         self.dead = False
@@ -279,7 +275,7 @@ class _WriterProcess:
                     self._drain()
                     self.changed.notify_all()
             elif len(parts) == 3 and parts[0] == "error" and parts[2].isdigit():
-                self._report(parts[1], int(parts[2]))
+                self.on_error(parts[1], int(parts[2]))
         self.process.wait()
         stdout.close()
         with contextlib.suppress(OSError):
@@ -294,13 +290,7 @@ class _WriterProcess:
     def _count_lost(self, records: int) -> None:
         if records:
             log.warning("prediction log: %d record(s) lost with the writer process", records)
-            self._report("writer_exited", records)
-
-    def _report(self, reason: str, records: int) -> None:
-        try:
-            self.on_error(reason, records)
-        except Exception:
-            log.debug("could not count a prediction log error", exc_info=True)
+            self.on_error("writer_exited", records)
 
     def _die(self) -> None:
         with self.changed:

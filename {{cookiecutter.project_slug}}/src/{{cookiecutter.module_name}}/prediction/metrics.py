@@ -25,11 +25,11 @@ from prometheus_client import (
 from prometheus_client.metrics_core import Metric
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-# Seconds; a single prediction takes milliseconds, a 1,000-row batch tens of them.
 # Metric names: the dashboard (traffic.py) reads these very series back.
 REQUESTS = "http_requests_total"
 LATENCY = "http_request_duration_seconds"
 PREDICTIONS = "predictions_total"
+# Seconds; a single prediction takes milliseconds, a 1,000-row batch tens of them.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 

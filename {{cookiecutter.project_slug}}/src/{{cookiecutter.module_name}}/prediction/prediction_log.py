@@ -9,10 +9,11 @@ the files never exceed ``max_bytes * (backups + 1)`` together. Rotation renames
 ``log -> log.1 -> log.2 ...`` and drops the oldest, like ``logging.RotatingFileHandler``.
 
 Logging must never cost a client its answer: a request only hands its body to a writer
-process (``log_client.py``), which validates and encodes the records and calls this
-module (``log_writer.py``). ``PredictionLog.log`` catches every error (a full disk, a
-read-only folder), reports it through ``on_error`` (counted in Prometheus by the worker)
-and a rate-limited warning, and returns False.
+process (``log_client.py`` in the worker), which types and encodes the records and
+appends them through this module (``log_writer.py``). ``PredictionLog.log_groups`` (and
+``log``, the same for a DataFrame, for tests and scripts) catches every error (a full
+disk, a read-only folder), reports it through ``on_error`` (counted in Prometheus by the
+worker) and a rate-limited warning, and returns False.
 """
 
 from __future__ import annotations
@@ -44,6 +45,22 @@ SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 HASH_DIGITS = 16
 # At most one warning per this many seconds per process: a full disk must not flood the log.
 WARN_EVERY = 60.0
+
+
+# Counts records lost, by reason (prediction_log_errors_total{reason} in the worker).
+ErrorCounter = Callable[[str, int], None]
+
+
+def never_raising(on_error: ErrorCounter) -> ErrorCounter:
+    """``on_error`` that cannot fail its caller: counting a loss must not cost a request."""
+
+    def count(reason: str, records: int) -> None:
+        try:
+            on_error(reason, records)
+        except Exception:
+            log.debug("could not count a prediction log error", exc_info=True)
+
+    return count
 
 
 # A column name -> its values, one per record.
@@ -90,7 +107,7 @@ class PredictionLog:
         exclude: Sequence[str] = (),
         hashed: Sequence[str] = (),
         salt: str = "",
-        on_error: Callable[[str, int], None] | None = None,
+        on_error: ErrorCounter | None = None,
     ) -> None:
         self.path = Path(path)
         self.lock_path = self.path.with_name(f"{self.path.name}.lock")
@@ -99,7 +116,7 @@ class PredictionLog:
         self.exclude = frozenset(exclude)
         self.hashed = frozenset(hashed)
         self.salt = salt
-        self.on_error = on_error or (lambda reason, records: None)
+        self.on_error = never_raising(on_error or (lambda reason, records: None))
         self._thread_lock = threading.Lock()  # flock guards processes; this guards threads
         self._last_warning = -WARN_EVERY
 
@@ -260,10 +277,7 @@ class PredictionLog:
     def report_failure(self, reason: str, error: BaseException | str, records: int = 1) -> None:
         """Count the records lost (all of a failed write's: some may have made it before
         the error); warn at most once per WARN_EVERY seconds."""
-        try:
-            self.on_error(reason, records)
-        except Exception:  # the metrics must not break the request either
-            log.debug("could not count a prediction log error", exc_info=True)
+        self.on_error(reason, records)
         now = time.monotonic()
         if now - self._last_warning >= WARN_EVERY:
             self._last_warning = now

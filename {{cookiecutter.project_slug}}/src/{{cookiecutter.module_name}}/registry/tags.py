@@ -15,7 +15,11 @@ from pathlib import Path
 from gto import api as gto
 from gto.exceptions import ArtifactNotFound, GTOException
 
-from {{ cookiecutter.module_name }}.registry.lineage import RegistryError, git, person
+from {{ cookiecutter.module_name }}.registry.lineage import (
+    RegistryError,
+    git,
+    person,
+)
 
 _MAJOR = re.compile(r"^v(\d+)\.")
 
