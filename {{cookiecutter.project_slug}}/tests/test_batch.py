@@ -466,14 +466,16 @@ def test_tied_or_undefined_probabilities_take_the_copys_own_label() -> None:
             [0.4, 0.4, 0.2],  # a tie: the copy decides (c here, to tell it apart)
             [np.nan, 0.5, 0.5],  # not a number: the copy decides
             [0.1, 0.1, 0.8],  # a tie below the top does not matter: c
+            [0.9, np.nan, 0.05],  # a NaN anywhere in the row: the copy decides
+            [0.8, 0.1, 0.1],  # clear, the first class: a
         ],
         dtype=np.float32,
     )
-    copy = AskedCopy(["x", "c", "b", "x"])
-    features = pd.DataFrame({"f": range(4)})
+    copy = AskedCopy(["x", "c", "b", "x", "a", "x"])
+    features = pd.DataFrame({"f": range(6)})
     names = batch._class_names(classes)
     assert names is not None
     labels = batch._labels_from_probabilities(copy, features, probabilities, classes, names)
     assert labels is not None
-    assert labels.tolist() == ["b", "c", "b", "c"]
-    assert copy.asked == [[1, 2]]
+    assert labels.tolist() == ["b", "c", "b", "c", "a", "a"]
+    assert copy.asked == [[1, 2, 4]]

@@ -136,7 +136,10 @@ def _per_level(column: pd.Series, check: Callable[[pd.Series], np.ndarray]) -> n
     time. A missing value (code -1) is never a problem.
     """
     levels = pd.Series(column.cat.categories.to_numpy(dtype=object), dtype=object)
-    return _by_code(check(levels), False, column.cat.codes.to_numpy())
+    per_level = check(levels)
+    if not per_level.any():  # the usual answer: no row to mark, and no codes to look up
+        return np.zeros(len(column), dtype=bool)
+    return _by_code(per_level, False, column.cat.codes.to_numpy())
 
 
 def _by_code(per_level: np.ndarray, missing: Any, codes: np.ndarray) -> np.ndarray:

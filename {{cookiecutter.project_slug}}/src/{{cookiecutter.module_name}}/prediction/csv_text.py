@@ -14,8 +14,9 @@ Arrow's writer, whose probabilities have the shortest form instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -23,9 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import is_float_dtype
 
-# Two characters for each number 0..99 as one 16-bit value (little-endian: the first
-# character in the low byte), so digits are written in pairs.
-_PAIRS = np.array([ord(str(n // 10)) | ord(str(n % 10)) << 8 for n in range(100)], dtype="<u2")
+# Four digits for each number 0..9999, as four bytes: the digits after the first few
+# are looked up four at a time and laid into each row's field in one assignment.
+_QUADS = np.array([f"{n:04d}".encode() for n in range(10_000)], dtype="S4").view("<u4")
 # Rows rendered at a time: keeps each text array far below Arrow's 2 GiB string limit
 # and the text of a large chunk from being held all at once.
 SLICE_ROWS = 65_536
@@ -34,10 +35,11 @@ _TEXT_LIMIT = 2**31 - 1  # characters in one Arrow string array (32-bit offsets)
 
 @dataclass(frozen=True)
 class _Fixed:
-    """A column whose fields all have one width, written straight into a block's view."""
+    """A column whose fields all have one width: text shared by every row, with each
+    row's own bytes laid over it at fixed offsets."""
 
-    width: int
-    write: Callable[[np.ndarray], None]  # fills a rows x width view of characters
+    text: bytes
+    parts: tuple[tuple[int, np.ndarray], ...] = ()  # (offset in the field, a bytes per row)
 
 
 def render(
@@ -107,8 +109,7 @@ def _constant(column: pd.Series, kind: pa.DataType) -> _Fixed | None:
         return None
     if (column.cat.codes.to_numpy() < 0).any() or not is_text_type(kind):
         return None
-    text = np.frombuffer(_quoted(str(column.cat.categories[0])).encode(), dtype=np.uint8)
-    return _Fixed(len(text), lambda out: out.__setitem__(slice(None), text))
+    return _Fixed(_quoted(str(column.cat.categories[0])).encode())
 
 
 def _fraction(column: pd.Series, kind: pa.DataType, decimals: int) -> _Fixed | pa.Array | None:
@@ -124,41 +125,73 @@ def _fraction(column: pd.Series, kind: pa.DataType, decimals: int) -> _Fixed | p
     units = (scaled if everywhere else np.where(in_range, scaled, 0)).astype(
         np.int32 if scale < 2**31 else np.int64
     )
+    fixed = _fixed_decimals(units, decimals)
     if everywhere:
-        return _Fixed(2 + decimals, lambda out: _write_fraction(out, units, decimals))
-    text = np.empty((len(units), 2 + decimals), dtype=np.uint8)
-    _write_fraction(text, units, decimals)
-    fixed, other = _string_array(text), _text(column, kind)
+        return fixed
+    other = _text(column, kind)
+    fixed = _block([fixed], len(units), line_end=False)
     if fixed is None or other is None:
         return None
     return pc.if_else(pa.array(in_range), fixed, other)
 
 
-def _write_fraction(out: np.ndarray, units: np.ndarray, decimals: int) -> None:
-    """Write "0." or "1." and ``decimals`` digits per row into ``out`` (rows x 2 + decimals)."""
-    whole, rest = np.divmod(units, 10**decimals)
-    out[:, 0] = ord("0") + whole
-    out[:, 1] = ord(".")
-    pairs = out[:, 2 + decimals % 2 :].view("<u2")  # the digits after the odd one, if any
-    for position in range(pairs.shape[1] - 1, -1, -1):  # the last two digits first
-        rest, last_two = np.divmod(rest, 100)
-        pairs[:, position] = _PAIRS[last_two]
-    if decimals % 2:
-        out[:, 2] = ord("0") + rest
+def _fixed_decimals(units: np.ndarray, decimals: int) -> _Fixed:
+    """Fields "0." or "1." and ``decimals`` digits for ``units`` from 0 to 10**decimals.
+
+    The field starts with the whole part and the first ``decimals % 4`` digits, looked up
+    in a table of that many digits; the other digits follow four at a time (``_QUADS``).
+    """
+    quads, lead = divmod(decimals, 4)
+    rest = units
+    parts = []
+    for position in range(quads - 1, -1, -1):  # the last four digits first
+        rest, last_four = np.divmod(rest, 10_000)
+        parts.append((2 + lead + 4 * position, _QUADS[last_four]))
+    parts.append((0, _heads(lead)[rest]))
+    return _Fixed(b"0" * (2 + decimals), tuple(parts))
+
+
+@cache
+def _heads(lead: int) -> np.ndarray:
+    """The starts of fields, "0." or "1." and ``lead`` digits, for 0 to 10**lead."""
+    starts = [divmod(number, 10**lead) for number in range(10**lead + 1)]
+    text = [f"{whole}." + (f"{digits:0{lead}d}" if lead else "") for whole, digits in starts]
+    return _as_number(np.array([line.encode() for line in text], dtype=f"S{2 + lead}"))
+
+
+def _as_number(table: np.ndarray) -> np.ndarray:
+    """The same bytes as unsigned integers when their width allows: numpy looks up and
+    assigns those several times faster than byte strings (measured: 0.14 against 0.40 ms
+    per 100,000 rows)."""
+    width = table.dtype.itemsize
+    return table.view(f"<u{width}") if width in (1, 2, 4, 8) else table
 
 
 def _block(columns: list[_Fixed], rows: int, line_end: bool) -> pa.Array | None:
-    """Fixed-width columns side by side with commas between (and the line's end)."""
-    width = sum(column.width for column in columns) + len(columns) - 1 + line_end
-    text = np.empty((rows, width), dtype=np.uint8)
+    """Fixed-width columns side by side with commas between (and the line's end).
+
+    Every row starts as a copy of the shared text; each column's own bytes are then
+    assigned through a record view of the rows, one field per part, in one pass each.
+    """
+    line = b",".join(column.text for column in columns) + (b"\n" if line_end else b"")
+    names, formats, offsets, values = [], [], [], []
     start = 0
     for column in columns:
-        if start:
-            text[:, start - 1] = ord(",")
-        column.write(text[:, start : start + column.width])
-        start += column.width + 1
-    if line_end:
-        text[:, -1] = ord("\n")
+        for offset, part in column.parts:
+            names.append(f"part{len(names)}")
+            formats.append(part.dtype)
+            offsets.append(start + offset)
+            values.append(part)
+        start += len(column.text) + 1
+    text = np.empty((rows, len(line)), dtype=np.uint8)
+    text[:] = np.frombuffer(line, dtype=np.uint8)
+    if names:
+        layout = np.dtype(
+            {"names": names, "formats": formats, "offsets": offsets, "itemsize": len(line)}
+        )
+        record = text.view(layout).reshape(rows)
+        for name, part in zip(names, values, strict=True):
+            record[name] = part
     return _string_array(text)
 
 
