@@ -252,13 +252,16 @@ def _labels_from_probabilities(
     asked for its own label. None if the copy's answers do not fit the classes."""
     if probabilities.shape[1] != len(classes):
         return None
-    # Class by class (a row of the transposed copy each): numpy runs along long rows many
-    # times faster than across three columns (3.4 against 1.3 ms per 100,000 rows).
+    # Class by class (a row of the transposed copy each), as numpy runs fastest along
+    # long rows: 0.6 ms per 100,000 rows, where argmax and a count across each row of
+    # three took 3.8 ms. Where one class alone is at the top, the sum of the positions
+    # of the classes at the top is that class; the unsure rows are asked below.
     by_class = np.ascontiguousarray(probabilities.T)
-    top = by_class.max(axis=0)  # NaN if any probability of the row is NaN
-    at_top = by_class == top
-    positions = at_top.argmax(axis=0)  # the first class at the top, as argmax picks
-    unsure = np.flatnonzero(at_top.sum(axis=0) != 1)  # ties, and NaN (no class at the top)
+    at_top = by_class == by_class.max(axis=0)  # none in a row with a NaN (max is NaN)
+    unsure = np.flatnonzero(at_top.sum(axis=0) != 1)  # ties, and NaN
+    positions = np.zeros(len(probabilities), dtype=np.intp)
+    for position in range(1, len(classes)):
+        positions += at_top[position] * position
     if len(unsure):
         asked = _labels(onnx.predict(features.iloc[unsure])[0], classes)
         if list(asked.categories) != names:
