@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from batch import remove_outputs  # this folder is the script's, so first on sys.path
 from threadpoolctl import threadpool_limits
 
 
@@ -98,6 +99,7 @@ def throughput(module: str, folder: Path, chunk: int, repeats: int) -> dict[str,
     cpu: dict[str, list[float]] = {name: [] for name in jobs}
     for _ in range(repeats):
         for name, job in jobs.items():
+            remove_outputs(folder / "scored.csv")
             start, start_cpu = time.perf_counter(), time.process_time()
             job()
             wall[name].append(time.perf_counter() - start)
