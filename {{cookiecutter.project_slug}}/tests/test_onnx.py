@@ -12,7 +12,10 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.onnx_model import OnnxModel
+from {{ cookiecutter.module_name }}.onnx_model import (
+    OnnxModel,
+    level_codes,
+)
 from {{ cookiecutter.module_name }}.prediction.app import create_app
 from {{ cookiecutter.module_name }}.prediction.batch import (
     load_scoring_model,
@@ -33,6 +36,7 @@ from {{ cookiecutter.module_name }}.training.data import load_split
 from {{ cookiecutter.module_name }}.training.export import (
     Parity,
     check_parity,
+    convert,
     edge_rows,
     export_onnx,
 )
@@ -291,3 +295,54 @@ def test_onnx_copy_must_sit_beside_the_model(
     elsewhere = trained.with_paths(onnx_model=tmp_path / "elsewhere" / "model.onnx")
     with pytest.raises(TrainingError, match=r"folder of paths\.model"):
         export_onnx(onnx_model.pipeline, elsewhere, test_split)
+
+
+def test_the_copy_takes_categorical_columns_as_labels_and_codes(onnx_model: LoadedModel) -> None:
+    copy = onnx_model.runtime_choice.onnx
+    assert copy is not None
+    kinds = {item.name: item.type for item in copy.session.get_inputs()}
+    for labels, codes in copy.categorical_names.values():
+        assert codes is not None
+        assert (kinds[labels], kinds[codes]) == ("tensor(string)", "tensor(int64)")
+
+
+def test_a_copy_exported_with_one_string_per_row_is_still_served_alike(
+    onnx_model: LoadedModel, test_split: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Versions exported before the coded inputs stay servable (rollback), with the same
+    answers; the coded copy answers alike from labels and from categoricals."""
+    schema = onnx_model.schema
+    copy = onnx_model.runtime_choice.onnx
+    assert copy is not None
+    legacy_path = tmp_path / "model.onnx"
+    legacy_path.write_bytes(convert(onnx_model.pipeline, schema, coded=False))
+    legacy = OnnxModel(legacy_path, schema)
+    assert all(codes is None for _, codes in legacy.categorical_names.values())
+    rows = pd.concat([test_split, edge_rows(schema, test_split)], ignore_index=True)
+    typed = schema.coerce_features(rows)
+
+    expected_labels, expected = legacy.predict(typed)
+    for features in (typed, schema.coerce_features(rows, categories=True), typed.iloc[:3]):
+        labels, probabilities = copy.predict(features)
+        np.testing.assert_array_equal(labels, expected_labels[: len(features)])
+        np.testing.assert_array_equal(probabilities, expected[: len(features)])
+    assert copy.probabilities(typed.iloc[:0]).shape == (0, expected.shape[1])
+
+
+def test_level_codes_give_each_row_its_label() -> None:
+    values = ["b", "a", "b", MISSING_CATEGORY] * 50
+    categorical = pd.Series(pd.Categorical(values))
+    levels, codes = level_codes(categorical)
+    assert sorted(levels) == sorted(set(values))  # the few labels, not one per row
+    assert levels[codes].tolist() == values
+    levels, codes = level_codes(pd.Series(values, dtype=object))  # a served request's rows
+    assert levels[codes].tolist() == values
+
+
+def test_level_codes_keep_a_gap_a_value_of_its_own() -> None:
+    """A gap in a categorical is never given another row's label by a code of -1."""
+    levels, codes = level_codes(pd.Series(pd.Categorical(["a", None, "b"])))
+    assert (codes >= 0).all()
+    labels = levels[codes]
+    assert labels[[0, 2]].tolist() == ["a", "b"]
+    assert pd.isna(labels[1])

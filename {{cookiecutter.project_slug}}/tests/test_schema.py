@@ -161,3 +161,36 @@ def test_coerce_without_copy_gives_the_same_frame_and_the_default_stays_writable
     assert np.shares_memory(shared["a"].to_numpy(), frame["a"].to_numpy())
     typed.iloc[0, 0] = 9.0  # the default result is the caller's own to change
     assert frame["a"].iloc[0] == 1.5
+
+
+def many_levels_with_gaps(size: int) -> pd.Series:
+    """A categorical of 130 levels (past int8 codes once the missing label is added)."""
+    levels = [f"level {number}" for number in range(130)]
+    values = [levels[number % 130] if number % 7 else None for number in range(size)]
+    return pd.Series(pd.Categorical(values, categories=levels))
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Series(pd.Categorical(["x", None, "y", "x"])),  # a gap: the missing label
+        pd.Series(pd.Categorical([1.0, 1, None], categories=[1.0])),  # 1.0 is labelled "1"
+        pd.Series(pd.Categorical(["1", 1.0, "b"])),  # two levels with one label
+        pd.Series(pd.Categorical(["a", MISSING_CATEGORY, None])),  # the label already there
+        many_levels_with_gaps(400),
+        pd.Series(["007", None, "x"] * 100, dtype=object),  # text, not a categorical
+        pd.Series(["007", None, "x"], dtype="str"),
+    ],
+    ids=["gap", "float", "same-label", "missing-label", "130-levels", "object", "str"],
+)
+def test_categories_give_the_same_labels_as_categoricals_without_gaps(
+    schema: FeatureSchema, column: pd.Series
+) -> None:
+    """``categories=True`` (the ONNX copy's batch input) changes the type, not the labels."""
+    frame = pd.DataFrame({"a": 1.0, "b": 2.0, "c": column})
+
+    coded = schema.coerce_features(frame, categories=True)["c"]
+
+    assert isinstance(coded.dtype, pd.CategoricalDtype)
+    assert (coded.cat.codes >= 0).all()
+    assert coded.astype(object).tolist() == schema.coerce_features(frame)["c"].tolist()

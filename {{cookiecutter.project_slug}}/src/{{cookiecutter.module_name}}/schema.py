@@ -66,7 +66,9 @@ class FeatureSchema(BaseModel):
         present = set(columns)
         return [name for name in self.features if name not in present]
 
-    def coerce_features(self, frame: pd.DataFrame, *, copy: bool = True) -> pd.DataFrame:
+    def coerce_features(
+        self, frame: pd.DataFrame, *, copy: bool = True, categories: bool = False
+    ) -> pd.DataFrame:
         """Select the feature columns and give each the type the pipeline expects.
 
         Numeric columns become float64 (missing -> NaN); categorical columns become
@@ -76,15 +78,21 @@ class FeatureSchema(BaseModel):
 
         ``copy=False`` lets numeric columns share ``frame``'s memory, read-only, for
         callers that never write to the result: copying them was half this method's time
-        on a batch chunk (benchmarks/batch.py).
+        on a batch chunk (benchmarks/batch.py). ``categories=True`` gives categorical
+        columns as pandas categoricals of the same labels, without gaps, for the ONNX
+        copy, which takes labels and codes (onnx_model.py); a categorical input keeps its
+        codes, so no label is made per row. scikit-learn gets the default, plain labels.
         """
         missing = self.missing_columns(frame.columns)
         if missing:
             raise SchemaError(f"missing feature columns: {missing}")
         columns: dict[str, Any] = {name: _to_float(frame[name], name) for name in self.numeric}
         for name in self.categorical:  # a Series keeps pandas from inferring its "str" dtype
-            labels = _to_category_labels(frame[name])
-            columns[name] = pd.Series(labels, index=frame.index, dtype=object, copy=False)
+            if categories:
+                labels = _to_label_categorical(frame[name])
+            else:
+                labels = _to_category_labels(frame[name])
+            columns[name] = pd.Series(labels, index=frame.index, dtype=labels.dtype, copy=False)
         return pd.DataFrame(columns, index=frame.index, copy=copy)
 
     def row_problems(self, frame: pd.DataFrame) -> pd.Series:
@@ -228,6 +236,20 @@ def _to_category_labels(column: pd.Series) -> np.ndarray:
     labels = np.empty(len(column), dtype=object)
     labels[:] = [category_label(value) for value in column.array]
     return labels
+
+
+def _to_label_categorical(column: pd.Series) -> pd.Categorical:
+    """The labels of ``_to_category_labels`` as a categorical without gaps: a categorical
+    input keeps its codes when its levels' labels are distinct, as they nearly always are."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        levels = [category_label(value) for value in column.cat.categories]
+        codes = column.cat.codes.to_numpy()
+        if MISSING_CATEGORY not in levels and len(set(levels)) == len(levels):
+            if (codes < 0).any():  # gaps get a level of their own: the missing label
+                codes = np.where(codes < 0, len(levels), codes.astype(np.intp))
+                levels.append(MISSING_CATEGORY)
+            return pd.Categorical.from_codes(codes, categories=pd.Index(levels, dtype=object))
+    return pd.Categorical(_to_category_labels(column))
 
 
 # Below this many rows (a served request) the plain conversion is faster than hashing.

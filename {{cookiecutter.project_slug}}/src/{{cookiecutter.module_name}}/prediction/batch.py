@@ -151,7 +151,11 @@ def check_chunk(
         errors=errors,
         rows=rows[valid],
         ids=_columns(chunk, id_columns, valid),
-        features=model.schema.coerce_features(chunk.loc[valid], copy=False),
+        # The ONNX copy takes each categorical column as labels and codes: a categorical
+        # chunk's own codes serve, with no label made per row (onnx_model.py).
+        features=model.schema.coerce_features(
+            chunk.loc[valid], copy=False, categories=model.runtime_choice.onnx is not None
+        ),
     )
 
 

@@ -22,6 +22,8 @@ from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.onnx_model import (
+    CODES_SUFFIX,
+    LEVELS_SUFFIX,
     OnnxModel,
     OnnxModelError,
     OnnxRuntimeMissingError,
@@ -86,8 +88,10 @@ def brief(error: Exception, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def convert(pipeline: Pipeline, schema: FeatureSchema) -> bytes:
-    """The ONNX model (serialized) of a fitted pipeline, one input per feature column.
+def convert(pipeline: Pipeline, schema: FeatureSchema, *, coded: bool = True) -> bytes:
+    """The ONNX model (serialized) of a fitted pipeline: one input per numeric column, two
+    per categorical one (``coded_text_inputs``; ``coded=False``: one string per row, as
+    copies were exported before).
 
     Raises whatever skl2onnx raises for a pipeline it cannot convert (an estimator
     without a converter, an unsupported option); ``export_onnx`` turns that into a reason.
@@ -99,7 +103,35 @@ def convert(pipeline: Pipeline, schema: FeatureSchema) -> bytes:
     inputs += [(name, StringTensorType([None, 1])) for name in schema.categorical]
     # zipmap off: probabilities come out as one (rows x classes) tensor, not a list of dicts.
     options = {id(pipeline.steps[-1][1]): {"zipmap": False}}
-    return convert_sklearn(pipeline, initial_types=inputs, options=options).SerializeToString()
+    model = convert_sklearn(pipeline, initial_types=inputs, options=options)
+    return coded_text_inputs(model) if coded else model.SerializeToString()
+
+
+def coded_text_inputs(model: Any) -> bytes:
+    """The model (serialized) with each text input ``x`` replaced by two: ``x__levels``,
+    the distinct labels, and ``x__codes``, each row's position among them (int64). A
+    Gather node rebuilds ``x`` as the first step, so the rest of the graph is unchanged
+    and gets the very same strings: onnxruntime then converts a few labels per call
+    rather than one Python string per row (onnx_model.py)."""
+    from onnx import TensorProto, checker, helper  # local import: only the export needs it
+
+    graph = model.graph
+    rebuilt = []
+    for position, value in enumerate(list(graph.input)):
+        if value.type.tensor_type.elem_type != TensorProto.STRING:
+            rebuilt.append(value)
+            continue
+        levels, codes = value.name + LEVELS_SUFFIX, value.name + CODES_SUFFIX
+        rebuilt.append(helper.make_tensor_value_info(levels, TensorProto.STRING, [None]))
+        rebuilt.append(helper.make_tensor_value_info(codes, TensorProto.INT64, [None, 1]))
+        gather = helper.make_node(
+            "Gather", [levels, codes], [value.name], name=f"labels_of_{position}", axis=0
+        )
+        graph.node.insert(0, gather)
+    del graph.input[:]
+    graph.input.extend(rebuilt)
+    checker.check_model(model)
+    return model.SerializeToString()
 
 
 def edge_rows(schema: FeatureSchema, features: pd.DataFrame) -> pd.DataFrame:
