@@ -141,11 +141,14 @@ def test_missing_and_out_of_range_fractions_take_arrows_form_field_by_field() ->
     assert text == b"1,0.500000\n2,\n3,1.5\n4,-0.25\n5,inf\n"
 
 
-def test_zero_decimals_leave_the_column_to_arrows_form() -> None:
-    frame = pd.DataFrame({"p": [0.5, 1.0]})
+@pytest.mark.parametrize("decimals", [0, 16, 19])  # none, or more than a float64 holds
+def test_decimals_out_of_reach_leave_the_column_to_arrows_form(decimals: int) -> None:
+    frame = pd.DataFrame({"p": [0.5, 1.0, 0.1]})
     schema = pa.schema([("p", pa.float64())])
 
-    assert b"".join(csv_text.render(frame, schema, {"p": 0})) == arrow_text(frame, schema)
+    rendered = b"".join(csv_text.render(frame, schema, {"p": decimals}))
+
+    assert rendered == arrow_text(frame, schema)
 
 
 def test_a_binary_column_leaves_the_chunk_to_arrow(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from sklearn.pipeline import Pipeline
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.onnx_model import (
     OnnxModel,
+    OnnxModelError,
     level_codes,
 )
 from {{ cookiecutter.module_name }}.prediction.app import create_app
@@ -32,6 +33,7 @@ from {{ cookiecutter.module_name }}.schema import (
     MISSING_CATEGORY,
     FeatureSchema,
 )
+from {{ cookiecutter.module_name }}.training import export
 from {{ cookiecutter.module_name }}.training.data import load_split
 from {{ cookiecutter.module_name }}.training.export import (
     Parity,
@@ -346,3 +348,70 @@ def test_level_codes_keep_a_gap_a_value_of_its_own() -> None:
     labels = levels[codes]
     assert labels[[0, 2]].tolist() == ["a", "b"]
     assert pd.isna(labels[1])
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        FeatureSchema(target="y", numeric=tuple(f"n{number}" for number in range(9))),
+        FeatureSchema(target="y", numeric=("a",), categorical=("b",)),
+    ],
+    ids=["more-columns-than-inputs", "other-columns"],
+)
+def test_a_copy_whose_inputs_do_not_fit_the_schema_is_refused(
+    trained: Settings, onnx_model: LoadedModel, schema: FeatureSchema
+) -> None:
+    """The server and the gate catch OnnxModelError (then scikit-learn serves)."""
+    with pytest.raises(OnnxModelError, match="takes inputs"):
+        OnnxModel(trained.paths.onnx_model, schema)
+
+
+class CategoricalsOnlyOff:
+    """The real copy, except that its probabilities drift when given categoricals."""
+
+    def __init__(self, copy: OnnxModel) -> None:
+        self.copy, self.schema = copy, copy.schema
+
+    def predict(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        labels, probabilities = self.copy.predict(features)
+        column = features[self.schema.categorical[0]]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            probabilities = probabilities + 0.01
+        return labels, probabilities
+
+
+def test_the_gate_also_checks_the_batchs_categorical_inputs(
+    onnx_model: LoadedModel, trained: Settings, test_split: pd.DataFrame
+) -> None:
+    schema = onnx_model.schema
+    if not schema.categorical:
+        pytest.skip("no categorical column")
+    copy = onnx_model.runtime_choice.onnx
+    assert copy is not None
+    rows = pd.concat([test_split, edge_rows(schema, test_split)], ignore_index=True)
+    tolerance = trained.inference.onnx_tolerance
+
+    parity = check_parity(onnx_model.pipeline, CategoricalsOnlyOff(copy), rows, tolerance)
+
+    assert not parity.passed
+    assert "probability differs" in (parity.reason() or "")
+
+
+def test_a_failed_rewrite_is_reported_as_such_and_scikit_learn_serves(
+    onnx_model: LoadedModel,
+    trained: Settings,
+    test_split: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(model: object) -> bytes:
+        raise ValueError("no Gather for you")
+
+    monkeypatch.setattr(export, "coded_text_inputs", refuse)
+    settings = with_model(trained, tmp_path)
+
+    entry = export_onnx(onnx_model.pipeline, settings, test_split)
+
+    assert entry["status"] == "unavailable"
+    assert "cannot take coded categorical inputs" in entry["reason"]
+    assert "no Gather for you" in entry["reason"]

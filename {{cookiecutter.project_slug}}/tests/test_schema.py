@@ -164,7 +164,7 @@ def test_coerce_without_copy_gives_the_same_frame_and_the_default_stays_writable
 
 
 def many_levels_with_gaps(size: int) -> pd.Series:
-    """A categorical of 130 levels (past int8 codes once the missing label is added)."""
+    """A categorical of 130 levels with gaps: the missing label becomes level 131."""
     levels = [f"level {number}" for number in range(130)]
     values = [levels[number % 130] if number % 7 else None for number in range(size)]
     return pd.Series(pd.Categorical(values, categories=levels))

@@ -68,25 +68,22 @@ class OnnxModel:
         inputs = [(item.name, item.type) for item in self.session.get_inputs()]
         kinds = [kind for _, kind in inputs]
         names = [name for name, _ in inputs]
-        count = len(schema.numeric)
-        self.numeric_names = dict(zip(schema.numeric, names[:count], strict=True))
-        # Each categorical column's input names: (labels, codes), or (strings, None) for a
-        # copy exported before categorical inputs were coded.
-        self.categorical_names: dict[str, tuple[str, str | None]]
-        if kinds == [ONNX_FLOAT] * count + [ONNX_STRING, ONNX_CODES] * len(schema.categorical):
+        count, numeric = len(schema.numeric), [ONNX_FLOAT] * len(schema.numeric)
+        if kinds == numeric + [ONNX_STRING, ONNX_CODES] * len(schema.categorical):
             pairs = zip(names[count::2], names[count + 1 :: 2], strict=True)
-            self.categorical_names = dict(zip(schema.categorical, pairs, strict=True))
-        elif kinds == [ONNX_FLOAT] * count + [ONNX_STRING] * len(schema.categorical):
-            self.categorical_names = {
-                column: (name, None)
-                for column, name in zip(schema.categorical, names[count:], strict=True)
-            }
+        elif kinds == numeric + [ONNX_STRING] * len(schema.categorical):
+            pairs = ((name, None) for name in names[count:])  # exported before the codes
         else:
             raise OnnxModelError(
                 f"{path} takes inputs {inputs}; the schema needs {count} float columns, "
                 f"then {len(schema.categorical)} categorical ones (labels and codes), in "
                 "that order"
             )
+        self.numeric_names = dict(zip(schema.numeric, names[:count], strict=True))
+        # Each categorical column's input names: (labels, codes), or (strings, None).
+        self.categorical_names: dict[str, tuple[str, str | None]] = dict(
+            zip(schema.categorical, pairs, strict=True)
+        )
         outputs = {item.name for item in self.session.get_outputs()}
         if not {LABEL_OUTPUT, PROBABILITIES_OUTPUT} <= outputs:
             raise OnnxModelError(
@@ -129,8 +126,10 @@ def level_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     asks) holds its distinct labels and the codes already. Any other column is passed as
     it is, one label per row with the codes 0, 1, 2...: hashing the rows to find their
     distinct labels cost a served request more than converting its strings (measured:
-    0.90 against 0.55 ms for 1,000 rows). A missing value stays a value of its own, which
-    the copy refuses as it refuses it among strings.
+    0.90 against 0.55 ms for 1,000 rows). So a gap is never given another row's label,
+    but the rows must come from ``coerce_features``: a missing value that reaches the copy
+    is scored as an unseen label, not as ``MISSING_CATEGORY`` (as with copies exported
+    before the codes).
     """
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()

@@ -239,8 +239,9 @@ def _to_category_labels(column: pd.Series) -> np.ndarray:
 
 
 def _to_label_categorical(column: pd.Series) -> pd.Categorical:
-    """The labels of ``_to_category_labels`` as a categorical without gaps: a categorical
-    input keeps its codes when its levels' labels are distinct, as they nearly always are."""
+    """The labels of ``_to_category_labels`` as a categorical without gaps. A categorical
+    input keeps its codes when its levels' labels are distinct and none is already
+    ``MISSING_CATEGORY`` (nearly always); a gap gets that label as a level of its own."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         levels = [category_label(value) for value in column.cat.categories]
         codes = column.cat.codes.to_numpy()

@@ -31,6 +31,9 @@ _QUADS = np.array([f"{n:04d}".encode() for n in range(10_000)], dtype="S4").view
 # and the text of a large chunk from being held all at once.
 SLICE_ROWS = 65_536
 _TEXT_LIMIT = 2**31 - 1  # characters in one Arrow string array (32-bit offsets)
+# A float64 holds 15-17 significant digits: past 15 decimals the fixed form would show
+# noise, and past 18 its integer units would overflow. Arrow's shortest form serves.
+_MOST_DECIMALS = 15
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,9 @@ def _fraction(column: pd.Series, kind: pa.DataType, decimals: int) -> _Fixed | p
     """A column of numbers from 0 to 1 with exactly ``decimals`` decimals: fields of one
     width when every value is in range, else field by field, with what Arrow writes
     (empty if missing) where a value is not."""
-    if decimals < 1 or not (pa.types.is_floating(kind) and is_float_dtype(column.dtype)):
+    if not 1 <= decimals <= _MOST_DECIMALS or not (
+        pa.types.is_floating(kind) and is_float_dtype(column.dtype)
+    ):
         return _text(column, kind)
     scale = 10**decimals
     scaled = np.rint(column.to_numpy(dtype=np.float64, na_value=np.nan) * scale)

@@ -41,6 +41,10 @@ ONNX_LIBRARIES = ("skl2onnx", "onnx", "onnxruntime")
 UNSEEN_CATEGORY = "__never_seen_in_training__"
 
 
+class CodedInputsError(Exception):
+    """The converted graph could not be given coded categorical inputs."""
+
+
 @dataclass(frozen=True)
 class Parity:
     """How the ONNX copy compares with scikit-learn on the same rows."""
@@ -94,7 +98,8 @@ def convert(pipeline: Pipeline, schema: FeatureSchema, *, coded: bool = True) ->
     copies were exported before).
 
     Raises whatever skl2onnx raises for a pipeline it cannot convert (an estimator
-    without a converter, an unsupported option); ``export_onnx`` turns that into a reason.
+    without a converter, an unsupported option), and CodedInputsError if the converted
+    graph cannot take coded inputs; ``export_onnx`` turns either into a reason.
     """
     from skl2onnx import convert_sklearn  # local import: only the export needs the converter
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
@@ -104,7 +109,12 @@ def convert(pipeline: Pipeline, schema: FeatureSchema, *, coded: bool = True) ->
     # zipmap off: probabilities come out as one (rows x classes) tensor, not a list of dicts.
     options = {id(pipeline.steps[-1][1]): {"zipmap": False}}
     model = convert_sklearn(pipeline, initial_types=inputs, options=options)
-    return coded_text_inputs(model) if coded else model.SerializeToString()
+    if not coded:
+        return model.SerializeToString()
+    try:
+        return coded_text_inputs(model)
+    except Exception as error:  # onnx's checker and helpers raise several types
+        raise CodedInputsError(f"{type(error).__name__}: {brief(error)}") from error
 
 
 def coded_text_inputs(model: Any) -> bytes:
@@ -148,18 +158,26 @@ def edge_rows(schema: FeatureSchema, features: pd.DataFrame) -> pd.DataFrame:
 def check_parity(
     pipeline: Pipeline, onnx_model: OnnxModel, features: pd.DataFrame, tolerance: float
 ) -> Parity:
-    """Compare classes and probabilities of the ONNX copy with scikit-learn's, row by row."""
-    labels, probabilities = onnx_model.predict(features)
-    expected = pipeline.predict(features)
-    mismatches = int(np.sum(labels.astype(str) != np.asarray(expected).astype(str)))
+    """Compare classes and probabilities of the ONNX copy with scikit-learn's, row by row.
+
+    The copy is asked twice: with plain labels, as the server passes them, and with
+    categoricals, as a batch passes them (labels and their codes, onnx_model.py).
+    """
+    expected = np.asarray(pipeline.predict(features)).astype(str)
+    reference = pipeline.predict_proba(features) if hasattr(pipeline, "predict_proba") else None
+    mismatched = np.zeros(len(features), dtype=bool)
     difference = 0.0
-    if hasattr(pipeline, "predict_proba"):
-        reference = pipeline.predict_proba(features)
+    for typed in (features, onnx_model.schema.coerce_features(features, categories=True)):
+        labels, probabilities = onnx_model.predict(typed)
+        mismatched |= labels.astype(str) != expected
+        if reference is None:
+            continue
         if probabilities.shape != reference.shape:
             difference = float("inf")
-        else:
-            difference = float(np.max(np.abs(probabilities.astype(np.float64) - reference)))
-    return Parity(len(features), mismatches, difference, tolerance)
+        elif len(reference):
+            gap = float(np.max(np.abs(probabilities.astype(np.float64) - reference)))
+            difference = max(difference, gap) if not math.isnan(gap) else gap
+    return Parity(len(features), int(mismatched.sum()), difference, tolerance)
 
 
 def export_onnx(
@@ -186,7 +204,11 @@ def export_onnx(
     try:
         serialized = convert(pipeline, schema)
     except Exception as error:  # skl2onnx signals "cannot convert" with many exception types
-        reason = f"skl2onnx cannot convert this pipeline: {type(error).__name__}: {brief(error)}"
+        if isinstance(error, CodedInputsError):
+            reason = f"the converted copy cannot take coded categorical inputs: {error}"
+        else:
+            kind = type(error).__name__
+            reason = f"skl2onnx cannot convert this pipeline: {kind}: {brief(error)}"
         log.warning("evaluate: no ONNX copy, scikit-learn will serve (%s)", reason)
         atomic_write(path, lambda temporary: temporary.write_bytes(b""))
         return {**entry, "status": "unavailable", "reason": reason, "sha256": None}
