@@ -3,15 +3,15 @@
 Training exports the copy and checks it against scikit-learn; prediction serves it. Both
 use this module, so the parity gate checks exactly the code that serves. The copy takes
 its inputs in schema order: each numeric column as float32 (rows, 1); each categorical
-column as its distinct labels (the labels ``FeatureSchema.coerce_features`` makes, missing
-values included) and one int64 code per row into them, which the graph's first node
-turns back into the rows' labels. Handing onnxruntime a few labels instead of one string
-per row took a quarter off the copy's time on a batch chunk (benchmarks/batch.py). A
-served request's labels go in one per row (codes 0, 1, 2...), so it pays for that node's
-copy instead: 0.108 against 0.097 ms for one row, 0.32-0.33 against 0.27-0.29 ms for
-1,000 (the copy alone, in process). Copies exported before take one string per row, and
-are served as they are.
-onnxruntime is imported only when a session is opened.
+column as labels (those ``FeatureSchema.coerce_features`` makes, missing values included)
+and one int64 code per row into them, which the graph's first node turns back into the
+rows' labels. A batch chunk passes only its few distinct labels: handing onnxruntime
+those instead of one string per row took a quarter off the copy's time on a chunk
+(benchmarks/batch.py). A served request's labels go in one per row (codes 0, 1, 2...), so
+it pays for that node's copy instead: 0.108 against 0.097 ms for one row, 0.32-0.33
+against 0.27-0.29 ms for 1,000 (the copy alone, in process). Copies exported before take
+one string per row, and are served as they are. onnxruntime is imported only when a
+session is opened.
 """
 
 from __future__ import annotations
@@ -126,10 +126,10 @@ def level_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     asks) holds its distinct labels and the codes already. Any other column is passed as
     it is, one label per row with the codes 0, 1, 2...: hashing the rows to find their
     distinct labels cost a served request more than converting its strings (measured:
-    0.41 against 0.33 ms for 1,000 rows, 0.118 against 0.109 ms for one). So a gap is never given another row's label,
-    but the rows must come from ``coerce_features``: a missing value that reaches the copy
-    is scored as an unseen label, not as ``MISSING_CATEGORY`` (as with copies exported
-    before the codes).
+    0.41 against 0.33 ms for 1,000 rows, 0.118 against 0.109 ms for one). So a gap is
+    never given another row's label, but the rows must come from ``coerce_features``: a
+    missing value that reaches the copy is scored as an unseen label, not as
+    ``MISSING_CATEGORY`` (as with copies exported before the codes).
     """
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()

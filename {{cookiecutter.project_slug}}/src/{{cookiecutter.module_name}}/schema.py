@@ -240,15 +240,17 @@ def _to_category_labels(column: pd.Series) -> np.ndarray:
 
 def _to_label_categorical(column: pd.Series) -> pd.Categorical:
     """The labels of ``_to_category_labels`` as a categorical without gaps. A categorical
-    input keeps its codes when its levels' labels are distinct and none is already
-    ``MISSING_CATEGORY`` (nearly always); a gap gets that label as a level of its own."""
+    input keeps its codes when its levels' labels are distinct (nearly always); a gap
+    gets the code of ``MISSING_CATEGORY``, a level added if it is not one already."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         levels = [category_label(value) for value in column.cat.categories]
         codes = column.cat.codes.to_numpy()
-        if MISSING_CATEGORY not in levels and len(set(levels)) == len(levels):
-            if (codes < 0).any():  # gaps get a level of their own: the missing label
-                codes = np.where(codes < 0, len(levels), codes.astype(np.intp))
-                levels.append(MISSING_CATEGORY)
+        if len(set(levels)) == len(levels):
+            if (codes < 0).any():
+                if MISSING_CATEGORY not in levels:
+                    levels.append(MISSING_CATEGORY)
+                missing = levels.index(MISSING_CATEGORY)
+                codes = np.where(codes < 0, missing, codes.astype(np.intp))
             return pd.Categorical.from_codes(codes, categories=pd.Index(levels, dtype=object))
     return pd.Categorical(_to_category_labels(column))
 
