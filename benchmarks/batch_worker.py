@@ -99,7 +99,7 @@ def throughput(module: str, folder: Path, chunk: int, repeats: int) -> dict[str,
     cpu: dict[str, list[float]] = {name: [] for name in jobs}
     for _ in range(repeats):
         for name, job in jobs.items():
-            remove_outputs(folder / "scored.csv")
+            remove_outputs(folder, "scored")  # both formats' outputs and errors files
             start, start_cpu = time.perf_counter(), time.process_time()
             job()
             wall[name].append(time.perf_counter() - start)

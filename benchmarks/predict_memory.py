@@ -4,7 +4,8 @@
 
 Times in-process ``pipeline.predict`` on ``--rows`` rows (resampled from the project's raw
 data, as benchmarks/batch.py does), ``--calls`` times in one process with a batch run of
-the same rows before each call (as the batch benchmark alternates them), and counts the
+the same rows before each call (the batch benchmark also runs batch jobs between its
+``predict`` calls, though Parquet with scikit-learn, not CSV), and counts the
 minor page faults of each call (``getrusage``). It does so twice, in fresh processes: with
 glibc's defaults, and with glibc told to keep freed memory mapped
 (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``), so each call's large arrays
@@ -26,6 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from batch import child_env, module_of
+from batch import run as run_command
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 KEEP_MAPPED = {"MALLOC_MMAP_THRESHOLD_": "268435456", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
@@ -42,7 +46,7 @@ def calls(module: str, folder: Path, count: int) -> list[dict[str, float]]:
     features = model.schema.coerce_features(pd.read_csv(folder / "throughput.csv"))
     measured = []
     for _ in range(count):
-        # As in benchmarks/batch.py, a batch run of the same rows comes between two calls.
+        # As in benchmarks/batch.py, batch work comes between two calls.
         batch.score_file(model, folder / "throughput.csv", folder / "scored.csv", settings)
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         start = time.perf_counter()
@@ -59,7 +63,7 @@ def calls(module: str, folder: Path, count: int) -> list[dict[str, float]]:
 def run(python: str, project: Path, module: str, folder: Path, count: int, env: dict) -> list:
     command = [python, __file__, "--calls-only", module, str(folder), str(count)]
     output = subprocess.run(
-        command, cwd=project, env={**os.environ, **env}, capture_output=True, text=True, check=True
+        command, cwd=project, env={**child_env(), **env}, capture_output=True, text=True, check=True
     )
     return json.loads(output.stdout.strip().splitlines()[-1])
 
@@ -86,11 +90,11 @@ def main() -> None:
     args = parser.parse_args()
     project = args.project.resolve()
     python = str(project / ".venv/bin/python")
-    module = next(path.parent.name for path in (project / "src").glob("*/__init__.py"))
+    module = module_of(project)
     with tempfile.TemporaryDirectory(prefix="predict-memory-") as scratch:
         folder = Path(scratch)
         worker = [python, str(HERE / "batch_worker.py"), module, "data", scratch]
-        subprocess.run([*worker, str(args.rows), "1"], cwd=project, check=True, capture_output=True)
+        run_command([*worker, str(args.rows), "1"], project)
         result = {
             name: summary(run(python, project, module, folder, args.calls, env))
             for name, env in (("glibc defaults", {}), ("freed memory kept mapped", KEEP_MAPPED))

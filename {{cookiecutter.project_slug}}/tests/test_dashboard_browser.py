@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -84,13 +85,15 @@ def serving(app: Flask) -> Iterator[str]:
 
 
 class Page(HTMLParser):
-    """The text inside each element that has an id, the body's attributes, and every tag."""
+    """The text inside each element that has an id, the body's attributes, every tag, and
+    the width of each bar (``fill``) by the ids around it."""
 
     def __init__(self, dom: str) -> None:
         super().__init__()
         self.text: dict[str, str] = {}
         self.body: dict[str, str | None] = {}
         self.tags: list[str] = []
+        self.bars: dict[str, list[float]] = {}
         self._open: list[str | None] = []
         self.feed(dom)
 
@@ -98,6 +101,11 @@ class Page(HTMLParser):
         self.tags.append(tag)
         if tag == "body":
             self.body = dict(attrs)
+        attributes = dict(attrs)
+        if "fill" in (attributes.get("class") or "").split():
+            width = re.search(r"width:\s*([\d.]+)%", attributes.get("style") or "")
+            for element_id in filter(None, self._open):
+                self.bars.setdefault(element_id, []).append(float(width[1]) if width else -1.0)
         if tag in {"br", "hr", "img", "input", "link", "meta", "source", "wbr"}:
             return  # void elements have no end tag
         element_id = dict(attrs).get("id")
@@ -200,6 +208,10 @@ def test_dashboard_shows_model_traffic_predictions_and_drift(
     assert "bill_length_mm numeric 0.420 0.300 0.0001 drifted" in drift
     assert f"{XSS_FEATURE} categorical 0.010 {NO_VALUE} {NO_VALUE} stable" in drift
     assert "(predictions)" in drift
+    # The bars scale to the largest PSI (0.42), also when the report names no psi_alert.
+    assert page.bars["drift-table"] == pytest.approx(
+        [100.0, 100 * 0.01 / 0.42, 100 * 0.05 / 0.42], abs=0.01
+    )
     # Markup in user data is shown as text: no element was made of it, no handler ran.
     assert XSS_LABEL in page.text["class-shares"]
     assert "img" not in page.tags

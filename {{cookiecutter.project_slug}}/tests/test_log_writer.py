@@ -311,6 +311,22 @@ def test_a_writer_that_cannot_start_is_counted_and_retried_only_so_often(
     assert errors.calls == [("OSError", 1), ("writer_unavailable", 1)]
 
 
+def test_a_counter_that_fails_does_not_fail_the_request(
+    trained: Settings, model: LoadedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting a lost record must never cost the request itself (never_raising)."""
+
+    def broken_counter(reason: str, records: int) -> None:
+        raise RuntimeError("the metrics backend is down")
+
+    def no_process() -> Any:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(log_client, "_start", no_process)
+    client = PredictionLogClient(setup_for(trained, tmp_path / "p.jsonl"), 10, broken_counter)
+    assert not client.submit("r0", "v1", model.schema, body_of([{}]), ["a"])
+
+
 def test_the_writer_ends_when_its_worker_is_killed(
     trained: Settings, tmp_path: Path, example_record: dict[str, Any]
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -395,6 +396,29 @@ def test_the_gate_also_checks_the_batchs_categorical_inputs(
 
     assert not parity.passed
     assert "probability differs" in (parity.reason() or "")
+
+
+class NanInOneRow(CategoricalsOnlyOff):
+    """The real copy, except that one probability of its last row is not a number."""
+
+    def predict(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        labels, probabilities = self.copy.predict(features)
+        probabilities = probabilities.copy()
+        probabilities[-1, 0] = np.nan
+        return labels, probabilities
+
+
+def test_the_gate_refuses_a_copy_with_a_nan_probability(
+    onnx_model: LoadedModel, trained: Settings, test_split: pd.DataFrame
+) -> None:
+    copy = onnx_model.runtime_choice.onnx
+    assert copy is not None
+    tolerance = trained.inference.onnx_tolerance
+
+    parity = check_parity(onnx_model.pipeline, NanInOneRow(copy), test_split, tolerance)
+
+    assert not parity.passed
+    assert math.isnan(parity.max_probability_difference)
 
 
 def test_a_failed_rewrite_is_reported_as_such_and_scikit_learn_serves(

@@ -208,3 +208,13 @@ def test_a_record_larger_than_a_file_is_dropped_and_counted(tmp_path: Path) -> N
     assert not log.log("big", "v1", wide, ["a"])
     assert reasons == ["record_too_large"]
     assert logged(tmp_path / "p.jsonl") == []
+
+
+def test_a_counter_that_fails_does_not_fail_the_logging_call(tmp_path: Path) -> None:
+    """Counting a lost record must never cost the request itself (never_raising)."""
+
+    def broken_counter(reason: str, records: int) -> None:
+        raise RuntimeError("the metrics backend is down")
+
+    log = PredictionLog(tmp_path / "p.jsonl", max_bytes=1024, backups=1, on_error=broken_counter)
+    assert not log.log("big", "v1", pd.DataFrame({"text": ["x" * 2000]}), ["a"])

@@ -575,3 +575,21 @@ def test_atomic_writes_give_the_mode_of_any_new_file(tmp_path: Path, mask: int, 
 
     assert stat.S_IMODE((tmp_path / "report.json").stat().st_mode) == mode
     assert [path.name for path in tmp_path.iterdir()] == ["report.json"]
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o755), (0o077, 0o700), (0o002, 0o775)])
+def test_an_exported_version_folder_gets_the_mode_of_any_new_folder(
+    two_versions: Project, tmp_path: Path, mask: int, mode: int
+) -> None:
+    """Not mkdtemp's 0700: others read a version only if the user's umask lets them."""
+    paths = two_versions.settings.paths
+    store = ModelStore(tmp_path / "store")
+    previous = os.umask(mask)
+    try:
+        target = publish.export_version(store, "v9.9.9", paths.model, read_json(paths.metadata))
+    finally:
+        os.umask(previous)
+
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+    assert stat.S_IMODE((target / "metadata.json").stat().st_mode) == mode & 0o666
+    assert [path.name for path in store.versions_root.iterdir()] == ["v9.9.9"]

@@ -21,7 +21,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _new_file_beside(target)
+    temporary = new_path_beside(target)
     try:
         yield temporary
         os.replace(temporary, target)
@@ -30,17 +30,16 @@ def atomic_path(target: Path) -> Iterator[Path]:
             temporary.unlink()
 
 
-def _new_file_beside(target: Path) -> Path:
-    """An empty file of a fresh name next to ``target``, with the mode any new file of
-    this user gets (0666 less the umask, applied by the kernel), not mkstemp's 0600."""
-    for _ in range(100):
-        candidate = target.with_name(f".{target.name}.{secrets.token_hex(6)}")
-        try:
-            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except FileExistsError:
-            continue
-        return candidate
-    raise FileExistsError(f"no free temporary name beside {target}")
+def new_path_beside(target: Path, *, folder: bool = False) -> Path:
+    """An empty file (or folder) of a fresh hidden name next to ``target``, with the mode
+    any new one of this user gets (0666 or 0777 less the umask, applied by the kernel),
+    not mkstemp's 0600 or mkdtemp's 0700: renamed into place, it keeps that mode."""
+    candidate = target.with_name(f".{target.name}.{secrets.token_hex(6)}")
+    if folder:
+        os.mkdir(candidate, 0o777)
+    else:  # O_EXCL: never an existing file (48 random bits make a clash all but impossible)
+        os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    return candidate
 
 
 def atomic_write(target: Path, write: Callable[[Path], Any]) -> None:

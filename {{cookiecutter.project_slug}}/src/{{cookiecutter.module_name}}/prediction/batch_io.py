@@ -223,7 +223,7 @@ class TableWriter:
         else:
             # Dictionary pages pay off for the few repeated labels, not for probabilities:
             # trying them on every float column doubled the writing time (measured).
-            text = [field.name for field in schema if pa.types.is_string(field.type)]
+            text = [field.name for field in schema if csv_text.is_text_type(field.type)]
             self._parquet = pq.ParquetWriter(str(path), schema, use_dictionary=text)
 
     def write(self, frame: pd.DataFrame) -> None:

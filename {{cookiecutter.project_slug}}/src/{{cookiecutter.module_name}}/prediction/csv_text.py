@@ -24,9 +24,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import is_float_dtype
 
-# Four digits for each number 0..9999, as four bytes: the digits after the first few
-# are looked up four at a time and laid into each row's field in one assignment.
-_QUADS = np.array([f"{n:04d}".encode() for n in range(10_000)], dtype="S4").view("<u4")
 # Rows rendered at a time: keeps each text array far below Arrow's 2 GiB string limit
 # and the text of a large chunk from being held all at once.
 SLICE_ROWS = 65_536
@@ -144,16 +141,24 @@ def _fixed_decimals(units: np.ndarray, decimals: int) -> _Fixed:
     """Fields "0." or "1." and ``decimals`` digits for ``units`` from 0 to 10**decimals.
 
     The field starts with the whole part and the first ``decimals % 4`` digits, looked up
-    in a table of that many digits; the other digits follow four at a time (``_QUADS``).
+    in a table of that many digits; the other digits follow four at a time (``_quads``).
     """
     quads, lead = divmod(decimals, 4)
     rest = units
     parts = []
     for position in range(quads - 1, -1, -1):  # the last four digits first
         rest, last_four = np.divmod(rest, 10_000)
-        parts.append((2 + lead + 4 * position, _QUADS[last_four]))
+        parts.append((2 + lead + 4 * position, _quads()[last_four]))
     parts.append((0, _heads(lead)[rest]))
     return _Fixed(b"0" * (2 + decimals), tuple(parts))
+
+
+@cache
+def _quads() -> np.ndarray:
+    """Four digits for each number 0..9999, as four bytes: the digits after the first few
+    are looked up four at a time and laid into each row's field in one assignment. Built
+    on first use, so only processes that write CSV pay its 6 ms."""
+    return _as_number(np.array([f"{n:04d}".encode() for n in range(10_000)], dtype="S4"))
 
 
 @cache

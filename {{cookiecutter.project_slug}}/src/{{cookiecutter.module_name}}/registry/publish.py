@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from {{ cookiecutter.module_name }}.prediction.store import (
 )
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.storage import (
+    new_path_beside,
     read_json,
     sha256_file,
     write_json,
@@ -78,7 +78,7 @@ def export_version(
             )
         return target
     store.versions_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=store.versions_root))
+    staging = new_path_beside(target, folder=True)  # a version folder gets the user's umask
     try:
         copy = staging / Path(str(metadata["artifact"]["file"])).name
         shutil.copyfile(artifact, copy)

@@ -166,18 +166,22 @@ def check_parity(
     expected = np.asarray(pipeline.predict(features)).astype(str)
     reference = pipeline.predict_proba(features) if hasattr(pipeline, "predict_proba") else None
     mismatched = np.zeros(len(features), dtype=bool)
-    difference = 0.0
+    gaps = [0.0]
     for typed in (features, onnx_model.schema.coerce_features(features, categories=True)):
         labels, probabilities = onnx_model.predict(typed)
         mismatched |= labels.astype(str) != expected
-        if reference is None:
-            continue
-        if probabilities.shape != reference.shape:
-            difference = float("inf")
-        elif len(reference):
-            gap = float(np.max(np.abs(probabilities.astype(np.float64) - reference)))
-            difference = max(difference, gap) if not math.isnan(gap) else gap
-    return Parity(len(features), int(mismatched.sum()), difference, tolerance)
+        if reference is not None:
+            gaps.append(_largest_gap(probabilities, reference))
+    # np.max keeps a NaN (a copy that outputs NaN fails) where max() would drop it.
+    return Parity(len(features), int(mismatched.sum()), float(np.max(gaps)), tolerance)
+
+
+def _largest_gap(probabilities: np.ndarray, reference: np.ndarray) -> float:
+    """The largest difference between two sets of probabilities; inf if they differ in
+    shape, NaN if a probability is not a number."""
+    if probabilities.shape != reference.shape:
+        return float("inf")
+    return float(np.max(np.abs(probabilities.astype(np.float64) - reference), initial=0.0))
 
 
 def export_onnx(
