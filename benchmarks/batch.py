@@ -11,7 +11,7 @@ BLAS thread, an extra row that is not the baseline), ``predict`` +
 ``predict_proba`` (what gives the batch's outputs), the batch code after start-up
 (``score_file``, in the same process as the baseline, runs interleaved; for Parquet also
 with the scikit-learn runtime forced instead of the ONNX copy), and the command
-end to end (``python -m <module>.prediction batch``, a fresh process: imports, loading and
+end to end (``python -m <module>.batch``, a fresh process: imports, loading and
 verifying the model, reading, validating, predicting, writing). Rates are per second of
 wall time and per second of CPU time (user + system), which moves much less with the load
 of other jobs on a shared machine.
@@ -110,7 +110,7 @@ class Cli:
 
     def score(self, source: Path, output: Path, chunk_size: int = 0) -> dict[str, float]:
         """Resources used by ``batch SOURCE --output OUTPUT``."""
-        command = [self.python, "-m", f"{self.module}.prediction", "batch", str(source)]
+        command = [self.python, "-m", f"{self.module}.batch", str(source)]
         command += ["--output", str(output), "--chunk-size", str(chunk_size or self.chunk_size)]
         return timed_process(command, self.project)
 

@@ -69,9 +69,9 @@ def throughput(module: str, folder: Path, chunk: int, repeats: int) -> dict[str,
     settings = settings.model_copy(
         update={"batch": settings.batch.model_copy(update={"chunk_size": chunk})}
     )
-    batch = importlib.import_module(f"{module}.prediction.batch")
+    batch = importlib.import_module(f"{module}.batch.run")
     features = model.schema.coerce_features(pd.read_csv(folder / "throughput.csv"))
-    runtime = importlib.import_module(f"{module}.prediction.runtime")
+    runtime = importlib.import_module(f"{module}.prediction.engine")
     sklearn_model = dataclasses.replace(model, runtime_choice=runtime.SKLEARN_ONLY)
 
     def predict_one_blas_thread() -> Any:

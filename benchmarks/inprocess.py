@@ -35,7 +35,7 @@ def main() -> None:
     model = importlib.import_module(f"{module}.prediction.model").load_model(
         settings.paths.model, settings.paths.metadata
     )
-    parse_records = importlib.import_module(f"{module}.prediction.validation").parse_records
+    parse_records = importlib.import_module(f"{module}.serving.validation").parse_records
     records = json.loads(body.read_bytes())
     result = {
         "rows": len(records),

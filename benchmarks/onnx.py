@@ -76,7 +76,7 @@ def start_server(name: str, project: Path, module: str, port: int, workers: int,
         command = [gunicorn, *config, "--pythonpath", str(HERE), "onnx_bare_app:create_app()"]
     else:
         env[f"{module.upper()}__INFERENCE__RUNTIME"] = name.split(", ")[1]
-        command = [gunicorn, *config, f"{module}.prediction.app:create_app()"]
+        command = [gunicorn, *config, f"{module}.serving.app:create_app()"]
     process = subprocess.Popen(
         command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -42,7 +42,7 @@ def calls(module: str, folder: Path, count: int) -> list[dict[str, float]]:
     from batch_worker import project
 
     settings, model = project(module)
-    batch = importlib.import_module(f"{module}.prediction.batch")
+    batch = importlib.import_module(f"{module}.batch.run")
     features = model.schema.coerce_features(pd.read_csv(folder / "throughput.csv"))
     measured = []
     for _ in range(count):

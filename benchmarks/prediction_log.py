@@ -100,8 +100,8 @@ SINK = "import os, time\nwhile os.read(0, 1 << 20):\n    time.sleep(0.05)\n"
 
 def sink_app(module: str, settings: Any) -> Any:
     """An app whose prediction log goes to SINK instead of the writer process."""
-    log_client = importlib.import_module(f"{module}.prediction.log_client")
-    create_app = importlib.import_module(f"{module}.prediction.app").create_app
+    log_client = importlib.import_module(f"{module}.prediction_log.client")
+    create_app = importlib.import_module(f"{module}.serving.app").create_app
     real = log_client._start
 
     def start() -> subprocess.Popen[bytes]:
@@ -147,7 +147,7 @@ def main() -> None:
     os.environ[f"{module.upper()}_PARAMS"] = str(project / "params.yaml")
     sys.path.insert(0, str(project / "src"))
     config = importlib.import_module(f"{module}.config")
-    create_app = importlib.import_module(f"{module}.prediction.app").create_app
+    create_app = importlib.import_module(f"{module}.serving.app").create_app
     settings = config.load_settings()
     folder = Path(tempfile.mkdtemp(prefix="prediction-log-bench-"))
     on = settings.with_paths(prediction_log=folder / "predictions.jsonl")

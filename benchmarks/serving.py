@@ -72,7 +72,7 @@ def start(project: Path, app: str, workers: int) -> tuple[subprocess.Popen[bytes
         "GUNICORN_ACCESSLOG": "",
         "BENCH_MODULE": MODULE,
     }
-    target = "bare_app:create_app()" if app == "bare" else f"{MODULE}.prediction.app:create_app()"
+    target = "bare_app:create_app()" if app == "bare" else f"{MODULE}.serving.app:create_app()"
     command = [str(project / ".venv/bin/gunicorn"), "--config", "gunicorn.conf.py"]
     if app == "bare":
         command += ["--pythonpath", str(HERE)]

@@ -86,23 +86,19 @@ def test_serve_requirements_exclude_training_tools(default_project: Path) -> Non
         assert text.count("--hash=sha256:") >= len(requirements), name
 
 
-def test_import_contract_forbids_training_in_prediction(default_project: Path) -> None:
+def test_import_contracts_keep_training_and_the_registry_out_of_serving(
+    default_project: Path,
+) -> None:
     config = tomllib.loads((default_project / "pyproject.toml").read_text(encoding="utf-8"))
-    contract = config["tool"]["importlinter"]["contracts"][0]
-    assert contract["type"] == "forbidden"
-    assert contract["source_modules"] == [f"{DEFAULT_MODULE}.prediction"]
-    assert contract["forbidden_modules"] == [f"{DEFAULT_MODULE}.training"]
-
-
-def test_import_contract_forbids_the_registry_in_prediction(default_project: Path) -> None:
-    config = tomllib.loads((default_project / "pyproject.toml").read_text(encoding="utf-8"))
-    forbidden = {
-        module
-        for contract in config["tool"]["importlinter"]["contracts"]
-        if contract["source_modules"] == [f"{DEFAULT_MODULE}.prediction"]
-        for module in contract["forbidden_modules"]
-    }
-    assert f"{DEFAULT_MODULE}.registry" in forbidden
+    forbidden: dict[str, set[str]] = {}
+    for contract in config["tool"]["importlinter"]["contracts"]:
+        assert contract["type"] == "forbidden"
+        for source in contract["source_modules"]:
+            forbidden.setdefault(source, set()).update(contract["forbidden_modules"])
+    for package in ("prediction", "serving", "batch", "prediction_log"):
+        assert {f"{DEFAULT_MODULE}.training", f"{DEFAULT_MODULE}.registry"} <= forbidden[
+            f"{DEFAULT_MODULE}.{package}"
+        ], package
 
 
 def test_make_help_lists_the_registry_commands(default_project: Path) -> None:

@@ -235,7 +235,7 @@ def test_make_score_streams_a_csv_and_sets_bad_rows_aside(project: Path, tmp_pat
     broken = rows[4].split(",")
     broken[column] = "forty"
     source.write_text("\n".join([header, *rows[:4], ",".join(broken)]) + "\n", encoding="utf-8")
-    command = [".venv/bin/python", "-m", f"{DEFAULT_MODULE}.prediction", "batch", str(source)]
+    command = [".venv/bin/python", "-m", f"{DEFAULT_MODULE}.batch", str(source)]
     refused = subprocess.run(
         [*command, "--output", str(tmp_path / "scores.parquet")],
         cwd=project,
@@ -300,7 +300,7 @@ def test_awkward_answers_import_and_load_their_settings(project: Path, tmp_path:
     awkward = bake(tmp_path, **AWKWARD)
     module = "zoe_s_quoted_unicode_project"
     code = (
-        f"import {module}, {module}.prediction.app, {module}.training.__main__\n"
+        f"import {module}, {module}.serving.app, {module}.training.__main__\n"
         f"from {module}.config import load_settings\n"
         "settings = load_settings()\n"
         "assert settings.root.name == 'zoe-s-quoted-unicode-project', settings.root\n"
@@ -355,7 +355,7 @@ def gunicorn(
             str((venv or project / ".venv") / "bin/gunicorn"),
             "--config",
             "gunicorn.conf.py",
-            f"{DEFAULT_MODULE}.prediction.app:create_app()",
+            f"{DEFAULT_MODULE}.serving.app:create_app()",
         ],
         cwd=project,
         env={

@@ -27,8 +27,8 @@ NOTEBOOK = (
 
 # name -> (file to add, its content, the hook that must stop the commit)
 BAD_COMMITS: dict[str, tuple[str, str | bytes, str]] = {
-    "prediction imports training": (
-        f"src/{DEFAULT_MODULE}/prediction/leak.py",
+    "serving imports training": (
+        f"src/{DEFAULT_MODULE}/serving/leak.py",
         f'"""Leak."""\n\nfrom {DEFAULT_MODULE}.training import train\n\n__all__ = ["train"]\n',
         "import contracts",
     ),

@@ -15,9 +15,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.prediction.app import create_app
+from {{ cookiecutter.module_name }}.prediction.engine import SKLEARN_ONLY
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
-from {{ cookiecutter.module_name }}.prediction.runtime import SKLEARN_ONLY
+from {{ cookiecutter.module_name }}.serving.app import create_app
 
 
 def assert_json_error(response: Any, status: int) -> dict[str, Any]:

@@ -17,14 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.module_name }}.config import (
-    ENV_PREFIX,
-    BatchSettings,
-    Settings,
-)
-from {{ cookiecutter.module_name }}.prediction import batch
-from {{ cookiecutter.module_name }}.prediction.__main__ import main
-from {{ cookiecutter.module_name }}.prediction.batch import (
+from {{ cookiecutter.module_name }}.batch import run as batch
+from {{ cookiecutter.module_name }}.batch.__main__ import main
+from {{ cookiecutter.module_name }}.batch.run import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_ROWS_REJECTED,
@@ -34,11 +29,16 @@ from {{ cookiecutter.module_name }}.prediction.batch import (
     score_chunk,
     score_file,
 )
+from {{ cookiecutter.module_name }}.config import (
+    ENV_PREFIX,
+    BatchSettings,
+    Settings,
+)
 from {{ cookiecutter.module_name }}.prediction.model import (
     LoadedModel,
     load_model,
 )
-from {{ cookiecutter.module_name }}.prediction.validation import (
+from {{ cookiecutter.module_name }}.serving.validation import (
     RequestError,
     parse_records,
 )
@@ -308,7 +308,7 @@ def test_command_line_exit_codes(
 ) -> None:
     good = tmp_path / "good.csv"
     raw.to_csv(good, index=False)
-    assert main(["batch", str(good), "--output", str(tmp_path / "good.parquet")]) == EXIT_OK
+    assert main([str(good), "--output", str(tmp_path / "good.parquet")]) == EXIT_OK
     assert f"scored {len(raw)} of {len(raw)} rows" in capsys.readouterr().out
 
     bad = tmp_path / "bad.csv"
@@ -316,9 +316,7 @@ def test_command_line_exit_codes(
     frame.loc[0, model.schema.numeric[0]] = "oops"
     frame.to_csv(bad, index=False)
     errors = tmp_path / "refused.csv"
-    code = main(
-        ["batch", str(bad), "-o", str(tmp_path / "bad-scores.csv"), "--errors", str(errors)]
-    )
+    code = main([str(bad), "-o", str(tmp_path / "bad-scores.csv"), "--errors", str(errors)])
     assert code == EXIT_ROWS_REJECTED
     assert f"1 rows could not be scored, reasons in {errors}" in capsys.readouterr().out
     assert "'oops'" in errors.read_text(encoding="utf-8")
@@ -345,7 +343,7 @@ def test_command_line_user_errors_are_one_line(
     monkeypatch.chdir(tmp_path)
     raw.to_csv(tmp_path / "rows.csv", index=False)
     (tmp_path / "rows.json").write_text("[]", encoding="utf-8")
-    assert main(["batch", *arguments]) == EXIT_FAILED
+    assert main([*arguments]) == EXIT_FAILED
     err = capsys.readouterr().err
     assert err.startswith("error: ")
     assert message in err
@@ -363,7 +361,7 @@ def test_command_line_without_a_model_says_how_to_train(
     monkeypatch.setenv(f"{ENV_PREFIX}__PATHS__METADATA", str(tmp_path / "absent.json"))
     monkeypatch.setenv(f"{ENV_PREFIX}__PATHS__REGISTRY", str(tmp_path / "no-registry"))
     raw.to_csv(tmp_path / "rows.csv", index=False)
-    code = main(["batch", str(tmp_path / "rows.csv"), "-o", str(tmp_path / "out.csv")])
+    code = main([str(tmp_path / "rows.csv"), "-o", str(tmp_path / "out.csv")])
     assert code == EXIT_FAILED
     assert "make train" in capsys.readouterr().err
     assert not (tmp_path / "out.csv").exists()

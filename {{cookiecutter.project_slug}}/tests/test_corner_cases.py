@@ -14,7 +14,7 @@ import pytest
 
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
-from {{ cookiecutter.module_name }}.prediction.validation import (
+from {{ cookiecutter.module_name }}.serving.validation import (
     RequestError,
     parse_records,
 )

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
 
-from {{ cookiecutter.module_name }}.prediction import csv_text
-from {{ cookiecutter.module_name }}.prediction.batch_io import TableWriter, to_table
+from {{ cookiecutter.module_name }}.batch import csv_text
+from {{ cookiecutter.module_name }}.batch.files import TableWriter, to_table
 
 
 def arrow_text(frame: pd.DataFrame, schema: pa.Schema) -> bytes:

@@ -20,9 +20,9 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.prediction.app import create_app
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
-from {{ cookiecutter.module_name }}.prediction.traffic import quantile
+from {{ cookiecutter.module_name }}.serving.app import create_app
+from {{ cookiecutter.module_name }}.serving.traffic import quantile
 
 
 def drift_report(model_version: str, **changes: Any) -> dict[str, Any]:

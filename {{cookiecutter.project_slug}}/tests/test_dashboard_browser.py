@@ -29,9 +29,9 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.prediction.app import create_app
-from {{ cookiecutter.module_name }}.prediction.dashboard import PROJECT
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.serving.app import create_app
+from {{ cookiecutter.module_name }}.serving.dashboard import PROJECT
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = (

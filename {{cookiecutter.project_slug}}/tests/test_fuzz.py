@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.prediction.app import create_app
+from {{ cookiecutter.module_name }}.serving.app import create_app
 
 pytestmark = pytest.mark.slow
 

@@ -15,28 +15,26 @@ from typing import Any
 import pytest
 
 from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.prediction import (
-    log_client,
-)
-from {{ cookiecutter.module_name }}.prediction.log_client import (
+from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.prediction_log import client as log_client
+from {{ cookiecutter.module_name }}.prediction_log.client import (
     PredictionLogClient,
     record_shape,
     writer_setup,
 )
-from {{ cookiecutter.module_name }}.prediction.log_writer import (
+from {{ cookiecutter.module_name }}.prediction_log.files import (
+    log_files,
+)
+from {{ cookiecutter.module_name }}.prediction_log.writer import (
     Writer,
     WriterSetup,
     pack,
     unpack,
 )
-from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
-from {{ cookiecutter.module_name }}.prediction.prediction_log import (
-    log_files,
-)
-from {{ cookiecutter.module_name }}.prediction.requests import (
+from {{ cookiecutter.module_name }}.serving.requests import (
     records_adapter,
 )
-from {{ cookiecutter.module_name }}.prediction.validation import (
+from {{ cookiecutter.module_name }}.serving.validation import (
     to_frame,
 )
 
@@ -339,7 +337,7 @@ def test_the_writer_ends_when_its_worker_is_killed(
 import time
 from pathlib import Path
 from {{ cookiecutter.module_name }}.config import load_settings
-from {{ cookiecutter.module_name }}.prediction.app import create_app
+from {{ cookiecutter.module_name }}.serving.app import create_app
 paths = dict((name, Path(value)) for name, value in {paths!r}.items())
 app = create_app(load_settings().with_paths(**paths))
 client = app.test_client()
@@ -367,7 +365,7 @@ def test_the_writer_process_stays_light() -> None:
     """One writer runs beside every worker: it must not load pandas, numpy or pydantic
     (about 100 MB each time), nor the settings that import them."""
     check = (
-        "import sys, {{ cookiecutter.module_name }}.prediction.log_writer\n"
+        "import sys, {{ cookiecutter.module_name }}.prediction_log.writer\n"
         "print(sorted(m for m in ('pandas', 'numpy', 'pydantic', 'yaml') if m in sys.modules))"
     )
     loaded = subprocess.run(

@@ -82,7 +82,7 @@ WORKER = """
 import sys
 from pathlib import Path
 from {{ cookiecutter.module_name }}.config import load_settings
-from {{ cookiecutter.module_name }}.prediction.app import create_app
+from {{ cookiecutter.module_name }}.serving.app import create_app
 
 settings = load_settings().with_paths(model=Path(sys.argv[1]), metadata=Path(sys.argv[2]))
 client = create_app(settings).test_client()

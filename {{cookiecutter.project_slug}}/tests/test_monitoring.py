@@ -43,19 +43,15 @@ from {{ cookiecutter.module_name }}.monitoring.reference import (
 from {{ cookiecutter.module_name }}.monitoring.scores import (
     read_labels,
 )
-from {{ cookiecutter.module_name }}.prediction.app import (
-    create_app,
-)
-from {{ cookiecutter.module_name }}.prediction.drift_report import load_drift
 from {{ cookiecutter.module_name }}.prediction.model import (
     LoadedModel,
-)
-from {{ cookiecutter.module_name }}.prediction.prediction_log import (
-    PredictionLog,
 )
 from {{ cookiecutter.module_name }}.prediction.store import (
     ModelStore,
     Pointer,
+)
+from {{ cookiecutter.module_name }}.prediction_log.files import (
+    PredictionLog,
 )
 from {{ cookiecutter.module_name }}.registry import (
     publish,
@@ -63,6 +59,10 @@ from {{ cookiecutter.module_name }}.registry import (
 from {{ cookiecutter.module_name }}.schema import (
     FeatureSchema,
 )
+from {{ cookiecutter.module_name }}.serving.app import (
+    create_app,
+)
+from {{ cookiecutter.module_name }}.serving.drift_report import load_drift
 from {{ cookiecutter.module_name }}.storage import (
     read_json,
     write_json,

@@ -12,28 +12,28 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
+from {{ cookiecutter.module_name }}.batch.run import (
+    load_scoring_model,
+    score_chunk,
+)
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.onnx_model import (
     OnnxModel,
     OnnxModelError,
     level_codes,
 )
-from {{ cookiecutter.module_name }}.prediction.app import create_app
-from {{ cookiecutter.module_name }}.prediction.batch import (
-    load_scoring_model,
-    score_chunk,
-)
+from {{ cookiecutter.module_name }}.prediction.engine import choose_runtime
 from {{ cookiecutter.module_name }}.prediction.model import (
     LoadedModel,
     ModelLoadError,
     load_model,
 )
-from {{ cookiecutter.module_name }}.prediction.runtime import choose_runtime
-from {{ cookiecutter.module_name }}.prediction.validation import parse_records
 from {{ cookiecutter.module_name }}.schema import (
     MISSING_CATEGORY,
     FeatureSchema,
 )
+from {{ cookiecutter.module_name }}.serving.app import create_app
+from {{ cookiecutter.module_name }}.serving.validation import parse_records
 from {{ cookiecutter.module_name }}.training import export
 from {{ cookiecutter.module_name }}.training.data import load_split
 from {{ cookiecutter.module_name }}.training.export import (

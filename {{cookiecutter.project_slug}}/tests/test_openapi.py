@@ -10,8 +10,8 @@ import schemathesis
 from flask.testing import FlaskClient
 
 from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.prediction.app import create_app
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.serving.app import create_app
 
 ENDPOINTS = {
     "/predict",

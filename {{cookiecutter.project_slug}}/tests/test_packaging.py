@@ -31,6 +31,7 @@ from {{ cookiecutter.module_name }}.packaging.bundle import (
 )
 from {{ cookiecutter.module_name }}.packaging.wheel import (
     PACKAGE,
+    SERVING_PACKAGES,
     SHARED_MODULES,
     staged_pyproject,
 )
@@ -135,7 +136,7 @@ def test_the_wheel_keeps_awkward_project_metadata_and_only_the_serving_script() 
         "license": "MIT",
         "scripts": {
             "awkward-train": f"{PACKAGE}.training.__main__:main",
-            "awkward-predict": f"{PACKAGE}.prediction.__main__:main",
+            "awkward-predict": f"{PACKAGE}.serving.__main__:main",
         },
     }
     build = {"requires": ["setuptools>=77"], "build-backend": "setuptools.build_meta"}
@@ -146,10 +147,11 @@ def test_the_wheel_keeps_awkward_project_metadata_and_only_the_serving_script() 
     for key in ("name", "description", "authors", "license"):
         assert staged["project"][key] == project[key]
     assert "readme" not in staged["project"]
-    assert staged["project"]["scripts"] == {
-        "awkward-predict": f"{PACKAGE}.prediction.__main__:main"
-    }
-    assert staged["tool"]["setuptools"]["packages"] == [PACKAGE, f"{PACKAGE}.prediction"]
+    assert staged["project"]["scripts"] == {"awkward-predict": f"{PACKAGE}.serving.__main__:main"}
+    assert staged["tool"]["setuptools"]["packages"] == [
+        PACKAGE,
+        *(f"{PACKAGE}.{sub}" for sub in SERVING_PACKAGES),
+    ]
 
 
 @pytest.fixture
@@ -196,10 +198,12 @@ def test_the_bundle_serves_its_prod_model_with_only_the_serving_code(
     with zipfile.ZipFile(unpacked / info["wheel"]) as wheel:
         modules = {item for item in wheel.namelist() if item.endswith(".py")}
         # Read from the package at run time (GET /dashboard): it must ship too.
-        assert f"{PACKAGE}/prediction/dashboard.html" in wheel.namelist()
+        assert f"{PACKAGE}/serving/dashboard.html" in wheel.namelist()
     source = Path(__file__).resolve().parents[1] / "src" / PACKAGE
     expected = {f"{PACKAGE}/{name}.py" for name in SHARED_MODULES} | {
-        f"{PACKAGE}/prediction/{path.name}" for path in (source / "prediction").glob("*.py")
+        f"{PACKAGE}/{sub}/{path.name}"
+        for sub in SERVING_PACKAGES
+        for path in (source / sub).glob("*.py")
     }
     assert modules == expected
 

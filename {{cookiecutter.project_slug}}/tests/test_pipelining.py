@@ -10,14 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.prediction import batch_io
-from {{ cookiecutter.module_name }}.prediction.batch import score_file
-from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
-from {{ cookiecutter.module_name }}.prediction.pipelining import (
+from {{ cookiecutter.module_name }}.batch import files as batch_io
+from {{ cookiecutter.module_name }}.batch.pipelining import (
     WriteBehind,
     read_ahead,
 )
+from {{ cookiecutter.module_name }}.batch.run import score_file
+from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 
 
 def pipeline_threads() -> list[threading.Thread]:

@@ -17,15 +17,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from {{ cookiecutter.module_name }}.config import (
     Settings,
 )
-from {{ cookiecutter.module_name }}.prediction import (
-    log_client,
-)
-from {{ cookiecutter.module_name }}.prediction.app import (
-    create_app,
-)
-from {{ cookiecutter.module_name }}.prediction.prediction_log import (
+from {{ cookiecutter.module_name }}.prediction_log import client as log_client
+from {{ cookiecutter.module_name }}.prediction_log.files import (
     PredictionLog,
     log_files,
+)
+from {{ cookiecutter.module_name }}.serving.app import (
+    create_app,
 )
 
 

@@ -24,7 +24,6 @@ from {{ cookiecutter.module_name }}.config import (
     Settings,
     load_settings,
 )
-from {{ cookiecutter.module_name }}.prediction.app import create_app
 from {{ cookiecutter.module_name }}.prediction.store import ModelStore
 from {{ cookiecutter.module_name }}.registry import (
     commands,
@@ -36,6 +35,7 @@ from {{ cookiecutter.module_name }}.registry.lineage import (
     RegistryError,
     md5_file,
 )
+from {{ cookiecutter.module_name }}.serving.app import create_app
 from {{ cookiecutter.module_name }}.storage import read_json
 from {{ cookiecutter.module_name }}.training.data import (
     run_prepare,

@@ -16,8 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.prediction.app import create_app
-from {{ cookiecutter.module_name }}.prediction.retrain import TOKEN_ENV
+from {{ cookiecutter.module_name }}.serving.app import create_app
+from {{ cookiecutter.module_name }}.serving.retrain import TOKEN_ENV
 from {{ cookiecutter.module_name }}.storage import sha256_file
 
 TOKEN = "s3cret-token"

@@ -21,15 +21,15 @@ import pytest
 from flask.testing import FlaskClient
 
 from {{ cookiecutter.module_name }}.config import ENV_PREFIX, Settings
-from {{ cookiecutter.module_name }}.prediction.__main__ import (
-    free_port,
-)
-from {{ cookiecutter.module_name }}.prediction.app import create_app
 from {{ cookiecutter.module_name }}.prediction.store import ModelStore, Pointer
 from {{ cookiecutter.module_name }}.registry.publish import (
     export_version,
     write_pointer,
 )
+from {{ cookiecutter.module_name }}.serving.__main__ import (
+    free_port,
+)
+from {{ cookiecutter.module_name }}.serving.app import create_app
 from {{ cookiecutter.module_name }}.storage import read_json
 
 GOOD = ("v1.0.0", "v2.0.0")
@@ -131,7 +131,7 @@ def test_no_request_fails_while_prod_moves_under_load(
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
-         "{{ cookiecutter.module_name }}.prediction.app:create_app()"],
+         "{{ cookiecutter.module_name }}.serving.app:create_app()"],
         cwd=store_settings.root, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -61,7 +61,16 @@ def read_json(path: Path) -> Any:
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks so large artifacts need little memory."""
-    digest = hashlib.sha256()
+    return _file_digest(path, hashlib.sha256(), chunk_size)
+
+
+def md5_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    """The md5 DVC records for a file in dvc.lock."""
+    return _file_digest(path, hashlib.md5(usedforsecurity=False), chunk_size)
+
+
+def _file_digest(path: Path, digest: Any, chunk_size: int) -> str:
+    """Feed a file to ``digest`` in chunks; return its hex digest."""
     with open(path, "rb") as stream:
         for chunk in iter(lambda: stream.read(chunk_size), b""):
             digest.update(chunk)

@@ -25,4 +25,4 @@ else
   "$venv/bin/python" -m pip install --quiet --no-deps --force-reinstall "${wheels[@]}"
 fi
 echo "Installed into $venv. Serve from the bundle folder (params.yaml and the model are there):"
-echo "  cd $here && $venv/bin/gunicorn --config gunicorn.conf.py '{{ cookiecutter.module_name }}.prediction.app:create_app()'"
+echo "  cd $here && $venv/bin/gunicorn --config gunicorn.conf.py '{{ cookiecutter.module_name }}.serving.app:create_app()'"

@@ -1,4 +1,5 @@
-"""Build the serving wheel: the prediction package and the shared modules, nothing else.
+"""Build the serving wheel: prediction, serving, batch, the prediction log and the shared
+modules, nothing else.
 
 The project's own pyproject.toml packages every subpackage (training and registry too,
 for ``make setup``'s editable install). The serving wheel is built from a staged copy
@@ -26,7 +27,7 @@ BUILD_LOCK = "requirements/build.txt"  # the build backend, pinned with hashes (
 # What serving imports: the same allow-list as the Dockerfile and .dockerignore. A test
 # checks it against the import-linter contract that lists the shared modules.
 SHARED_MODULES = ("__init__", "config", "onnx_model", "schema", "scoring", "storage")
-SERVING_PACKAGES = ("prediction",)
+SERVING_PACKAGES = ("prediction", "prediction_log", "serving", "batch")
 # The fields of [project] the wheel keeps (readme and the train script are left out).
 PROJECT_FIELDS = ("name", "description", "requires-python", "authors", "license")
 

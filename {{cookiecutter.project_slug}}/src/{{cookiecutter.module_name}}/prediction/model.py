@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from {{ cookiecutter.module_name }}.prediction.runtime import (
+from {{ cookiecutter.module_name }}.prediction.engine import (
     SKLEARN_ONLY,
     RuntimeChoice,
     RuntimeChoiceError,

@@ -8,13 +8,14 @@ being registered, so ``git checkout <commit> && dvc checkout`` gives back its in
 from __future__ import annotations
 
 import getpass
-import hashlib
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from {{ cookiecutter.module_name }}.storage import md5_file
 
 # DVC's own file name, fixed by DVC (not a project path, so not in params.yaml).
 DVC_LOCK = "dvc.lock"
@@ -73,15 +74,6 @@ def person(name: object, email: object) -> str:
 def utc_now() -> str:
     """The current time in UTC, ISO 8601 to the second."""
     return datetime.now(UTC).replace(microsecond=0).isoformat()
-
-
-def md5_file(path: Path, chunk_size: int = 1 << 20) -> str:
-    """The md5 DVC records for a file in dvc.lock."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_lock(root: Path) -> dict[str, Any]:

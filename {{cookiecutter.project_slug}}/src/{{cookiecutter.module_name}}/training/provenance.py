@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.registry.lineage import (
-    md5_file,
-)
+from {{ cookiecutter.module_name }}.storage import md5_file
 
 
 def _git(root: Path, *args: str) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
-from {{ cookiecutter.module_name }}.prediction.metrics import (
+from {{ cookiecutter.module_name }}.serving.metrics import (
     LATENCY,
     PREDICTIONS,
     REQUESTS,

@@ -12,18 +12,18 @@ from {{ cookiecutter.module_name }}.config import (
     ServingSettings,
     Settings,
 )
-from {{ cookiecutter.module_name }}.prediction.log_client import (
-    PredictionLogClient,
-)
 from {{ cookiecutter.module_name }}.prediction.model import (
     LoadedModel,
     UnscorableRowsError,
 )
-from {{ cookiecutter.module_name }}.prediction.prediction_log import (
+from {{ cookiecutter.module_name }}.prediction_log.client import (
+    PredictionLogClient,
+)
+from {{ cookiecutter.module_name }}.prediction_log.files import (
     REQUEST_ID_HEADER,
     request_id,
 )
-from {{ cookiecutter.module_name }}.prediction.validation import (
+from {{ cookiecutter.module_name }}.serving.validation import (
     RequestError,
     parse_records,
 )

@@ -10,11 +10,11 @@ import pandas as pd
 from pydantic import ValidationError
 
 from {{ cookiecutter.module_name }}.config import ServingSettings
-from {{ cookiecutter.module_name }}.prediction.requests import records_adapter
 from {{ cookiecutter.module_name }}.schema import (
     FeatureSchema,
     category_label,
 )
+from {{ cookiecutter.module_name }}.serving.requests import records_adapter
 
 # Problems listed in one error's detail; the rest are counted.
 MAX_PROBLEMS = 5

@@ -18,13 +18,13 @@ from {{ cookiecutter.module_name }}.config import (
     ENV_PREFIX,
     Settings,
 )
-from {{ cookiecutter.module_name }}.prediction.retrain_jobs import (
+from {{ cookiecutter.module_name }}.serving.retrain_jobs import (
     JobConflict,
     read_status,
     start_job,
     training_command,
 )
-from {{ cookiecutter.module_name }}.prediction.validation import RequestError
+from {{ cookiecutter.module_name }}.serving.validation import RequestError
 
 TOKEN_ENV = f"{ENV_PREFIX}_RETRAIN_TOKEN"
 

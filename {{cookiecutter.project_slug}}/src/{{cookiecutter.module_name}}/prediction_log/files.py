@@ -9,8 +9,8 @@ the files never exceed ``max_bytes * (backups + 1)`` together. Rotation renames
 ``log -> log.1 -> log.2 ...`` and drops the oldest, like ``logging.RotatingFileHandler``.
 
 Logging must never cost a client its answer: a request only hands its body to a writer
-process (``log_client.py`` in the worker), which types and encodes the records and
-appends them through this module (``log_writer.py``). ``PredictionLog.log_groups`` (and
+process (``client.py`` in the worker), which types and encodes the records and
+appends them through this module (``writer.py``). ``PredictionLog.log_groups`` (and
 ``log``, the same for a DataFrame, for tests and scripts) catches every error (a full
 disk, a read-only folder), reports it through ``on_error`` (counted in Prometheus by the
 worker) and a rate-limited warning, and returns False.

@@ -1,10 +1,9 @@
-"""Command line for the serving side: in-process predictions, batch files and a served demo.
+"""Command line for the JSON request format: in-process predictions and a served demo.
 
-``python -m {{ cookiecutter.module_name }}.prediction predict records.json`` scores JSON records
-without a server; ``... batch INPUT --output OUTPUT`` scores a CSV or Parquet file of any
-size in chunks (see prediction/batch.py); ``... demo`` starts gunicorn on a free loopback
-port, sends the model's example record, prints the request and the answer, and stops the
-server.
+``python -m {{ cookiecutter.module_name }}.serving predict records.json`` scores JSON records
+without a server, validated exactly as ``/predict`` validates them; ``... demo`` starts
+gunicorn on a free loopback port, sends the model's example record, prints the request and
+the answer, and stops the server. Files of any size are scored by the ``batch`` package.
 """
 
 from __future__ import annotations
@@ -20,19 +19,14 @@ import urllib.request
 from typing import Any
 
 from {{ cookiecutter.module_name }}.config import ConfigError, load_settings
-from {{ cookiecutter.module_name }}.prediction.batch import (
-    EXIT_FAILED,
-    EXIT_ROWS_REJECTED,
-    run_batch,
-)
 from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.store import load_served_model
-from {{ cookiecutter.module_name }}.prediction.validation import (
+from {{ cookiecutter.module_name }}.serving.validation import (
     RequestError,
     parse_records,
 )
 
-APP = "{{ cookiecutter.module_name }}.prediction.app:create_app()"
+APP = "{{ cookiecutter.module_name }}.serving.app:create_app()"
 
 
 def predict_file(path: str) -> int:
@@ -130,54 +124,21 @@ def demo() -> int:
 def main(argv: list[str] | None = None) -> int:
     """Dispatch the sub-command; report user errors in one line."""
     parser = argparse.ArgumentParser(
-        prog="python -m {{ cookiecutter.module_name }}.prediction",
+        prog="python -m {{ cookiecutter.module_name }}.serving",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     predict = commands.add_parser("predict", help="score JSON records from a file or stdin")
     predict.add_argument(
         "input", help="JSON file with one record or a list of records; - for stdin"
     )
-    add_batch_parser(commands)
     commands.add_parser("demo", help="serve, send one example request, print it, stop")
     args = parser.parse_args(argv)
     try:
-        if args.command == "batch":
-            return run_batch(args.input, args.output, args.errors, args.chunk_size, args.id_columns)
         return predict_file(args.input) if args.command == "predict" else demo()
     except (ConfigError, ModelLoadError, RuntimeError, OSError, ValueError) as error:
         detail = error.detail if isinstance(error, RequestError) else error
         print(f"error: {detail}", file=sys.stderr)
-        return EXIT_FAILED
-
-
-def add_batch_parser(commands: argparse._SubParsersAction) -> None:
-    """The ``batch`` sub-command: its options and its exit codes."""
-    batch = commands.add_parser(
-        "batch",
-        help="score a CSV or Parquet file in chunks (constant memory)",
-        description="Score INPUT chunk by chunk into OUTPUT (.csv or .parquet); rows that "
-        "cannot be scored go to the errors file with the reason.",
-        epilog=f"exit codes: 0 every row scored; {EXIT_ROWS_REJECTED} finished, but some rows "
-        f"are in the errors file; {EXIT_FAILED} nothing written (the message says why); "
-        "2 wrong arguments",
-    )
-    batch.add_argument("input", help="the rows to score: a .csv or .parquet file")
-    batch.add_argument(
-        "-o", "--output", required=True, help="where to write predictions (.csv or .parquet)"
-    )
-    batch.add_argument(
-        "--errors",
-        help="where to write refused rows (default: beside OUTPUT, batch.errors_suffix)",
-    )
-    batch.add_argument(
-        "--chunk-size", type=int, help="rows in memory at a time (default: batch.chunk_size)"
-    )
-    batch.add_argument(
-        "--id-column",
-        dest="id_columns",
-        action="append",
-        help="input column to copy into the output; repeat for several (default: batch.id_columns)",
-    )
+        return 1
 
 
 if __name__ == "__main__":

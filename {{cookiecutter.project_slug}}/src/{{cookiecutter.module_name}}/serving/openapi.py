@@ -12,8 +12,8 @@ from {{ cookiecutter.module_name }}.config import (
     ServingSettings,
     Settings,
 )
-from {{ cookiecutter.module_name }}.prediction.requests import record_model
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
+from {{ cookiecutter.module_name }}.serving.requests import record_model
 
 docs = Blueprint("docs", __name__)
 

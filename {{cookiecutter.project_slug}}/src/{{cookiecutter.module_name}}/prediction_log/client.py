@@ -1,7 +1,7 @@
 """The worker's side of the prediction log: hand each answered request to a writer process.
 
 A request only pickles its raw body, id, version and labels and writes them into the
-pipe of this worker's writer process (``log_writer.py``) without waiting (a few
+pipe of this worker's writer process (``writer.py``) without waiting (a few
 microseconds); the writer parses, encodes and appends the records in its own process, so
 the worker's CPU goes to requests. When the pipe is full (a stalled disk), requests wait
 in a backlog of at most ``queue_size``; beyond it they are dropped and counted as
@@ -31,14 +31,14 @@ from {{ cookiecutter.module_name }}.config import (
     ENV_PREFIX,
     Settings,
 )
-from {{ cookiecutter.module_name }}.prediction.log_writer import (
+from {{ cookiecutter.module_name }}.prediction_log.files import (
+    ErrorCounter,
+    never_raising,
+)
+from {{ cookiecutter.module_name }}.prediction_log.writer import (
     RecordShape,
     WriterSetup,
     pack,
-)
-from {{ cookiecutter.module_name }}.prediction.prediction_log import (
-    ErrorCounter,
-    never_raising,
 )
 from {{ cookiecutter.module_name }}.schema import (
     MISSING_CATEGORY,
@@ -48,7 +48,7 @@ from {{ cookiecutter.module_name }}.schema import (
 log = logging.getLogger(__name__)
 
 SALT_ENV = f"{ENV_PREFIX}_LOG_SALT"
-WRITER_MODULE = f"{__package__}.log_writer"
+WRITER_MODULE = f"{__package__}.writer"
 # The folder that holds this package: the writer must import the same code.
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 # A writer that died is started again at most this often (seconds).

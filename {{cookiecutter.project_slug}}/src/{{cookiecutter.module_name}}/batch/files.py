@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from {{ cookiecutter.module_name }}.batch import csv_text
 from {{ cookiecutter.module_name }}.config import DataSettings
-from {{ cookiecutter.module_name }}.prediction import csv_text
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
 
 Format = Literal["csv", "parquet"]

@@ -3,7 +3,7 @@
 ``POST /retrain`` calls :func:`start_job`, which takes a lock file (so two workers cannot
 both start a job), writes ``status.json`` and starts this module as a detached runner:
 
-    python -m {{ cookiecutter.module_name }}.prediction.retrain_jobs ROOT JOB_DIR -- COMMAND...
+    python -m {{ cookiecutter.module_name }}.serving.retrain_jobs ROOT JOB_DIR -- COMMAND...
 
 The runner runs the training command with every pipeline output redirected into
 JOB_DIR (the served model and DVC's outputs stay untouched: a retrain only makes a
@@ -37,7 +37,7 @@ from {{ cookiecutter.module_name }}.storage import (
 )
 
 TRAINING_COMMAND = ("-m", "{{ cookiecutter.module_name }}.training", "all")
-RUNNER = "{{ cookiecutter.module_name }}.prediction.retrain_jobs"
+RUNNER = "{{ cookiecutter.module_name }}.serving.retrain_jobs"
 LOCK_NAME = "active.lock"
 STATUS_NAME = "status.json"
 LOG_NAME = "train.log"

@@ -19,8 +19,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.prediction.drift_report import load_drift
-from {{ cookiecutter.module_name }}.prediction.traffic import summarise
+from {{ cookiecutter.module_name }}.serving.drift_report import load_drift
+from {{ cookiecutter.module_name }}.serving.traffic import summarise
 
 PAGE = "dashboard.html"
 PROJECT = {{ cookiecutter.project_name | tojson }}

@@ -1,6 +1,6 @@
 """The prediction log's writer process: re-reads, encodes and appends what workers hand it.
 
-Each serving worker starts one (``log_client.py``) and sends it, over a pipe, the raw
+Each serving worker starts one (``client.py``) and sends it, over a pipe, the raw
 body of every answered ``/predict`` request with its id, model version, time and labels.
 Parsing the body again, encoding one JSON line per record and writing them cost more CPU
 than the prediction itself for a batch; here they run in another process, so a worker
@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from {{ cookiecutter.module_name }}.prediction.prediction_log import (
+from {{ cookiecutter.module_name }}.prediction_log.files import (
     Columns,
     Group,
     PredictionLog,
@@ -265,7 +265,7 @@ def _read_available(stdin: int, buffer: bytearray) -> bool:
 
 
 def main() -> None:
-    """Entry point of ``python -m {{ cookiecutter.module_name }}.prediction.log_writer``."""
+    """Entry point of ``python -m {{ cookiecutter.module_name }}.prediction_log.writer``."""
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -1,6 +1,6 @@
 """Score a large CSV or Parquet file in chunks, with memory that does not grow with the file.
 
-``python -m {{ cookiecutter.module_name }}.prediction batch INPUT --output OUTPUT`` reads INPUT
+``python -m {{ cookiecutter.module_name }}.batch INPUT --output OUTPUT`` reads INPUT
 ``batch.chunk_size`` rows at a time, checks every row against the model's schema with the
 API's rules, scores the valid rows and appends them to OUTPUT: ``row`` (1 is the first data
 row), the ``batch.id_columns``, ``prediction``, one ``probability_<class>`` per class and
@@ -33,22 +33,22 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from {{ cookiecutter.module_name }}.config import (
-    Settings,
-    load_settings,
-)
-from {{ cookiecutter.module_name }}.prediction.batch_io import (
+from {{ cookiecutter.module_name }}.batch.files import (
     BatchError,
     ChunkReader,
     TableWriter,
     file_format,
     open_reader,
 )
-from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
-from {{ cookiecutter.module_name }}.prediction.pipelining import (
+from {{ cookiecutter.module_name }}.batch.pipelining import (
     WriteBehind,
     read_ahead,
 )
+from {{ cookiecutter.module_name }}.config import (
+    Settings,
+    load_settings,
+)
+from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.prediction.store import load_served_model
 from {{ cookiecutter.module_name }}.storage import atomic_path
 

@@ -1,4 +1,4 @@
-"""Flask application factory: ``gunicorn '{{ cookiecutter.module_name }}.prediction.app:create_app()'``."""
+"""Flask application factory: ``gunicorn '{{ cookiecutter.module_name }}.serving.app:create_app()'``."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from {{ cookiecutter.module_name }}.config import Settings, load_settings
-from {{ cookiecutter.module_name }}.prediction.api import api
-from {{ cookiecutter.module_name }}.prediction.dashboard import install_dashboard
-from {{ cookiecutter.module_name }}.prediction.log_client import (
+from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
+from {{ cookiecutter.module_name }}.prediction.store import load_served_model
+from {{ cookiecutter.module_name }}.prediction_log.client import (
     PredictionLogClient,
 )
-from {{ cookiecutter.module_name }}.prediction.metrics import install_metrics
-from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
-from {{ cookiecutter.module_name }}.prediction.openapi import docs
-from {{ cookiecutter.module_name }}.prediction.reload import install_reload
-from {{ cookiecutter.module_name }}.prediction.retrain import configure_retrain
-from {{ cookiecutter.module_name }}.prediction.store import load_served_model
-from {{ cookiecutter.module_name }}.prediction.validation import RequestError
+from {{ cookiecutter.module_name }}.serving.api import api
+from {{ cookiecutter.module_name }}.serving.dashboard import install_dashboard
+from {{ cookiecutter.module_name }}.serving.metrics import install_metrics
+from {{ cookiecutter.module_name }}.serving.openapi import docs
+from {{ cookiecutter.module_name }}.serving.reload import install_reload
+from {{ cookiecutter.module_name }}.serving.retrain import configure_retrain
+from {{ cookiecutter.module_name }}.serving.validation import RequestError
 
 log = logging.getLogger(__name__)
 
