@@ -100,20 +100,20 @@ SINK = "import os, time\nwhile os.read(0, 1 << 20):\n    time.sleep(0.05)\n"
 
 def sink_app(module: str, settings: Any) -> Any:
     """An app whose prediction log goes to SINK instead of the writer process."""
-    log_client = importlib.import_module(f"{module}.prediction_log.client")
+    writer_pipe = importlib.import_module(f"{module}.prediction_log.writer_pipe")
     create_app = importlib.import_module(f"{module}.serving.app").create_app
-    real = log_client._start
+    real = writer_pipe.start_writer
 
     def start() -> subprocess.Popen[bytes]:
         pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
         return subprocess.Popen([sys.executable, "-c", SINK], **pipes)
 
-    log_client._start = start
+    writer_pipe.start_writer = start
     try:
         app = create_app(settings)
         app.extensions["prediction_log"].start()
     finally:
-        log_client._start = real
+        writer_pipe.start_writer = real
     app.config["SINK"] = True
     return app
 

@@ -22,14 +22,17 @@ from {{ cookiecutter.module_name }}.prediction_log.client import (
     record_shape,
     writer_setup,
 )
-from {{ cookiecutter.module_name }}.prediction_log.files import (
+from {{ cookiecutter.module_name }}.prediction_log import writer_pipe
+from {{ cookiecutter.module_name }}.prediction_log.protocol import (
+    WriterSetup,
+    pack,
+    unpack,
+)
+from {{ cookiecutter.module_name }}.prediction_log.rotating_file import (
     log_files,
 )
 from {{ cookiecutter.module_name }}.prediction_log.writer import (
     Writer,
-    WriterSetup,
-    pack,
-    unpack,
 )
 from {{ cookiecutter.module_name }}.serving.requests import (
     records_adapter,
@@ -250,7 +253,7 @@ def test_a_request_larger_than_the_pipe_is_written_without_another_request(
     client = PredictionLogClient(setup_for(trained, path), 10, Errors())
     records = 12_000
     body = body_of([example_record] * records)
-    assert len(body) > log_client.PIPE_SIZE
+    assert len(body) > writer_pipe.PIPE_SIZE
     assert client.submit("huge", "v1", model.schema, body, ["a"] * records)
     # No flush (it would push the rest itself) and no further request: just wait, counting
     # whole lines only (the writer may be halfway through appending).
@@ -299,7 +302,7 @@ def test_a_writer_that_cannot_start_is_counted_and_retried_only_so_often(
         starts.append(1)
         raise OSError(24, "Too many open files")
 
-    monkeypatch.setattr(log_client, "_start", no_process)
+    monkeypatch.setattr(writer_pipe, "start_writer", no_process)
     errors = Errors()
     client = PredictionLogClient(setup_for(trained, tmp_path / "p.jsonl"), 10, errors)
     body = body_of([{}])
@@ -320,7 +323,7 @@ def test_a_counter_that_fails_does_not_fail_the_request(
     def no_process() -> Any:
         raise OSError(24, "Too many open files")
 
-    monkeypatch.setattr(log_client, "_start", no_process)
+    monkeypatch.setattr(writer_pipe, "start_writer", no_process)
     client = PredictionLogClient(setup_for(trained, tmp_path / "p.jsonl"), 10, broken_counter)
     assert not client.submit("r0", "v1", model.schema, body_of([{}]), ["a"])
 

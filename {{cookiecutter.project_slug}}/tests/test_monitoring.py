@@ -50,7 +50,7 @@ from {{ cookiecutter.module_name }}.prediction.store import (
     ModelStore,
     Pointer,
 )
-from {{ cookiecutter.module_name }}.prediction_log.files import (
+from {{ cookiecutter.module_name }}.prediction_log.appender import (
     PredictionLog,
 )
 from {{ cookiecutter.module_name }}.registry import (

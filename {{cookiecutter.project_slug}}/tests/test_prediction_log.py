@@ -18,8 +18,10 @@ from {{ cookiecutter.module_name }}.config import (
     Settings,
 )
 from {{ cookiecutter.module_name }}.prediction_log import client as log_client
-from {{ cookiecutter.module_name }}.prediction_log.files import (
+from {{ cookiecutter.module_name }}.prediction_log.appender import (
     PredictionLog,
+)
+from {{ cookiecutter.module_name }}.prediction_log.rotating_file import (
     log_files,
 )
 from {{ cookiecutter.module_name }}.serving.app import (

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from {{ cookiecutter.module_name }}.prediction_log.files import (
+from {{ cookiecutter.module_name }}.prediction_log.rotating_file import (
     log_files,
 )
 

@@ -1,4 +1,5 @@
-"""The prediction log: the serving worker's client, its writer process and the log files.
+"""The prediction log, written by serving and read by monitoring: the worker's side (client,
+writer_pipe, protocol) and the writer process's (writer, appender, line_format, rotating_file).
 
-Serving writes it, monitoring reads it. Imports only the shared modules.
+Imports only the shared modules.
 """

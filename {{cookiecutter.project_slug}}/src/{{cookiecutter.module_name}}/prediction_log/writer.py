@@ -6,23 +6,9 @@ Parsing the body again, encoding one JSON line per record and writing them cost 
 than the prediction itself for a batch; here they run in another process, so a worker
 never spends its interpreter on the log and a slow disk never holds a request.
 
-The worker validated every body it hands over, so the writer only picks each record's
-feature values and types them as validation did (``RecordShape.columns``, checked
-against ``validation.to_frame`` by the tests). It imports neither pandas nor pydantic
-nor the settings: one writer per worker stays small (about 20 MB).
-
-Pipe protocol, worker -> writer: frames of a 4-byte big-endian length and a pickle
-(both ends run this same code; the pipe is private to them):
-
-- ``("setup", WriterSetup)`` first, once;
-- ``("log", request_id, version, unix_time, body, labels, shape)`` per answered request,
-  where ``shape`` (the version's ``RecordShape``) comes with a version's first request
-  and is None after.
-
-Writer -> worker, one line each: ``done N`` when N records were written or counted as
-lost (``done 0`` after reading part of a frame: the worker then sends the rest);
-``error REASON N`` when N records could not be written (a full disk: ``ENOSPC``).
-The writer ends when its input closes (the worker exited or was killed), after writing
+The pipe's frames and replies are described in ``protocol.py``. The writer imports
+neither pandas nor pydantic nor the settings: one writer per worker stays small (about
+20 MB). It ends when its input closes (the worker exited or was killed), after writing
 everything it had received.
 """
 
@@ -33,26 +19,28 @@ import itertools
 import json
 import logging
 import os
-import pickle
 import select
-import struct
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from {{ cookiecutter.module_name }}.prediction_log.files import (
+from {{ cookiecutter.module_name }}.prediction_log.appender import (
+    PredictionLog,
+)
+from {{ cookiecutter.module_name }}.prediction_log.line_format import (
     Columns,
     Group,
-    PredictionLog,
+)
+from {{ cookiecutter.module_name }}.prediction_log.protocol import (
+    RecordShape,
+    WriterSetup,
+    unpack,
 )
 
 log = logging.getLogger(__name__)
 
-HEADER = struct.Struct("!I")
 # Seconds the writer waits after a first request so that a burst is written at once.
 LINGER = 0.05
 READ_SIZE = 1 << 20
@@ -60,78 +48,6 @@ READ_SIZE = 1 << 20
 # takes every core, the pipe fills and requests are dropped and counted (queue_full)
 # rather than answered later.
 NICENESS = 19
-
-
-@dataclass(frozen=True)
-class WriterSetup:
-    """The log's file, bound and privacy options (``params.yaml``) and the salt (the
-    environment), sent over the pipe so that tests and benchmarks can log anywhere."""
-
-    path: Path
-    max_bytes: int
-    backups: int
-    exclude: tuple[str, ...]
-    hashed: tuple[str, ...]
-    salt: str
-
-
-# The JSON types validation lets through (strict: no booleans, no numeric strings).
-NUMBER_TYPES = frozenset({float, int, type(None)})
-LABEL_TYPES = frozenset({str, int, type(None)})
-
-
-@dataclass(frozen=True)
-class RecordShape:
-    """What the writer needs of a model version's feature schema, as plain data."""
-
-    features: tuple[str, ...]
-    numeric: frozenset[str]
-    missing_label: str  # schema.MISSING_CATEGORY: what a missing categorical value becomes
-
-    def columns(self, records: list[Any]) -> Columns:
-        """The records' feature values, typed as request validation types them: numbers
-        as floats, labels as strings (integers in words, a missing one as the missing
-        label); extra keys dropped. ValueError for a record validation would refuse."""
-        columns: dict[str, list[Any]] = {}
-        for name in self.features:
-            values = [record[name] for record in records]  # KeyError: not validated
-            if name in self.numeric:
-                if not set(map(type, values)) <= NUMBER_TYPES:
-                    raise ValueError(f"column {name!r}: a value is not a number")
-                columns[name] = [None if value is None else float(value) for value in values]
-            else:
-                if not set(map(type, values)) <= LABEL_TYPES:
-                    raise ValueError(f"column {name!r}: a value is not a label")
-                columns[name] = [
-                    value
-                    if type(value) is str
-                    else self.missing_label
-                    if value is None
-                    else str(value)
-                    for value in values
-                ]
-        return columns
-
-
-def pack(message: tuple[Any, ...]) -> bytes:
-    """One frame: the pickle's length, then the pickle."""
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return HEADER.pack(len(data)) + data
-
-
-def unpack(buffer: bytearray) -> list[tuple[Any, ...]]:
-    """The whole frames at the start of ``buffer``, removed from it; a partial one stays."""
-    messages = []
-    start = 0
-    while len(buffer) - start >= HEADER.size:
-        (size,) = HEADER.unpack_from(buffer, start)
-        end = start + HEADER.size + size
-        if len(buffer) < end:
-            break
-        messages.append(pickle.loads(buffer[start + HEADER.size : end]))
-        start = end
-    del buffer[:start]
-    return messages
 
 
 class Writer:
@@ -182,7 +98,7 @@ class Writer:
         self.report(f"done {records}")
 
     def _group(self, version: str, items: list[tuple[Any, ...]]) -> Group | None:
-        """One version's requests as ``PredictionLog.lines`` takes them: all their
+        """One version's requests as ``LineEncoder.lines`` takes them: all their
         records in one set of columns (one pass, however many requests)."""
         shape = self.shapes.get(version)
         if self.log is None or shape is None:

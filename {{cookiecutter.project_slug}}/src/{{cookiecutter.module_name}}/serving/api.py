@@ -19,7 +19,7 @@ from {{ cookiecutter.module_name }}.prediction.model import (
 from {{ cookiecutter.module_name }}.prediction_log.client import (
     PredictionLogClient,
 )
-from {{ cookiecutter.module_name }}.prediction_log.files import (
+from {{ cookiecutter.module_name }}.prediction_log.line_format import (
     REQUEST_ID_HEADER,
     request_id,
 )

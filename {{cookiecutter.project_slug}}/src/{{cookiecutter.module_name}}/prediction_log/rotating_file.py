@@ -1,0 +1,122 @@
+"""The prediction log's files: appends under a lock, bounded in size, rotated.
+
+gunicorn runs several worker processes, each with its writer process, on one file, so
+every write happens under an exclusive ``flock`` of ``<log>.lock``: size check, rotation
+and append are one step, and the files never exceed ``max_bytes * (backups + 1)``
+together. Rotation renames ``log -> log.1 -> log.2 ...`` and drops the oldest, like
+``logging.RotatingFileHandler``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+
+def log_files(path: Path) -> list[Path]:
+    """The log and its rotated files that exist, oldest first (``log.N`` ... ``log``)."""
+    path = Path(path)
+    rotated = []
+    if path.parent.is_dir():
+        for candidate in path.parent.glob(f"{path.name}.*"):
+            suffix = candidate.name[len(path.name) + 1 :]
+            if suffix.isdigit():
+                rotated.append((int(suffix), candidate))
+    files = [candidate for _, candidate in sorted(rotated, reverse=True)]
+    return [*files, path] if path.is_file() else files
+
+
+class RotatingFile:
+    """Appends lines to a size-bounded, rotated file; safe across threads and processes."""
+
+    def __init__(
+        self, path: Path, max_bytes: int, backups: int, on_too_large: Callable[[], None]
+    ) -> None:
+        """``on_too_large`` runs for each line dropped for being larger than a whole file."""
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(f"{self.path.name}.lock")
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.on_too_large = on_too_large
+        self._thread_lock = threading.Lock()  # flock guards processes; this guards threads
+
+    def write(self, lines: Iterable[bytes]) -> int:
+        """Append lines under the lock, rotating first whenever the next chunk would not fit.
+
+        Returns how many lines were dropped for being larger than a whole file.
+        """
+        with self._thread_lock, _FileLock(self.lock_path):
+            chunk: list[bytes] = []
+            size = dropped = 0
+            for line in lines:
+                if len(line) > self.max_bytes:  # could never fit: drop it, keep the bound
+                    self.on_too_large()
+                    dropped += 1
+                    continue
+                if size + len(line) > self.max_bytes:
+                    self._append(b"".join(chunk))
+                    chunk, size = [], 0
+                chunk.append(line)
+                size += len(line)
+            if chunk:
+                self._append(b"".join(chunk))
+        return dropped
+
+    def _append(self, data: bytes) -> None:
+        """Write ``data`` to the log, rotating first if the file would outgrow max_bytes."""
+        handle = self._open()
+        try:
+            if os.fstat(handle).st_size + len(data) > self.max_bytes:
+                os.close(handle)
+                handle = -1
+                self._rotate()
+                handle = self._open()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handle, view) :]
+        finally:
+            if handle >= 0:
+                os.close(handle)
+
+    def _open(self) -> int:
+        return _open_creating(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+
+    def _rotate(self) -> None:
+        """log.(N-1) -> log.N, ..., log -> log.1; with no backups the full log is dropped."""
+        if self.backups == 0:
+            self.path.unlink(missing_ok=True)
+            return
+        for number in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{number}")
+            if older.exists():
+                os.replace(older, self.path.with_name(f"{self.path.name}.{number + 1}"))
+        os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+
+
+class _FileLock:
+    """An exclusive ``flock`` on a lock file beside the log, held for one write."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle = -1
+
+    def __enter__(self) -> _FileLock:
+        self.handle = _open_creating(self.path, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        os.close(self.handle)
+
+
+def _open_creating(path: Path, flags: int) -> int:
+    """``os.open`` with mode 0o640, creating the folder if it is missing (deleted logs/)."""
+    try:
+        return os.open(path, flags, 0o640)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o640)
