@@ -17,12 +17,12 @@ import pytest
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.prediction_log import client as log_client
+from {{ cookiecutter.module_name }}.prediction_log import writer_pipe
 from {{ cookiecutter.module_name }}.prediction_log.client import (
     PredictionLogClient,
     record_shape,
     writer_setup,
 )
-from {{ cookiecutter.module_name }}.prediction_log import writer_pipe
 from {{ cookiecutter.module_name }}.prediction_log.protocol import (
     WriterSetup,
     pack,

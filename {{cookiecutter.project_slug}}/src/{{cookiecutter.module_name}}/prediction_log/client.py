@@ -177,5 +177,3 @@ def _close_holder(state: dict[str, Any], timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
         writer.settled(deadline)
         writer.stop(deadline)
-
-

@@ -45,7 +45,8 @@ def hash_value(value: Any, salt: str) -> str | None:
 class LineEncoder:
     """Encodes records as log lines, with the log's privacy options applied."""
 
-    def __init__(self, exclude: Sequence[str] = (), hashed: Sequence[str] = (), salt: str = ""
+    def __init__(
+        self, exclude: Sequence[str] = (), hashed: Sequence[str] = (), salt: str = ""
     ) -> None:
         self.exclude = frozenset(exclude)
         self.hashed = frozenset(hashed)
