@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import DEFAULT_SLUG, TOOLS, git_commit, run
 
+
 def cruft(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return run([str(TOOLS / "cruft"), *args], cwd)
 
