@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import bake, run
+from helpers import TEMPLATE, bake, git_commit, run
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +32,19 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run(["git", "config", "user.email", "tests@example.com"], path)
     run(["make", "train"], path)
     return path
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> Path:
+    """A committed copy of the template's tracked files, free to change."""
+    copy = tmp_path / "template"
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=TEMPLATE, capture_output=True, check=True
+    ).stdout.decode()
+    for relative in filter(None, tracked.split("\0")):
+        target = copy / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(TEMPLATE / relative, target)
+    run(["git", "init", "--quiet"], copy)
+    git_commit(copy, "Template v1")
+    return copy

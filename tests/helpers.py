@@ -18,6 +18,8 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 TOOLS = Path(sys.executable).parent  # ruff and friends live beside the test interpreter
 DEFAULT_SLUG = "penguin-classifier"
 DEFAULT_MODULE = "penguin_classifier"
+# The generated project's docs/ pages, one per job; its README links each of them.
+DOCS_PAGES = ("batch", "data", "deployment", "monitoring", "registry", "serving", "updating")
 # Answers that break naive templates: quotes, apostrophes, non-ASCII, braces, backslashes.
 AWKWARD = {
     "project_name": 'Zoë\'s "Quoted" Ünïcode Project',
@@ -60,6 +62,7 @@ def expected_tree(
         "data/raw/.gitignore",
         "data/raw/penguins.csv",
         "data/raw/penguins.csv.dvc",
+        *[f"docs/{page}.md" for page in DOCS_PAGES],
         "dvc.yaml",
         "gunicorn.conf.py",
         "params.yaml",
@@ -231,6 +234,14 @@ def run(
         f"{command} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     )
     return result
+
+
+GIT_IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
+
+
+def git_commit(folder: Path, message: str) -> None:
+    run(["git", "add", "--all", "--force"], folder)
+    run(["git", *GIT_IDENTITY, "commit", "--quiet", "--no-verify", "-m", message], folder)
 
 
 def free_port() -> int:

@@ -7,39 +7,15 @@ it the way a maintainer would, then `cruft update` is run in the generated proje
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import DEFAULT_SLUG, TEMPLATE, TOOLS, run
-
-GIT_IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
-
-
-def git_commit(folder: Path, message: str) -> None:
-    run(["git", "add", "--all", "--force"], folder)
-    run(["git", *GIT_IDENTITY, "commit", "--quiet", "--no-verify", "-m", message], folder)
+from helpers import DEFAULT_SLUG, TOOLS, git_commit, run
 
 
 def cruft(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return run([str(TOOLS / "cruft"), *args], cwd)
-
-
-@pytest.fixture
-def template_repo(tmp_path: Path) -> Path:
-    """A committed copy of the template's tracked files, free to change."""
-    copy = tmp_path / "template"
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=TEMPLATE, capture_output=True, check=True
-    ).stdout.decode()
-    for relative in filter(None, tracked.split("\0")):
-        target = copy / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(TEMPLATE / relative, target)
-    run(["git", "init", "--quiet"], copy)
-    git_commit(copy, "Template v1")
-    return copy
 
 
 @pytest.fixture
@@ -73,7 +49,7 @@ def test_template_change_applies_cleanly(cruft_project: Path, template_repo: Pat
     readme = template_repo / "{{cookiecutter.project_slug}}/README.md"
     readme.write_text(readme.read_text(encoding="utf-8") + "\nUpdated by the template.\n", "utf-8")
     new_file = template_repo / "{{cookiecutter.project_slug}}/docs/NEW.md"
-    new_file.parent.mkdir()
+    new_file.parent.mkdir(exist_ok=True)
     new_file.write_text("# {{ cookiecutter.project_name }}\n", encoding="utf-8")
     git_commit(template_repo, "Template v2")
 

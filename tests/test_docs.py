@@ -1,0 +1,95 @@
+"""The READMEs stay short and every relative link in them and in the docs pages resolves.
+
+Details live one click away from each README (the template's benchmarks/README.md and
+docs/, the generated project's docs/), so a renamed page or heading must not leave a
+dead link behind: each link's file must exist and its #anchor must be a heading there.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from helpers import DOCS_PAGES, TEMPLATE, bake
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+HEADING = re.compile(r"^#{1,6} +(.+?) *$", re.MULTILINE)
+TEMPLATE_PAGES = ("README.md", "benchmarks/README.md", "docs/testing.md")
+
+
+def anchors(markdown: str) -> set[str]:
+    """GitHub's ids for the headings: lower case, punctuation dropped, spaces to hyphens."""
+    headings = HEADING.findall(FENCE.sub("", markdown))
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def relative_links(page: Path) -> list[str]:
+    """Link targets of a Markdown page outside code blocks, web addresses left out."""
+    text = FENCE.sub("", page.read_text(encoding="utf-8"))
+    return [
+        target for target in LINK.findall(text) if not re.match(r"[a-z]+:", target, re.IGNORECASE)
+    ]
+
+
+def dead_links(page: Path) -> list[str]:
+    """Each relative link of ``page`` whose file or heading does not exist."""
+    dead = []
+    for target in relative_links(page):
+        path, _, anchor = unquote(target).partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        if not linked.exists():
+            dead.append(f"{target}: no such file")
+        elif anchor and anchor not in anchors(linked.read_text(encoding="utf-8")):
+            dead.append(f"{target}: no heading #{anchor} in {linked.name}")
+    return dead
+
+
+@pytest.mark.parametrize("relative", TEMPLATE_PAGES)
+def test_template_pages_link_only_to_what_exists(relative: str) -> None:
+    assert dead_links(TEMPLATE / relative) == []
+
+
+def test_template_readme_links_its_details() -> None:
+    links = {unquote(target).partition("#")[0] for target in relative_links(TEMPLATE / "README.md")}
+    assert {"benchmarks/README.md", "docs/testing.md"} <= links
+    assert {f"{{{{cookiecutter.project_slug}}}}/docs/{page}.md" for page in DOCS_PAGES} <= links
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [{}, {"ci": "none", "docker": "no", "dvc_remote": "none"}, {"dvc_remote": "s3"}],
+    ids=["defaults", "no-options", "s3"],
+)
+def test_baked_readme_and_docs_link_only_to_what_exists(
+    tmp_path: Path, answers: dict[str, str]
+) -> None:
+    project = bake(tmp_path, **answers)
+    pages = [project / "README.md", *sorted((project / "docs").glob("*.md"))]
+    assert {page.stem for page in pages[1:]} == set(DOCS_PAGES)
+    assert {page.name: dead_links(page) for page in pages} == {page.name: [] for page in pages}
+
+
+def test_baked_readme_links_every_docs_page(default_project: Path) -> None:
+    linked = {target.partition("#")[0] for target in relative_links(default_project / "README.md")}
+    assert {f"docs/{page}.md" for page in DOCS_PAGES} <= linked
+
+
+def test_each_docs_page_says_whom_it_is_for(default_project: Path) -> None:
+    for page in DOCS_PAGES:
+        paragraphs = (default_project / f"docs/{page}.md").read_text("utf-8").split("\n\n")
+        assert paragraphs[0].startswith("# "), page
+        assert paragraphs[1].startswith("For the "), page
+        assert paragraphs[2].startswith("**In short.**"), page
+
+
+def test_readmes_stay_short(default_project: Path) -> None:
+    assert len((TEMPLATE / "README.md").read_text("utf-8").splitlines()) <= 120
+    assert len((default_project / "README.md").read_text("utf-8").splitlines()) <= 100
+
+
+def test_anchors_follow_githubs_rule() -> None:
+    markdown = "# Drift: `make drift`\n## Fast inference (ONNX)\n```\n# not a heading\n```\n"
+    assert anchors(markdown) == {"drift-make-drift", "fast-inference-onnx"}
