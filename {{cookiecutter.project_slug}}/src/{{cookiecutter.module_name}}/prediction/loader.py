@@ -38,6 +38,8 @@ def load_model(
 ) -> LoadedModel:
     """Read metadata, verify the artifact's sha256 against it, then load the pipeline.
 
+    For a model whose two files are known (the last trained one, a registry candidate);
+    the store finds a version's artifact through its metadata and calls ``load_certified``.
     ``runtime`` is ``inference.runtime`` from params.yaml: ``auto`` also opens the ONNX
     copy (verified the same way) when it passed its parity gate at export.
     """
@@ -54,7 +56,8 @@ def read_metadata(metadata_path: Path) -> dict[str, Any]:
     """The metadata of a model, refused unless it names a version, an artifact hash and a schema."""
     try:
         metadata = read_json(metadata_path)
-        str(metadata["artifact"]["sha256"])
+        if not isinstance(metadata["artifact"]["sha256"], str):
+            raise TypeError("artifact.sha256 is not a string")
         FeatureSchema.model_validate(metadata["schema"])
         if not metadata.get("version"):
             raise KeyError("version")
@@ -73,7 +76,7 @@ def load_certified(
 ) -> LoadedModel:
     """Verify and read the artifact ``metadata`` certifies (see ``read_metadata``), choose the engine."""
     _require_artifact(model_path)
-    _verify(model_path, str(metadata["artifact"]["sha256"]), "artifact")
+    _verify(model_path, metadata["artifact"]["sha256"], "artifact")
     try:
         pipeline = load_pipeline(model_path, extra_trusted)
     except UntrustedArtifactError as error:
