@@ -18,7 +18,7 @@ from flask import Flask, jsonify, request
 def create_app() -> Flask:
     module = os.environ["BENCH_MODULE"]
     settings = importlib.import_module(f"{module}.config").load_settings()
-    load_model = importlib.import_module(f"{module}.prediction.model").load_model
+    load_model = importlib.import_module(f"{module}.prediction.loader").load_model
     pipeline = load_model(settings.paths.model, settings.paths.metadata).pipeline
     app = Flask(__name__)
 

@@ -25,9 +25,9 @@ from threadpoolctl import threadpool_limits
 def project(module: str) -> tuple[Any, Any]:
     """The project's settings and its model, loaded the way the server loads it."""
     config = importlib.import_module(f"{module}.config")
-    model = importlib.import_module(f"{module}.prediction.model")
+    loader = importlib.import_module(f"{module}.prediction.loader")
     settings = config.load_settings()
-    loaded = model.load_model(
+    loaded = loader.load_model(
         settings.paths.model, settings.paths.metadata, settings.serving.trusted_types
     )
     return settings, loaded

@@ -32,7 +32,7 @@ def median_seconds(calls: dict[str, Callable[[], object]], repeats: int) -> dict
 def main() -> None:
     module, body, repeats = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     settings = importlib.import_module(f"{module}.config").load_settings()
-    model = importlib.import_module(f"{module}.prediction.model").load_model(
+    model = importlib.import_module(f"{module}.prediction.loader").load_model(
         settings.paths.model, settings.paths.metadata
     )
     parse_records = importlib.import_module(f"{module}.serving.validation").parse_records

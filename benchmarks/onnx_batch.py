@@ -38,12 +38,12 @@ def main(project: Path) -> dict[str, Any]:
     os.chdir(project)
     module = next(path.parent.name for path in (project / "src").glob("*/config.py"))
     config = import_module(f"{module}.config")
-    model_module = import_module(f"{module}.prediction.model")
+    loader = import_module(f"{module}.prediction.loader")
     data = import_module(f"{module}.training.data")
     settings = config.load_settings(project / "params.yaml")
     paths = settings.paths
     models = {
-        runtime: model_module.load_model(paths.model, paths.metadata, runtime=runtime)
+        runtime: loader.load_model(paths.model, paths.metadata, runtime=runtime)
         for runtime in ("sklearn", "onnx")
     }
     test_rows, _ = data.load_split(paths.test_data, settings)

@@ -92,7 +92,8 @@ def test_import_contracts_keep_training_and_the_registry_out_of_serving(
     config = tomllib.loads((default_project / "pyproject.toml").read_text(encoding="utf-8"))
     forbidden: dict[str, set[str]] = {}
     for contract in config["tool"]["importlinter"]["contracts"]:
-        assert contract["type"] == "forbidden"
+        if contract["type"] != "forbidden":  # the layers contracts order the same packages
+            continue
         for source in contract["source_modules"]:
             forbidden.setdefault(source, set()).update(contract["forbidden_modules"])
     for package in ("prediction", "serving", "batch", "prediction_log"):

@@ -13,7 +13,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from {{ cookiecutter.module_name }}.config import Settings, load_settings
-from {{ cookiecutter.module_name }}.prediction.model import LoadedModel, load_model
+from {{ cookiecutter.module_name }}.prediction.loader import load_model
+from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.serving.app import create_app
 from {{ cookiecutter.module_name }}.storage import read_json
 from {{ cookiecutter.module_name }}.training.data import run_prepare, run_split

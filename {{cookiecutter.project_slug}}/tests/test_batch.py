@@ -34,10 +34,8 @@ from {{ cookiecutter.module_name }}.config import (
     BatchSettings,
     Settings,
 )
-from {{ cookiecutter.module_name }}.prediction.model import (
-    LoadedModel,
-    load_model,
-)
+from {{ cookiecutter.module_name }}.prediction.loader import load_model
+from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.serving.validation import (
     RequestError,
     parse_records,

@@ -23,11 +23,11 @@ from {{ cookiecutter.module_name }}.onnx_model import (
     level_codes,
 )
 from {{ cookiecutter.module_name }}.prediction.engine import choose_runtime
-from {{ cookiecutter.module_name }}.prediction.model import (
-    LoadedModel,
+from {{ cookiecutter.module_name }}.prediction.loader import (
     ModelLoadError,
     load_model,
 )
+from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.schema import (
     MISSING_CATEGORY,
     FeatureSchema,
@@ -185,7 +185,7 @@ def test_pipeline_without_a_converter_falls_back_to_sklearn(
     assert "LabelSpreading" in entry["reason"]
     assert settings.paths.onnx_model.read_bytes() == b""  # DVC's output exists, empty
     metadata = {"onnx": entry}
-    choice = choose_runtime(settings.paths.model, metadata, trained.feature_schema, "auto")
+    choice = choose_runtime(metadata, trained.feature_schema, "auto")
     assert choice.active == "sklearn"
     assert "cannot convert" in choice.reason
 
@@ -264,8 +264,8 @@ def test_forcing_onnx_without_a_passing_copy_is_an_error(
     metadata = {**model.metadata, "onnx": {**model.metadata["onnx"], "status": "failed"}}
     metadata["onnx"]["reason"] = "a probability differs"
     with pytest.raises(ValueError, match=r"inference\.runtime is onnx.*failed"):
-        choose_runtime(trained.paths.model, metadata, model.schema, "onnx")
-    fallback = choose_runtime(trained.paths.model, metadata, model.schema, "auto")
+        choose_runtime(metadata, model.schema, "onnx")
+    fallback = choose_runtime(metadata, model.schema, "auto")
     assert fallback.active == "sklearn"
     assert "failed" in fallback.reason
 
@@ -275,7 +275,7 @@ def test_without_onnxruntime_auto_falls_back(
 ) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
     metadata, schema = onnx_model.metadata, onnx_model.schema
-    choice = choose_runtime(trained.paths.model, metadata, schema, "auto")
+    choice = choose_runtime(metadata, schema, "auto", trained.paths.onnx_model)
     assert choice.active == "sklearn"
     assert "onnxruntime is not installed" in choice.reason
 

@@ -26,6 +26,11 @@ from {{ cookiecutter.module_name }}.registry import (
     retrain,
 )
 from {{ cookiecutter.module_name }}.registry.__main__ import main as registry_main
+from {{ cookiecutter.module_name }}.registry.outcome import (
+    EXIT_FAILED,
+    EXIT_WORSE,
+    Outcome,
+)
 from {{ cookiecutter.module_name }}.registry.retrain import (
     Steps,
     run_command,
@@ -188,7 +193,7 @@ def test_a_worse_candidate_is_flagged_and_not_registered(project: Project) -> No
     set_params(project, "model", estimator="sklearn.dummy.DummyClassifier", params={})
     tags_before, store_before = model_tags(project), snapshot(project.store().root)
     outcome = retrain.retrain(project.settings, pipeline(project), commit=True, say=quiet)
-    assert (outcome.status, outcome.exit_code) == ("worse", retrain.EXIT_WORSE)
+    assert (outcome.status, outcome.exit_code) == ("worse", EXIT_WORSE)
     champion = recorded(project, "v1.0.0")["f1_macro"]
     markdown, page = read_report(project.settings)
     assert "candidate worse than prod, not registered" in markdown
@@ -287,11 +292,11 @@ def test_the_command_line_exit_codes(
     assert registry_main(["retrain", "--commit"]) == 0
     assert "Candidate v2.0.0 is registered and awaits approval" in capsys.readouterr().out
     set_params(project, "model", estimator="sklearn.dummy.DummyClassifier", params={})
-    assert registry_main(["retrain", "--commit"]) == retrain.EXIT_WORSE
+    assert registry_main(["retrain", "--commit"]) == EXIT_WORSE
     assert "is worse than prod v1.0.0's" in capsys.readouterr().err  # v2 was not promoted
     broken_data(project)
     project.commit("Broken data")
-    assert registry_main(["retrain", "--commit"]) == retrain.EXIT_FAILED
+    assert registry_main(["retrain", "--commit"]) == EXIT_FAILED
     err = capsys.readouterr().err
     assert "Retrain failed at the pipeline step" in err
     assert "reports/retrain.md" in err
@@ -310,7 +315,7 @@ def test_an_unexpected_error_still_writes_a_report(project: Project) -> None:
 
 
 def test_the_html_report_escapes_what_it_quotes(settings: Settings) -> None:
-    outcome = retrain.Outcome(
+    outcome = Outcome(
         status="failed",
         summary="Retrain failed at the pull step: <script>alert(1)</script> & `make pull`",
         failed_step="pull",

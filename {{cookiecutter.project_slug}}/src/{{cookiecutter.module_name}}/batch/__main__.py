@@ -16,7 +16,7 @@ from {{ cookiecutter.module_name }}.batch.run import (
     run_batch,
 )
 from {{ cookiecutter.module_name }}.config import ConfigError
-from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
+from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,9 +18,7 @@ from {{ cookiecutter.module_name }}.config import (
 from {{ cookiecutter.module_name }}.monitoring.profile import (
     PROFILE_FORMAT,
 )
-from {{ cookiecutter.module_name }}.prediction.model import (
-    ModelLoadError,
-)
+from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.store import (
     VERSION_PATTERN,
     ModelStore,

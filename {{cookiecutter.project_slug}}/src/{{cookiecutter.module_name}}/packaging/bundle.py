@@ -31,7 +31,7 @@ from {{ cookiecutter.module_name }}.packaging.archive import (
     write_tarball,
 )
 from {{ cookiecutter.module_name }}.packaging.wheel import build_wheel
-from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
+from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.store import (
     ModelStore,
     Pointer,

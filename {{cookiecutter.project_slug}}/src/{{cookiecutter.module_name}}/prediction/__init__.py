@@ -1,5 +1,8 @@
-"""Prediction: the model store's prod pointer, a verified artifact and the engine that runs it.
+"""Prediction: a verified model and the engine that runs it, loaded in one straight chain.
 
-Imports only the shared modules (config, schema, storage, onnx_model): serving and batch
-build on it, and it never imports them, training, the registry or monitoring.
+``store`` picks the version (the prod pointer, else the last trained model), ``loader``
+verifies its files against the metadata and reads them, ``model`` is the loaded model and
+``engine`` chooses, once, the ONNX copy or scikit-learn: each module imports only the ones
+after it. Imports only the shared modules (config, schema, storage, onnx_model); never
+serving, batch, training, the registry or monitoring.
 """

@@ -2,8 +2,8 @@
 
 ``inference.runtime`` in params.yaml asks for ``auto`` (the ONNX copy when it passed its
 parity gate at export, scikit-learn otherwise), ``onnx`` (the copy or nothing) or
-``sklearn``. The copy is verified against the sha256 in the metadata before it is opened,
-exactly like the scikit-learn artifact.
+``sklearn``. The choice is made once, when a model is loaded (``loader.py``), from files
+the loader has already verified against the metadata; nothing here reads or checks a file.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from {{ cookiecutter.module_name }}.onnx_model import (
     OnnxRuntimeMissingError,
 )
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
-from {{ cookiecutter.module_name }}.storage import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -47,24 +46,33 @@ class RuntimeChoice:
 SKLEARN_ONLY = RuntimeChoice("sklearn", "sklearn", "inference.runtime is sklearn")
 
 
+def wants_onnx_copy(metadata: dict[str, Any], requested: str) -> bool:
+    """Whether ``requested`` may run the ONNX copy the metadata certifies: the loader then
+    verifies that file before ``choose_runtime`` opens it."""
+    entry = metadata.get("onnx") or {}
+    return requested in ("auto", "onnx") and entry.get("status") == "passed"
+
+
 def choose_runtime(
-    model_path: Path, metadata: dict[str, Any], schema: FeatureSchema, requested: str
+    metadata: dict[str, Any],
+    schema: FeatureSchema,
+    requested: str,
+    onnx_copy: Path | None = None,
 ) -> RuntimeChoice:
     """Open the ONNX copy when asked for and usable; otherwise settle on scikit-learn.
 
-    Raises RuntimeChoiceError when ``onnx`` is required but the copy did not pass its
-    gate, and whenever the copy's file does not match its sha256 (a changed file is never
-    silently replaced by another engine).
+    ``onnx_copy`` is the copy's verified path, given whenever ``wants_onnx_copy`` is true.
+    Raises RuntimeChoiceError when ``onnx`` is required but the copy did not pass its gate
+    or cannot be opened.
     """
     if requested not in RUNTIMES:
         raise RuntimeChoiceError(f"inference.runtime {requested!r} is not one of {RUNTIMES}")
     if requested == "sklearn":
         return SKLEARN_ONLY
-    entry = metadata.get("onnx") or {}
-    status = entry.get("status", "absent")
-    if status != "passed":
+    if not wants_onnx_copy(metadata, requested):
+        entry = metadata.get("onnx") or {}
         why = entry.get("reason") or "this model was exported without an ONNX copy"
-        reason = f"the ONNX copy is {status}: {why}"
+        reason = f"the ONNX copy is {entry.get('status', 'absent')}: {why}"
         if requested == "onnx":
             raise RuntimeChoiceError(
                 f"inference.runtime is onnx but {reason}; set inference.runtime to auto or "
@@ -72,21 +80,10 @@ def choose_runtime(
             )
         log.info("serving with scikit-learn: %s", reason)
         return RuntimeChoice("sklearn", requested, reason)
-    path = Path(model_path).parent / str(entry["file"])
-    if not path.is_file():
-        raise RuntimeChoiceError(
-            f"no ONNX copy at {path} although the metadata certifies one: restore it "
-            "(dvc checkout, or make train), or set inference.runtime to sklearn"
-        )
-    actual = sha256_file(path)
-    if actual != entry.get("sha256"):
-        raise RuntimeChoiceError(
-            f"ONNX copy {path} has sha256 {actual[:12]}… but its metadata expects "
-            f"{str(entry.get('sha256'))[:12]}…: the file was changed or replaced; retrain "
-            "with `make train`"
-        )
+    if onnx_copy is None:
+        raise RuntimeChoiceError("the certified ONNX copy was not verified before opening it")
     try:
-        onnx = OnnxModel(path, schema)
+        onnx = OnnxModel(onnx_copy, schema)
     except OnnxRuntimeMissingError as error:
         if requested == "onnx":
             raise RuntimeChoiceError(f"inference.runtime is onnx but {error}") from None

@@ -1,9 +1,12 @@
-"""Load a model artifact only after checking it against its metadata; predict records."""
+"""A loaded model: the verified pipeline, its metadata and schema, the engine that predicts.
+
+``loader.py`` builds one only from files it has checked against the metadata; everything
+that predicts (the server, the batch scorer, the registry's gate) takes it from there.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,20 +15,8 @@ import pandas as pd
 from {{ cookiecutter.module_name }}.prediction.engine import (
     SKLEARN_ONLY,
     RuntimeChoice,
-    RuntimeChoiceError,
-    choose_runtime,
 )
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
-from {{ cookiecutter.module_name }}.storage import (
-    UntrustedArtifactError,
-    load_pipeline,
-    read_json,
-    sha256_file,
-)
-
-
-class ModelLoadError(RuntimeError):
-    """The artifact is missing, does not match its metadata, or cannot be loaded."""
 
 
 class UnscorableRowsError(ValueError):
@@ -90,50 +81,3 @@ class LoadedModel:
         if not finite.all():
             raise UnscorableRowsError(np.flatnonzero(~finite).tolist())
         return steps[-1][1], transformed
-
-
-def load_model(
-    model_path: Path,
-    metadata_path: Path,
-    extra_trusted: tuple[str, ...] = (),
-    runtime: str = "auto",
-) -> LoadedModel:
-    """Read metadata, verify the artifact's sha256 against it, then load the pipeline.
-
-    ``runtime`` is ``inference.runtime`` from params.yaml: ``auto`` also opens the ONNX
-    copy (verified the same way) when it passed its parity gate at export.
-    """
-    if not Path(metadata_path).is_file():
-        raise ModelLoadError(
-            f"no model metadata at {metadata_path}: train and certify a model with "
-            "`make train` (dvc repro); a model that failed the quality gate has none"
-        )
-    if not Path(model_path).is_file():
-        raise ModelLoadError(f"no model artifact at {model_path}: run `make train`")
-    try:
-        metadata = read_json(metadata_path)
-        expected = metadata["artifact"]["sha256"]
-        schema = FeatureSchema.model_validate(metadata["schema"])
-        if not metadata.get("version"):
-            raise KeyError("version")
-    except (ValueError, KeyError, TypeError) as error:
-        raise ModelLoadError(
-            f"metadata {metadata_path} is unreadable or incomplete: {error}"
-        ) from None
-    actual = sha256_file(model_path)
-    if actual != expected:
-        raise ModelLoadError(
-            f"artifact {model_path} has sha256 {actual[:12]}… but its metadata expects "
-            f"{expected[:12]}…: the file was changed or replaced; retrain with `make train`"
-        )
-    try:
-        pipeline = load_pipeline(model_path, extra_trusted)
-    except UntrustedArtifactError as error:
-        raise ModelLoadError(str(error)) from None
-    except Exception as error:  # a corrupt archive can fail in many ways inside skops
-        raise ModelLoadError(f"artifact {model_path} cannot be loaded: {error}") from None
-    try:
-        choice = choose_runtime(model_path, metadata, schema, runtime)
-    except RuntimeChoiceError as error:
-        raise ModelLoadError(str(error)) from None
-    return LoadedModel(pipeline=pipeline, metadata=metadata, schema=schema, runtime_choice=choice)

@@ -10,6 +10,9 @@ The pointer is replaced atomically, so a reader sees the old version or the new 
 never a mix. Serving needs nothing but this folder: no git, no DVC. Before any
 promotion there is no pointer; then, if ``serving.serve_unpromoted`` allows it, the
 last trained model (``paths.model``) is served and marked as unpromoted.
+
+This module only picks the version and finds its files; ``loader.py`` verifies and reads
+them.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.prediction.model import (
-    LoadedModel,
+from {{ cookiecutter.module_name }}.prediction.loader import (
     ModelLoadError,
+    load_certified,
     load_model,
+    read_metadata,
 )
+from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.storage import read_json
 
 log = logging.getLogger(__name__)
@@ -109,14 +114,14 @@ class ModelStore:
     ) -> LoadedModel:
         """Load one stored version, verifying its artifact (and ONNX copy) against its metadata."""
         metadata_path = self.metadata_path(version)
+        if not metadata_path.is_file():
+            raise ModelLoadError(f"version {version} is not in the store {self.root}")
+        metadata = read_metadata(metadata_path)
         try:
-            metadata = read_json(metadata_path)
             artifact = self.artifact_path(version, metadata)
-        except FileNotFoundError:
-            raise ModelLoadError(f"version {version} is not in the store {self.root}") from None
-        except (ValueError, KeyError, TypeError) as error:
+        except (KeyError, TypeError) as error:
             raise ModelLoadError(f"metadata {metadata_path} is unreadable: {error}") from None
-        return load_model(artifact, metadata_path, extra_trusted, runtime=runtime)
+        return load_certified(artifact, metadata, extra_trusted, runtime)
 
 
 def load_served_model(settings: Settings) -> LoadedModel:

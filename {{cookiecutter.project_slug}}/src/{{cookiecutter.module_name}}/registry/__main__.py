@@ -15,7 +15,7 @@ from {{ cookiecutter.module_name }}.config import (
     ConfigError,
     load_settings,
 )
-from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
+from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.store import ModelStore
 from {{ cookiecutter.module_name }}.registry import (
     commands,

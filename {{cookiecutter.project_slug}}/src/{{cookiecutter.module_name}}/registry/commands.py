@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.prediction.model import (
-    LoadedModel,
+from {{ cookiecutter.module_name }}.prediction.loader import (
     ModelLoadError,
     load_model,
 )
+from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.prediction.store import (
     PROD_STAGE,
     ModelStore,

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.registry.outcome import (
+    ModelFacts,
+    Outcome,
+)
 from {{ cookiecutter.module_name }}.storage import atomic_write
-
-if TYPE_CHECKING:  # only for the annotations: retrain imports this module
-    from {{ cookiecutter.module_name }}.registry.retrain import (
-        ModelFacts,
-        Outcome,
-    )
 
 Block = tuple[str, Any]
 HEADLINES = {

@@ -24,7 +24,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,7 @@ from {{ cookiecutter.module_name }}.config import (
     ConfigError,
     Settings,
 )
-from {{ cookiecutter.module_name }}.prediction.model import (
-    LoadedModel,
+from {{ cookiecutter.module_name }}.prediction.loader import (
     ModelLoadError,
     load_model,
 )
@@ -44,11 +43,13 @@ from {{ cookiecutter.module_name }}.registry import (
     records,
     report,
 )
-from {{ cookiecutter.module_name }}.registry.gate import (
-    Comparison,
-    compare,
-)
+from {{ cookiecutter.module_name }}.registry.gate import compare
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
+from {{ cookiecutter.module_name }}.registry.outcome import (
+    Outcome,
+    facts,
+    failed,
+)
 from {{ cookiecutter.module_name }}.schema import SchemaError
 from {{ cookiecutter.module_name }}.storage import (
     UntrustedArtifactError,
@@ -58,11 +59,6 @@ from {{ cookiecutter.module_name }}.training.data import DataError
 from {{ cookiecutter.module_name }}.training.evaluate import QualityGateError
 from {{ cookiecutter.module_name }}.training.train import TrainingError
 
-# Exit codes of `python -m ... registry retrain` (2 is argparse's usage error; make turns
-# any failure into its own 2 and prints the command's code: "Error 3").
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_WORSE = 3
 LOG_TAIL = 20
 # Errors a step can meet; each becomes "retrain failed at <step>: <message>".
 STEP_ERRORS = (
@@ -98,39 +94,6 @@ class Steps:
 
     pull: Callable[[Settings], str]
     repro: Callable[[Settings], None]
-
-
-@dataclass(frozen=True)
-class ModelFacts:
-    """What the report says about one model."""
-
-    name: str
-    commit: str | None
-    data: dict[str, str]
-    scores: dict[str, float]
-    rows: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The result of one retrain: what the report shows and the exit code."""
-
-    status: str  # registered | unchanged | unregistered | worse | failed
-    summary: str
-    next_steps: tuple[str, ...] = ()
-    pulled: str = ""
-    candidate: ModelFacts | None = None
-    champion: ModelFacts | None = None
-    comparison: Comparison | None = None
-    failed_step: str | None = None
-    log_tail: tuple[str, ...] = ()
-    version: str | None = None
-    champion_source: str = ""
-
-    @property
-    def exit_code(self) -> int:
-        """0 registered (or ready to be, or already), 3 worse than prod, 1 failed."""
-        return {"failed": EXIT_FAILED, "worse": EXIT_WORSE}.get(self.status, EXIT_OK)
 
 
 def run_command(step: str, command: list[str], root: Path, say: Say = print) -> str:
@@ -192,19 +155,6 @@ def step(name: str, at: list[str]) -> Iterator[None]:
         raise StepFailed(name, str(error)) from None
 
 
-def facts(model: LoadedModel, name: str, scores: dict[str, float]) -> ModelFacts:
-    """Commit, data hashes and rows of a model, from its metadata."""
-    metadata = model.metadata
-    lineage, source = metadata.get("lineage", {}), metadata.get("source", {})
-    return ModelFacts(
-        name=name,
-        commit=lineage.get("git_commit") or source.get("git_commit"),
-        data=lineage.get("data") or source.get("data_md5") or {},
-        scores=scores,
-        rows=metadata.get("metrics", {}).get("rows", {}),
-    )
-
-
 def retrain(
     settings: Settings, steps: Steps | None = None, commit: bool = False, say: Say = print
 ) -> Outcome:
@@ -221,23 +171,6 @@ def retrain(
         outcome = failed(at[0], detail, (), progress)
     report.write(settings, outcome)
     return outcome
-
-
-def failed(
-    step_name: str, detail: str, log_tail: tuple[str, ...], progress: dict[str, Any]
-) -> Outcome:
-    """The outcome of a retrain stopped at ``step_name``: prod was not touched."""
-    return Outcome(
-        status="failed",
-        summary=f"Retrain failed at the {step_name} step: {detail}",
-        next_steps=(
-            "Prod is untouched: no version was registered or promoted.",
-            "Fix the cause above, then run `make retrain` again.",
-        ),
-        failed_step=step_name,
-        log_tail=log_tail,
-        **progress,
-    )
 
 
 def _retrain(

@@ -19,7 +19,7 @@ import urllib.request
 from typing import Any
 
 from {{ cookiecutter.module_name }}.config import ConfigError, load_settings
-from {{ cookiecutter.module_name }}.prediction.model import ModelLoadError
+from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.store import load_served_model
 from {{ cookiecutter.module_name }}.serving.validation import (
     RequestError,
