@@ -16,7 +16,6 @@ import pytest
 from {{ cookiecutter.module_name }}.batch.tables import to_table
 from {{ cookiecutter.module_name }}.batch.writers import TableWriter
 
-
 AMOUNTS = ["1.50", "", "-3.25", "0.00", "10.01"]
 
 
