@@ -20,8 +20,14 @@ from pydantic import ValidationError
 from {{ cookiecutter.module_name }}.batch import predictions
 from {{ cookiecutter.module_name }}.batch import run as batch
 from {{ cookiecutter.module_name }}.batch.__main__ import main
-from {{ cookiecutter.module_name }}.batch.chunks import PROBABILITY_DECIMALS, score_chunk
-from {{ cookiecutter.module_name }}.batch.paths import BatchError, default_errors_path
+from {{ cookiecutter.module_name }}.batch.chunks import (
+    PROBABILITY_DECIMALS,
+    score_chunk,
+)
+from {{ cookiecutter.module_name }}.batch.paths import (
+    BatchError,
+    default_errors_path,
+)
 from {{ cookiecutter.module_name }}.batch.predictions import class_labels
 from {{ cookiecutter.module_name }}.batch.run import (
     EXIT_FAILED,

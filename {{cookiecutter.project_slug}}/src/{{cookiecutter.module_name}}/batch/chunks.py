@@ -15,7 +15,10 @@ import numpy as np
 import pandas as pd
 
 from {{ cookiecutter.module_name }}.batch.paths import BatchError
-from {{ cookiecutter.module_name }}.batch.predictions import predict_rows, probability_columns
+from {{ cookiecutter.module_name }}.batch.predictions import (
+    predict_rows,
+    probability_columns,
+)
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 
 # Probabilities are rounded to this many decimals, in every output format: more digits

@@ -16,7 +16,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from {{ cookiecutter.module_name }}.batch.paths import BatchError, file_format
+from {{ cookiecutter.module_name }}.batch.paths import (
+    BatchError,
+    file_format,
+)
 from {{ cookiecutter.module_name }}.batch.tables import is_text_type
 from {{ cookiecutter.module_name }}.config import DataSettings
 from {{ cookiecutter.module_name }}.schema import FeatureSchema

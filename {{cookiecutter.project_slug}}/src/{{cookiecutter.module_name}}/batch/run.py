@@ -47,8 +47,14 @@ from {{ cookiecutter.module_name }}.batch.pipelining import (
     read_ahead,
 )
 from {{ cookiecutter.module_name }}.batch.predictions import probability_columns
-from {{ cookiecutter.module_name }}.batch.readers import ChunkReader, open_reader
-from {{ cookiecutter.module_name }}.batch.tables import errors_schema, output_schema
+from {{ cookiecutter.module_name }}.batch.readers import (
+    ChunkReader,
+    open_reader,
+)
+from {{ cookiecutter.module_name }}.batch.tables import (
+    errors_schema,
+    output_schema,
+)
 from {{ cookiecutter.module_name }}.batch.writers import TableWriter
 from {{ cookiecutter.module_name }}.config import (
     Settings,
