@@ -25,7 +25,7 @@ from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 # than a model's probabilities mean. Arrow writes each float in the shortest text that
 # reads back the same, so a CSV output stays readable ("0.000183", not
 # "0.00018312672281137513"), a third smaller and a fifth faster to write (measured on
-# 100,000 rows of three classes: 58 against 89 bytes a row, 22 against 28 ms).
+# 100,000 rows of three classes: 58 against 89 bytes a row, 22 against 27 ms).
 PROBABILITY_DECIMALS = 6
 
 
