@@ -17,16 +17,23 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
+from {{ cookiecutter.module_name }}.batch import predictions
 from {{ cookiecutter.module_name }}.batch import run as batch
 from {{ cookiecutter.module_name }}.batch.__main__ import main
+from {{ cookiecutter.module_name }}.batch.chunks import (
+    PROBABILITY_DECIMALS,
+    score_chunk,
+)
+from {{ cookiecutter.module_name }}.batch.paths import (
+    BatchError,
+    default_errors_path,
+)
+from {{ cookiecutter.module_name }}.batch.predictions import class_labels
 from {{ cookiecutter.module_name }}.batch.run import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_ROWS_REJECTED,
-    BatchError,
     BatchSummary,
-    class_labels,
-    score_chunk,
     score_file,
 )
 from {{ cookiecutter.module_name }}.config import (
@@ -99,12 +106,42 @@ def test_csv_round_trip_matches_the_api(
     summary = score(model, trained, source, tmp_path / "scores.csv", id_columns=["record_id"])
     assert (summary.rows, summary.scored, summary.exit_code) == (len(raw), len(raw), EXIT_OK)
     output = pd.read_csv(tmp_path / "scores.csv", dtype=TEXT_COLUMNS)
+    probabilities = [f"probability_{label}" for label in class_labels(model)]
+    assert list(output.columns) == [
+        "row",
+        "record_id",
+        "prediction",
+        *probabilities,
+        "model_version",
+    ]
     assert output["row"].tolist() == list(range(1, len(raw) + 1))
     assert output["record_id"].tolist() == raw["record_id"].tolist()
     assert_matches_api(output, model, raw)
     errors = pd.read_csv(tmp_path / "scores.errors.csv")
     assert list(errors.columns) == ["row", "record_id", "error"]
     assert errors.empty
+
+
+def test_csv_and_parquet_outputs_hold_the_same_values(
+    model: LoadedModel, trained: Settings, raw: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A CSV output reads back to exactly the values of the Parquet one: every probability
+    (rounded to PROBABILITY_DECIMALS, not a digit lost to the text), the same rows in the
+    same order, and the same refused rows."""
+    frame = raw.copy()
+    frame.loc[4, model.schema.numeric[0]] = "not-a-number"
+    source = tmp_path / "rows.csv"
+    frame.to_csv(source, index=False)
+    for kind in ("csv", "parquet"):
+        score(model, trained, source, tmp_path / f"scores.{kind}", id_columns=["record_id"])
+    text = pd.read_csv(tmp_path / "scores.csv", dtype=TEXT_COLUMNS)
+    typed = pq.read_table(tmp_path / "scores.parquet").to_pandas()
+    pd.testing.assert_frame_equal(text, typed, check_exact=True, check_dtype=False)
+    for label in class_labels(model):
+        column = text[f"probability_{label}"].to_numpy()
+        assert np.array_equal(column, column.round(PROBABILITY_DECIMALS))
+    assert len(text) == len(frame) - 1
+    assert pd.read_csv(tmp_path / "scores.errors.csv")["row"].tolist() == [5]
 
 
 def test_parquet_round_trip_keeps_id_types(
@@ -366,7 +403,7 @@ def test_command_line_without_a_model_says_how_to_train(
 
 
 def test_errors_file_goes_beside_the_output_by_default(trained: Settings, tmp_path: Path) -> None:
-    assert batch.default_errors_path(tmp_path / "scores.parquet", trained) == (
+    assert default_errors_path(tmp_path / "scores.parquet", trained) == (
         tmp_path / f"scores{trained.batch.errors_suffix}"
     )
 
@@ -411,7 +448,7 @@ def test_sklearn_scoring_is_exactly_predict_and_predict_proba(
     model = fit_pipeline(trained, estimator, params, classes)
     features = model.schema.coerce_features(raw)
     transformed = model.pipeline[:-1].transform(features)
-    assert (batch._linear_positions(model.pipeline[-1], transformed) is not None) == linear
+    assert (predictions._linear_positions(model.pipeline[-1], transformed) is not None) == linear
     result = score_chunk(model, raw)
     assert result.errors.empty
     expected = [str(label) for label in model.pipeline.predict(features)]
@@ -419,7 +456,7 @@ def test_sklearn_scoring_is_exactly_predict_and_predict_proba(
     probabilities = model.pipeline.predict_proba(features)
     for position, label in enumerate(model.metadata["classes"]):
         column = result.predictions[f"probability_{label}"].to_numpy()
-        assert np.array_equal(column, probabilities[:, position].round(6))
+        assert np.array_equal(column, probabilities[:, position].round(PROBABILITY_DECIMALS))
     if classes == 2:  # the one-score case: both labels must actually occur
         assert set(expected) == set(model.metadata["classes"])
 
@@ -429,7 +466,7 @@ def test_onnx_scoring_gives_the_copys_own_labels(trained: Settings, raw: pd.Data
     labels the copy itself gives, row for row (the API's, with the ONNX runtime)."""
     model = load_model(trained.paths.model, trained.paths.metadata, runtime="onnx")
     assert model.runtime == "onnx"
-    assert batch._labels_follow_probabilities(model.pipeline)
+    assert predictions._labels_follow_probabilities(model.pipeline)
     features = model.schema.coerce_features(raw)
     onnx = model.runtime_choice.onnx
     assert onnx is not None
@@ -438,7 +475,7 @@ def test_onnx_scoring_gives_the_copys_own_labels(trained: Settings, raw: pd.Data
     assert result.predictions["prediction"].tolist() == [str(label) for label in labels]
     names = class_labels(model)
     scored = result.predictions[[f"probability_{name}" for name in names]].to_numpy()
-    assert np.array_equal(scored, probabilities.astype(np.float64).round(6))
+    assert np.array_equal(scored, probabilities.astype(np.float64).round(PROBABILITY_DECIMALS))
 
 
 class AskedCopy:
@@ -469,9 +506,9 @@ def test_tied_or_undefined_probabilities_take_the_copys_own_label() -> None:
     )
     copy = AskedCopy(["x", "c", "b", "x", "a", "x"])
     features = pd.DataFrame({"f": range(6)})
-    names = batch._class_names(classes)
+    names = predictions._class_names(classes)
     assert names is not None
-    labels = batch._labels_from_probabilities(copy, features, probabilities, classes, names)
+    labels = predictions._labels_from_probabilities(copy, features, probabilities, classes, names)
     assert labels is not None
     assert labels.tolist() == ["b", "c", "b", "c", "a", "a"]
     assert copy.asked == [[1, 2, 4]]

@@ -12,10 +12,8 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.module_name }}.batch.run import (
-    load_scoring_model,
-    score_chunk,
-)
+from {{ cookiecutter.module_name }}.batch.chunks import score_chunk
+from {{ cookiecutter.module_name }}.batch.run import load_scoring_model
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.onnx_model import (
     OnnxModel,

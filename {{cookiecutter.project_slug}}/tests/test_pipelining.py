@@ -10,12 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.module_name }}.batch import files as batch_io
+from {{ cookiecutter.module_name }}.batch.paths import BatchError
 from {{ cookiecutter.module_name }}.batch.pipelining import (
     WriteBehind,
     read_ahead,
 )
 from {{ cookiecutter.module_name }}.batch.run import score_file
+from {{ cookiecutter.module_name }}.batch.writers import TableWriter
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 
@@ -47,9 +48,9 @@ def test_read_ahead_stays_one_chunk_ahead() -> None:
 def test_a_reading_error_reaches_the_consumer() -> None:
     def chunks() -> Iterator[int]:
         yield 1
-        raise batch_io.BatchError("row 7 is unreadable")
+        raise BatchError("row 7 is unreadable")
 
-    with pytest.raises(batch_io.BatchError, match="row 7"):
+    with pytest.raises(BatchError, match="row 7"):
         list(read_ahead(chunks()))
     assert not pipeline_threads()
 
@@ -93,15 +94,15 @@ def test_a_failed_write_leaves_no_output(
         update={"batch": trained.batch.model_copy(update={"chunk_size": 10})}
     )
     calls = {"n": 0}
-    original = batch_io.TableWriter.write
+    original = TableWriter.write
 
-    def write_then_fail(self: batch_io.TableWriter, frame: pd.DataFrame) -> None:
+    def write_then_fail(self: TableWriter, frame: pd.DataFrame) -> None:
         calls["n"] += 1
         if calls["n"] > 4:
             raise OSError("No space left on device")
         original(self, frame)
 
-    monkeypatch.setattr(batch_io.TableWriter, "write", write_then_fail)
+    monkeypatch.setattr(TableWriter, "write", write_then_fail)
     with pytest.raises(OSError, match="No space"):
         score_file(model, source, tmp_path / "out.csv", settings, progress=False)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["rows.csv"]
