@@ -578,6 +578,7 @@ def test_package_installs_into_a_fresh_virtualenv_serves_and_refuses_tampering(
     shipped = run([str(venv / "bin/python"), "-c", listing], tmp_path)
     assert set(json.loads(shipped.stdout)) == {
         "config",
+        "env_overrides",
         "onnx_model",
         "prediction",
         "schema",
