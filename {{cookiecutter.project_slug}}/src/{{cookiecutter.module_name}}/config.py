@@ -18,7 +18,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from {{ cookiecutter.module_name }}.env_overrides import ENVIRON, EnvOverrides, OverrideError, variables_setting
+from {{ cookiecutter.module_name }}.env_overrides import (
+    ENVIRON,
+    EnvOverrides,
+    OverrideError,
+    variables_setting,
+)
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
 
 ENV_PREFIX = "{{ cookiecutter.module_name | upper }}"
