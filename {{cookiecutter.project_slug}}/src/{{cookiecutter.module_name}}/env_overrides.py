@@ -34,6 +34,8 @@ class EnvOverrides(EnvSettingsSource):
     """
 
     def _load_env_vars(self) -> Mapping[str, Any]:
+        """Our variables, named in lower case, values parsed (pydantic-settings' .env source
+        overrides this same method to read a file instead of the environment)."""
         fields = self.settings_cls.model_fields
         sections = {field.alias or name for name, field in fields.items()} - {"root"}
         values = {}
