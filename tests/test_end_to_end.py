@@ -577,12 +577,15 @@ def test_package_installs_into_a_fresh_virtualenv_serves_and_refuses_tampering(
     )
     shipped = run([str(venv / "bin/python"), "-c", listing], tmp_path)
     assert set(json.loads(shipped.stdout)) == {
+        "batch",
         "config",
         "env_overrides",
         "onnx_model",
         "prediction",
+        "prediction_log",
         "schema",
         "scoring",
+        "serving",
         "storage",
     }
 
