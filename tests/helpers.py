@@ -77,6 +77,7 @@ def expected_tree(
             for name in (
                 "__init__",
                 "config",
+                "env_overrides",
                 "onnx_model",
                 "packaging/__init__",
                 "packaging/__main__",

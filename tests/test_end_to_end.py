@@ -579,6 +579,7 @@ def test_package_installs_into_a_fresh_virtualenv_serves_and_refuses_tampering(
     assert set(json.loads(shipped.stdout)) == {
         "batch",
         "config",
+        "env_overrides",
         "onnx_model",
         "prediction",
         "prediction_log",

@@ -2,8 +2,8 @@
 
 Every path in params.yaml is relative to the project root (the folder holding
 params.yaml) and is resolved here, so code never builds a path by hand. Environment
-variables override any key: ``{{ cookiecutter.module_name | upper }}__SERVING__MAX_BATCH_SIZE=50``
-sets ``serving.max_batch_size`` (values are parsed as YAML, so numbers and lists work).
+variables override any key (pydantic-settings, see env_overrides.py): values are YAML, and
+``{{ cookiecutter.module_name | upper }}__SERVING__MAX_BATCH_SIZE=50`` sets ``serving.max_batch_size``.
 ``{{ cookiecutter.module_name | upper }}_PARAMS`` points at another params file.
 """
 
@@ -16,7 +16,14 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from {{ cookiecutter.module_name }}.env_overrides import (
+    ENVIRON,
+    EnvOverrides,
+    OverrideError,
+    variables_setting,
+)
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
 
 ENV_PREFIX = "{{ cookiecutter.module_name | upper }}"
@@ -190,8 +197,17 @@ class MonitoringSettings(_Section):
     scores: ScoreSettings = ScoreSettings()
 
 
-class Settings(_Section):
+class Settings(BaseSettings):
     """The whole of params.yaml, validated; ``root`` is the folder that holds it."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        frozen=True,
+        env_prefix=f"{ENV_PREFIX}__",
+        env_prefix_target="all",  # the prefix applies to the schema section (an alias) too
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
 
     root: Path
     paths: PathSettings
@@ -221,6 +237,18 @@ class Settings(_Section):
         """Return a copy with some paths replaced (tests use it to write into a temp dir)."""
         return self.model_copy(update={"paths": self.paths.model_copy(update=changes)})
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment beats params.yaml (the init values); no .env file, no secrets."""
+        return EnvOverrides(settings_cls), init_settings
+
 
 def default_params_path() -> Path:
     """Where params.yaml is: the env override, else the project that holds this package."""
@@ -235,16 +263,19 @@ def default_params_path() -> Path:
 def load_settings(
     params_path: Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
-    """Read, override from the environment, validate and resolve params.yaml."""
+    """Read params.yaml, override it from ``environ`` (default os.environ), validate, resolve."""
     path = Path(params_path) if params_path else default_params_path()
-    environ = os.environ if environ is None else environ
     raw = _read_yaml(path)
-    _apply_env_overrides(raw, environ)
     root = path.resolve().parent
+    reading = ENVIRON.set(os.environ if environ is None else environ)
     try:
-        settings = Settings.model_validate({**raw, "root": root})
+        settings = Settings(**raw, root=root)
+    except OverrideError as error:
+        raise ConfigError(str(error)) from None
     except ValidationError as error:
         raise ConfigError(_describe(error, path)) from None
+    finally:
+        ENVIRON.reset(reading)
     resolved = {
         name: value if value.is_absolute() else root / value
         for name, value in settings.paths.model_dump().items()
@@ -268,32 +299,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
-    """Set ``raw[a][b] = value`` for each ``PREFIX__A__B=value`` in the environment."""
-    marker = f"{ENV_PREFIX}__"
-    for name in sorted(environ):
-        if not name.startswith(marker):
-            continue
-        keys = [key.lower() for key in name[len(marker) :].split("__")]
-        try:
-            value = yaml.safe_load(environ[name])
-        except yaml.YAMLError as error:
-            raise ConfigError(f"environment variable {name} is not valid YAML: {error}") from None
-        node = raw
-        for key in keys[:-1]:
-            child = node.setdefault(key, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"environment variable {name}: {key!r} is not a section")
-            node = child
-        node[keys[-1]] = value
-
-
 def _describe(error: ValidationError, path: Path) -> str:
-    """One line per problem, naming the key as it is written in params.yaml."""
+    """One line per problem, naming the key as in params.yaml and any variable that set it."""
     lines = [f"{path} has {error.error_count()} problem(s):"]
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        key = key.replace("feature_schema", "schema")
+        loc = tuple(str(part) for part in item["loc"])
+        key = ".".join(loc).replace("feature_schema", "schema") or "(top level)"
         hint = " (unknown key: check its spelling)" if item["type"] == "extra_forbidden" else ""
-        lines.append(f"  {key}: {item['msg']}{hint}")
+        setters = variables_setting(loc, prefix=f"{ENV_PREFIX}__")
+        source = f" (set by {', '.join(setters)})" if setters else ""
+        lines.append(f"  {key}: {item['msg']}{hint}{source}")
     return "\n".join(lines)

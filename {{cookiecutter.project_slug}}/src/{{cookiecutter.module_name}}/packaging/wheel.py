@@ -26,7 +26,15 @@ PACKAGE = "{{ cookiecutter.module_name }}"
 BUILD_LOCK = "requirements/build.txt"  # the build backend, pinned with hashes (make lock)
 # What serving imports: the same allow-list as the Dockerfile and .dockerignore. A test
 # checks it against the import-linter contract that lists the shared modules.
-SHARED_MODULES = ("__init__", "config", "onnx_model", "schema", "scoring", "storage")
+SHARED_MODULES = (
+    "__init__",
+    "config",
+    "env_overrides",
+    "onnx_model",
+    "schema",
+    "scoring",
+    "storage",
+)
 SERVING_PACKAGES = ("prediction", "prediction_log", "serving", "batch")
 # The fields of [project] the wheel keeps (readme and the train script are left out).
 PROJECT_FIELDS = ("name", "description", "requires-python", "authors", "license")
