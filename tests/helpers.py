@@ -173,6 +173,7 @@ def expected_tree(
                 "test_features",
                 "test_fuzz",
                 "test_log_writer",
+                "test_makefile",
                 "test_metrics",
                 "test_model_quality",
                 "test_monitoring",
