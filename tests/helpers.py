@@ -172,6 +172,7 @@ def expected_tree(
                 "test_data",
                 "test_features",
                 "test_fuzz",
+                "test_log_full_disk",
                 "test_log_writer",
                 "test_makefile",
                 "test_metrics",

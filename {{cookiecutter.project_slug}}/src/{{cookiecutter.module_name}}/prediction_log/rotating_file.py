@@ -5,10 +5,16 @@ every write happens under an exclusive ``flock`` of ``<log>.lock``: size check, 
 and append are one step, and the files never exceed ``max_bytes * (backups + 1)``
 together. Rotation renames ``log -> log.1 -> log.2 ...`` and drops the oldest, like
 ``logging.RotatingFileHandler``.
+
+A log is only useful if every line is a whole record. A write the disk cannot take in
+full (ENOSPC: the kernel writes what fits, then fails) is cut back to where it started,
+so nothing partial stays; and a line cut by a crash mid-write is closed with a newline
+before the next chunk, so the next record is never glued onto it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -69,20 +75,23 @@ class RotatingFile:
         """Write ``data`` to the log, rotating first if the file would outgrow max_bytes."""
         handle = self._open()
         try:
-            if os.fstat(handle).st_size + len(data) > self.max_bytes:
+            size = os.fstat(handle).st_size
+            chunk = _fresh_line(handle, size) + data
+            if size + len(chunk) > self.max_bytes:
                 os.close(handle)
                 handle = -1
                 self._rotate()
                 handle = self._open()
-            view = memoryview(data)
-            while view:
-                view = view[os.write(handle, view) :]
+                size = os.fstat(handle).st_size
+                chunk = _fresh_line(handle, size) + data
+            _write_all_or_nothing(handle, chunk, size)
         finally:
             if handle >= 0:
                 os.close(handle)
 
     def _open(self) -> int:
-        return _open_creating(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        # Read as well as append: _fresh_line looks at the last byte.
+        return _open_creating(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
 
     def _rotate(self) -> None:
         """log.(N-1) -> log.N, ..., log -> log.1; with no backups the full log is dropped."""
@@ -94,6 +103,27 @@ class RotatingFile:
             if older.exists():
                 os.replace(older, self.path.with_name(f"{self.path.name}.{number + 1}"))
         os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+
+
+def _fresh_line(handle: int, size: int) -> bytes:
+    """A newline if the file ends in a cut line (a crash mid-write), else nothing."""
+    if size == 0 or os.pread(handle, 1, size - 1) == b"\n":
+        return b""
+    return b"\n"
+
+
+def _write_all_or_nothing(handle: int, data: bytes, size: int) -> None:
+    """Append all of ``data``; on any failure, truncate the file back to ``size``, so a
+    full disk's short write leaves no partial line (the error still reaches the caller)."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(handle, view) :]
+    except BaseException:
+        # If even this fails, the next append starts on a fresh line (_fresh_line).
+        with contextlib.suppress(OSError):
+            os.ftruncate(handle, size)
+        raise
 
 
 class _FileLock:
