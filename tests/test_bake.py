@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import filecmp
 import re
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from dockerfile import context_files
 from helpers import (
     DEFAULT_MODULE,
     TEMPLATE,
@@ -67,6 +69,32 @@ def test_data_and_models_are_ignored_by_git(default_project: Path) -> None:
     assert (default_project / "data/raw/.gitignore").read_text(
         encoding="utf-8"
     ) == "/penguins.csv\n"
+
+
+def test_retrain_jobs_and_data_files_stay_out_of_the_docker_build_context(
+    default_project: Path, tmp_path: Path
+) -> None:
+    """A retrain job's folder holds copies of the training data: never in an image."""
+    shutil.copy(default_project / ".dockerignore", tmp_path)
+    params = yaml.safe_load((default_project / "params.yaml").read_text(encoding="utf-8"))
+    jobs = params["paths"]["retrain_jobs"]
+    planted = [
+        "models/registry/prod.json",
+        "models/registry/v1.0.0/model.skops",
+        "models/model.skops",
+        f"{jobs}/{'a' * 32}/status.json",
+        f"{jobs}/{'a' * 32}/train.log",
+        f"{jobs}/{'a' * 32}/model.skops",
+        f"{jobs}/{'a' * 32}/train_data.csv",
+        "models/registry/v1.0.0/extract.parquet",
+    ]
+    for name in planted:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x\n", encoding="utf-8")
+    context = context_files(tmp_path)
+    assert "models/registry/v1.0.0/model.skops" in context  # the store still goes in
+    assert not [name for name in context if name.startswith(f"{jobs}/")]
+    assert not [name for name in context if name.endswith((".csv", ".parquet"))]
 
 
 def test_serve_requirements_exclude_training_tools(default_project: Path) -> None:

@@ -177,7 +177,16 @@ def test_without_a_prod_version_there_is_nothing_to_package(
 def test_the_bundle_serves_its_prod_model_with_only_the_serving_code(
     released: Settings, tmp_path: Path
 ) -> None:
+    # A retrain job's folder (copies of the training data, a candidate) inside the model
+    # store, the worst place for it: none of it may ride along.
+    job = released.paths.registry / "retrain" / ("a" * 32)
+    job.mkdir(parents=True)
+    for name in ("train_data.csv", "model.skops", "status.json"):
+        (job / name).write_text("x\n", encoding="utf-8")
     bundle = build_bundle(released)
+    with tarfile.open(bundle.path) as tar:
+        members = tar.getnames()
+    assert not [name for name in members if job.name in name or name.endswith(".csv")]
     name = f"{bundle.path.name.removesuffix('.tar.gz')}"
     assert bundle.path == released.paths.bundles / f"{name}.tar.gz"
     assert name.endswith(f"-{VERSION}")

@@ -6,8 +6,11 @@ ends without training; one slow test runs the real pipeline into the job's folde
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +18,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.config import ENV_PREFIX, Settings
 from {{ cookiecutter.module_name }}.serving.app import create_app
 from {{ cookiecutter.module_name }}.serving.retrain import TOKEN_ENV
-from {{ cookiecutter.module_name }}.storage import sha256_file
+from {{ cookiecutter.module_name }}.storage import sha256_file, write_json
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -30,8 +33,10 @@ WAIT_FOR_FILE = (
 )
 
 
-def retrain_app(trained: Settings, folder: Path, command: list[str]) -> Flask:
-    app = create_app(trained.with_paths(retrain_jobs=folder / "jobs"))
+def retrain_app(trained: Settings, folder: Path, command: list[str], keep: int = 5) -> Flask:
+    settings = trained.with_paths(retrain_jobs=folder / "jobs")
+    serving = settings.serving.model_copy(update={"retrain_jobs_kept": keep})
+    app = create_app(settings.model_copy(update={"serving": serving}))
     app.config.update(RETRAIN_TOKEN=TOKEN, RETRAIN_COMMAND=command)
     return app
 
@@ -133,6 +138,55 @@ def test_a_failing_job_reports_its_log(trained: Settings, tmp_path: Path, releas
     assert finished["status"] == "failed"
     assert finished["returncode"] == 3
     assert "boom: bad data" in finished["log_tail"]
+
+
+def finished_job(jobs: Path, created_at: str) -> str:
+    """A job folder as an earlier retrain left it: its status and a copy of the data."""
+    job_id = uuid.uuid4().hex
+    (jobs / job_id).mkdir(parents=True)
+    status = {"job_id": job_id, "status": "succeeded", "created_at": created_at}
+    write_json(jobs / job_id / "status.json", status)
+    (jobs / job_id / "train_data.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    return job_id
+
+
+def test_a_new_job_deletes_the_oldest_finished_ones_beyond_the_setting(
+    trained: Settings, tmp_path: Path, release: Path
+) -> None:
+    jobs = tmp_path / "jobs"
+    old = [finished_job(jobs, f"2025-01-0{day}T00:00:00+00:00") for day in (3, 1, 5, 2, 4)]
+    (jobs / "notes").mkdir()  # not a job: left alone
+    command = [sys.executable, "-c", WAIT_FOR_FILE, str(release), "0"]
+    client = retrain_app(trained, tmp_path, command, keep=3).test_client()
+    job_id = client.post("/retrain", headers=AUTH).get_json()["job_id"]
+    remaining = {path.name for path in jobs.iterdir() if path.is_dir()}
+    newest = {old[2], old[4]}  # created on the 5th and the 4th
+    assert remaining == {*newest, job_id, "notes"}
+    assert client.get(f"/retrain/{old[1]}", headers=AUTH).status_code == 404
+    release.touch()
+    assert wait_for_end(client, job_id)["status"] == "succeeded"
+
+
+def test_a_jobs_files_are_private_to_the_servers_user_and_group(
+    trained: Settings, tmp_path: Path
+) -> None:
+    variable = f"{ENV_PREFIX}__PATHS__TRAIN_DATA"  # where the job's split writes its data
+    write_data = "import os, pathlib, sys; pathlib.Path(os.environ[sys.argv[1]]).write_text('a')"
+    client = retrain_app(
+        trained, tmp_path, [sys.executable, "-c", write_data, variable]
+    ).test_client()
+    previous = os.umask(0o022)  # a usual umask: files would be world-readable (0644)
+    try:
+        job_id = client.post("/retrain", headers=AUTH).get_json()["job_id"]
+    finally:
+        os.umask(previous)
+    finished = wait_for_end(client, job_id)
+    assert finished["status"] == "succeeded", finished.get("log_tail")
+    folder = tmp_path / "jobs" / job_id
+    assert "train_data.csv" in finished["files"]
+    for path in [folder, *folder.iterdir()]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o007 == 0, f"{path.name} is world-readable"
+    assert stat.S_IMODE((folder / "train_data.csv").stat().st_mode) in (0o600, 0o640)
 
 
 @pytest.mark.parametrize("job_id", ["0" * 32, "not-a-job", "..%2F..%2Fetc"])

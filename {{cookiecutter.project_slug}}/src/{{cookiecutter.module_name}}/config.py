@@ -108,6 +108,7 @@ class ServingSettings(_Section):
     trusted_types: tuple[str, ...] = ()
     serve_unpromoted: bool = True
     reload_interval: float = Field(default=2.0, ge=-1)
+    retrain_jobs_kept: int = Field(default=5, ge=1)
 
 
 class RegistrySettings(_Section):

@@ -71,7 +71,10 @@ def start() -> Any:
     settings: Settings = current_app.config["SETTINGS"]
     try:
         status = start_job(
-            settings.paths.retrain_jobs, settings.root, current_app.config["RETRAIN_COMMAND"]
+            settings.paths.retrain_jobs,
+            settings.root,
+            current_app.config["RETRAIN_COMMAND"],
+            keep=settings.serving.retrain_jobs_kept,
         )
     except JobConflict as conflict:
         raise RequestError(

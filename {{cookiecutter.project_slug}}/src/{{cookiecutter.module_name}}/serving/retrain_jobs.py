@@ -10,13 +10,19 @@ JOB_DIR (the served model and DVC's outputs stay untouched: a retrain only makes
 candidate), logs to ``JOB_DIR/train.log``, writes the final status and frees the lock.
 Any worker answers ``GET /retrain/<id>`` by reading the status file. The server never
 imports the training code; it only names its module on the command line.
+
+A job's folder holds copies of the training data: it is private to the server's user and
+group (folder 0750, files 0640 at most), and a new job deletes the oldest finished ones
+beyond ``serving.retrain_jobs_kept``, so the folders cannot fill the disk.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -47,6 +53,11 @@ CREATING_GRACE_SECONDS = 30
 # Paths a retrain reads and must not redirect: the input data and the jobs folder.
 INPUT_PATHS = ("raw_data", "retrain_jobs")
 FINISHED = ("succeeded", "failed")
+# The runner's umask, inherited by the training command: no file of a job for others.
+JOB_UMASK = 0o027
+JOB_FOLDER_MODE = 0o750
+
+log = logging.getLogger(__name__)
 
 
 class JobConflict(RuntimeError):
@@ -92,22 +103,25 @@ def _runner_may_be_alive(status: dict[str, Any], path: Path) -> bool:
     return _alive(int(pid))
 
 
-def start_job(jobs: Path, root: Path, command: list[str]) -> dict[str, Any]:
-    """Take the lock, write the first status and start the runner; raise JobConflict."""
+def start_job(jobs: Path, root: Path, command: list[str], keep: int) -> dict[str, Any]:
+    """Take the lock, delete the oldest finished jobs so that ``keep`` remain with the new
+    one, write the first status and start the runner; raise JobConflict."""
     jobs.mkdir(parents=True, exist_ok=True)
     job_id = uuid.uuid4().hex
     _acquire_lock(jobs, job_id)
     folder = jobs / job_id
     try:
-        folder.mkdir()
+        prune_jobs(jobs, keep - 1)
+        folder.mkdir(mode=JOB_FOLDER_MODE)
         status = {"job_id": job_id, "status": "queued", "created_at": now()}
         write_json(folder / STATUS_NAME, status)
-        with open(folder / LOG_NAME, "wb") as log:
+        log_file = os.open(folder / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        with os.fdopen(log_file, "wb") as train_log:
             runner = subprocess.Popen(
                 [sys.executable, "-m", RUNNER, str(root), str(folder), "--", *command],
                 cwd=root,
                 stdin=subprocess.DEVNULL,
-                stdout=log,
+                stdout=train_log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a worker restart or Ctrl-C must not kill the job
             )
@@ -117,6 +131,30 @@ def start_job(jobs: Path, root: Path, command: list[str]) -> dict[str, Any]:
     # Reap the runner when it ends so it never lingers as a zombie of this worker.
     threading.Thread(target=runner.wait, daemon=True).start()
     return status
+
+
+def prune_jobs(jobs: Path, keep: int) -> list[str]:
+    """Delete all but the ``keep`` newest finished jobs; return the ids deleted.
+
+    Only finished jobs go: a running one, or a folder that is not a job, stays. Called
+    under the lock, so no job starts meanwhile.
+    """
+    finished = []
+    for folder in jobs.iterdir():
+        status = read_status(jobs, folder.name) if folder.is_dir() else None
+        if status is not None and status["status"] in FINISHED:
+            order = (str(status.get("created_at", "")), str(status.get("finished_at", "")))
+            finished.append((order, folder.name))
+    finished.sort(reverse=True)
+    deleted = []
+    for _, job_id in finished[keep:]:
+        try:
+            shutil.rmtree(jobs / job_id)
+        except OSError as error:  # a job that cannot be deleted must not stop a retrain
+            log.warning("could not delete the old retrain job %s: %s", jobs / job_id, error)
+            continue
+        deleted.append(job_id)
+    return deleted
 
 
 def _acquire_lock(jobs: Path, job_id: str) -> None:
@@ -193,8 +231,8 @@ def run_job(folder: Path, root: Path, command: list[str]) -> int:
         if metrics_file is not None and metrics_file.is_file():
             status["metrics"] = read_json(metrics_file)
         if returncode != 0:
-            log = (folder / LOG_NAME).read_text(encoding="utf-8", errors="replace")
-            status["log_tail"] = log.splitlines()[-20:]
+            text = (folder / LOG_NAME).read_text(encoding="utf-8", errors="replace")
+            status["log_tail"] = text.splitlines()[-20:]
         write_json(status_path, status)
         _release_lock(folder)
     return 0 if returncode == 0 else 1
@@ -217,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    # Never looser than the server's umask; the training command inherits it.
+    os.umask(os.umask(JOB_UMASK) | JOB_UMASK)
     return run_job(args.folder, args.root, command)
 
 
