@@ -27,7 +27,10 @@ from sklearn.preprocessing import FunctionTransformer
 
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
-from {{ cookiecutter.module_name }}.prediction.store import ModelStore, Pointer
+from {{ cookiecutter.module_name }}.prediction.store import (
+    ModelStore,
+    Pointer,
+)
 from {{ cookiecutter.module_name }}.serving.app import create_app
 from {{ cookiecutter.module_name }}.storage import (
     BUILDER_TYPES,

@@ -24,7 +24,10 @@ from {{ cookiecutter.module_name }}.prediction.store import (
 )
 from {{ cookiecutter.module_name }}.registry import tags
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
-from {{ cookiecutter.module_name }}.registry.restore import read_version, verify_stored
+from {{ cookiecutter.module_name }}.registry.restore import (
+    read_version,
+    verify_stored,
+)
 
 
 @dataclass(frozen=True)
