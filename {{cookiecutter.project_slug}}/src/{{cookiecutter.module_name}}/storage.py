@@ -92,7 +92,8 @@ BUILDER_TYPES = frozenset(
         "sklearn.tree._tree.Tree",
         # HistGradientBoostingClassifier. skops leaves it out of its defaults because a
         # crafted one can crash the process when it predicts (it cannot run code): the
-        # sha256 check against the metadata is what keeps a crafted one out.
+        # checks of the stored files (sha256 at load, the git tag's md5 at promotion) must
+        # keep a crafted one out.
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
         # MLPClassifier, solver adam (the default) or sgd
         "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
@@ -124,9 +125,9 @@ def load_pipeline(path: Path, extra_trusted: tuple[str, ...] = ()) -> Any:
     refused = sorted(set(untrusted).difference(trusted))
     if refused:
         raise UntrustedArtifactError(
-            f"{path} contains types this project does not trust: {', '.join(refused)}. A "
-            "model trained by this project's pipeline never holds them; if you trained it "
-            "yourself with another estimator and trust where the file came from, list them "
-            "under serving.trusted_types in params.yaml (see docs/serving.md)"
+            f"{path} contains types this project does not trust: {', '.join(refused)}. "
+            "None of the estimators it knows holds them; if the model is yours (another "
+            "estimator) and you trust where the file came from, list them under "
+            "serving.trusted_types in params.yaml (see docs/serving.md)"
         )
     return sio.load(path, trusted=trusted)
