@@ -188,6 +188,7 @@ def expected_tree(
                 "test_schema",
                 "test_scheduled_retrain",
                 "test_swaps",
+                "test_trusted_types",
             )
         ],
         f"src/{module}/packaging/install.sh",

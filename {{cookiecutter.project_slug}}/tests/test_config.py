@@ -96,6 +96,11 @@ def test_environment_values_are_parsed_as_yaml(settings: Settings) -> None:
     assert changed.model.params["tol"] == pytest.approx(1e-3)
 
 
+def test_a_trusted_type_is_a_full_name_never_a_prefix(settings: Settings) -> None:
+    with pytest.raises(ConfigError, match="trusted_types"):
+        overridden(settings, SERVING__TRUSTED_TYPES='["numpy."]')
+
+
 def test_schema_section_is_named_as_in_params_yaml(settings: Settings) -> None:
     # Variable names are read in lower case, so only a lower-case column can be named.
     columns = [name for name in settings.feature_schema.numeric if name == name.lower()]

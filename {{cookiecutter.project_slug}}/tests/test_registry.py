@@ -26,6 +26,7 @@ from {{ cookiecutter.module_name }}.config import (
 )
 from {{ cookiecutter.module_name }}.prediction.store import ModelStore
 from {{ cookiecutter.module_name }}.registry import (
+    champion,
     commands,
     listing,
     publish,
@@ -326,10 +327,43 @@ def test_a_tampered_artifact_is_refused_and_prod_keeps_serving(project: Project)
     metadata = read_json(store.metadata_path("v2.0.0"))
     artifact = store.artifact_path("v2.0.0", metadata)
     artifact.write_bytes(artifact.read_bytes() + b"tampered")
-    with pytest.raises(RegistryError, match=r"sha256.*prod keeps serving v1\.0\.0"):
+    with pytest.raises(RegistryError, match=r"dvc\.lock.*prod keeps serving v1\.0\.0"):
         commands.promote(project.settings, "v2", yes, force="x", say=quiet)
     assert store.read_pointer().version == "v1.0.0"
     assert project.served_version() == "v1.0.0"
+
+
+def plant_in_store(project: Project, version: str, artifact: bytes) -> None:
+    """Replace a stored version's artifact and make its metadata's sha256 match, as anyone
+    who can write the store could: only the git tag's dvc.lock still tells them apart."""
+    store = project.store()
+    metadata = read_json(store.metadata_path(version))
+    target = store.artifact_path(version, metadata)
+    target.write_bytes(artifact)
+    metadata["artifact"]["sha256"] = storage.sha256_file(target)
+    storage.write_json(store.metadata_path(version), metadata)
+
+
+def test_a_version_replaced_with_matching_metadata_is_refused_before_it_is_opened(
+    project: Project,
+) -> None:
+    store = project.store()
+    v1 = store.artifact_path("v1.0.0", read_json(store.metadata_path("v1.0.0")))
+    plant_in_store(project, "v2.0.0", v1.read_bytes())  # a real model, but not v2's
+    with pytest.raises(RegistryError, match=r"model@v2\.0\.0 registered.*dvc\.lock") as refused:
+        commands.promote(project.settings, "v2", yes, force="x", say=quiet)
+    assert "prod keeps serving v1.0.0" in str(refused.value)
+    assert store.read_pointer().version == "v1.0.0"
+    plant_in_store(project, "v2.0.0", b"not even a zip file")  # refused unopened
+    with pytest.raises(RegistryError, match=r"dvc\.lock at the tag records"):
+        commands.promote(project.settings, "v2", yes, force="x", say=quiet)
+
+
+def test_a_replaced_prod_version_is_no_champion_for_a_retrain(project: Project) -> None:
+    plant_in_store(project, "v1.0.0", b"planted")
+    found = champion.find(project.settings)
+    assert found.model is None
+    assert "dvc.lock at the tag records" in (found.problem or "")
 
 
 def test_a_crash_between_the_git_tag_and_the_pointer_leaves_prod_on_v1(

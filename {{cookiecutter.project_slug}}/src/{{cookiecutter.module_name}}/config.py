@@ -12,10 +12,17 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from {{ cookiecutter.module_name }}.env_overrides import (
@@ -99,13 +106,18 @@ class EvaluateSettings(_Section):
     min_improvement: float = Field(default=0.05, ge=0)
 
 
+# A type's full dotted name as skops.io.get_untrusted_types prints it (sklearn.tree._tree.Tree).
+# Names are matched exactly: a prefix such as "numpy." is refused here rather than ignored.
+TypeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")]
+
+
 class ServingSettings(_Section):
     """Limits and policies of the prediction API."""
 
     max_batch_size: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     extra_columns: Literal["ignore", "reject"] = "ignore"
-    trusted_types: tuple[str, ...] = ()
+    trusted_types: tuple[TypeName, ...] = ()  # beyond storage.BUILDER_TYPES
     serve_unpromoted: bool = True
     reload_interval: float = Field(default=2.0, ge=-1)
     retrain_jobs_kept: int = Field(default=5, ge=1)

@@ -1,4 +1,5 @@
-"""File helpers shared by training and prediction: atomic writes and content hashes.
+"""File helpers shared by training and prediction: atomic writes, content hashes, and
+reading a model artifact trusting only the types this project's pipelines hold.
 
 A write goes to a temporary file in the destination folder and is then renamed over
 the target, so a crash never leaves a half-written model, dataset or report behind.
@@ -10,6 +11,7 @@ import hashlib
 import json
 import os
 import secrets
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,28 +79,55 @@ def _file_digest(path: Path, digest: Any, chunk_size: int) -> str:
     return digest.hexdigest()
 
 
-# Types outside scikit-learn that a plain sklearn pipeline needs; anything else must be
-# listed in params.yaml (serving.trusted_types) before a model using it will load.
-TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+# The types a model of this project may hold beyond skops' own trusted set (scikit-learn's
+# public estimators, NumPy and SciPy ufuncs, NumPy scalar types, builtins): exactly what
+# training's pipeline builder produces for these estimators, as skops.io.get_untrusted_types
+# reports them (tests/test_trusted_types.py builds, fits and checks each one). Names, never
+# prefixes: "numpy." would also trust numpy.testing's runstring, which calls exec, and no
+# function reference is listed at all. Anything else must be named in serving.trusted_types.
+BUILDER_TYPES = frozenset(
+    {
+        "numpy.dtype",  # every pipeline: OneHotEncoder's output dtype
+        # DecisionTree, RandomForest, ExtraTrees, GradientBoosting, AdaBoost classifiers
+        "sklearn.tree._tree.Tree",
+        # HistGradientBoostingClassifier. skops leaves it out of its defaults because a
+        # crafted one can crash the process when it predicts (it cannot run code): the
+        # checks of the stored files (sha256 at load, the git tag's md5 at promotion) must
+        # keep a crafted one out.
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        # MLPClassifier, solver adam (the default) or sgd
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    }
+)
 
 
 class UntrustedArtifactError(ValueError):
-    """The artifact asks to load a type nobody declared safe."""
+    """The artifact is not a skops archive, or asks to load a type nobody declared safe."""
 
 
 def load_pipeline(path: Path, extra_trusted: tuple[str, ...] = ()) -> Any:
-    """Load a skops artifact, trusting only scikit-learn/NumPy/SciPy and declared types."""
+    """Load a skops artifact, trusting only ``BUILDER_TYPES`` and the declared extra types.
+
+    skops itself audits the archive against the same list before it builds any object, so
+    a refused file never gets as far as importing, let alone calling, what it names.
+    """
     import skops.io as sio  # local import: only the model-loading paths need skops
 
-    untrusted = sio.get_untrusted_types(file=path)
-    refused = [
-        name
-        for name in untrusted
-        if not name.startswith(TRUSTED_TYPE_PREFIXES) and name not in extra_trusted
-    ]
+    trusted = sorted(BUILDER_TYPES.union(extra_trusted))
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except zipfile.BadZipFile:
+        raise UntrustedArtifactError(
+            f"{path} is not a skops archive (a pickle or joblib file?): refused, a model is "
+            "only ever read as skops; retrain it with `make train`"
+        ) from None
+    refused = sorted(set(untrusted).difference(trusted))
     if refused:
         raise UntrustedArtifactError(
-            f"{path} contains types that are not trusted: {refused}; if you know where the "
-            "model came from, list them under serving.trusted_types in params.yaml"
+            f"{path} contains types this project does not trust: {', '.join(refused)}. "
+            "None of the estimators it knows holds them; if the model is yours (another "
+            "estimator) and you trust where the file came from, list them under "
+            "serving.trusted_types in params.yaml (see docs/serving.md)"
         )
-    return sio.load(path, trusted=untrusted)
+    return sio.load(path, trusted=trusted)

@@ -24,7 +24,10 @@ from {{ cookiecutter.module_name }}.prediction.store import (
 )
 from {{ cookiecutter.module_name }}.registry import tags
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
-from {{ cookiecutter.module_name }}.registry.restore import read_version
+from {{ cookiecutter.module_name }}.registry.restore import (
+    read_version,
+    verify_stored,
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,10 @@ def find(settings: Settings) -> Champion:
     pointer = store.read_pointer()
     if pointer is not None:
         try:
+            registered = tags.list_versions(settings.root, settings.registry.artifact)
+            verify_stored(settings, _tag_of(settings, pointer.version, registered))
             model = store.load_version(pointer.version, settings.serving.trusted_types)
-        except ModelLoadError as error:
+        except (ModelLoadError, RegistryError) as error:
             problem = f"prod {pointer.version} cannot be loaded ({error})"
             return Champion(version=pointer.version, problem=problem, source="the model store")
         return Champion(model, pointer.version, source="the model store")
@@ -62,6 +67,19 @@ def find(settings: Settings) -> Champion:
     except (ModelLoadError, RegistryError) as error:
         problem = f"prod {version} (from the git tags) cannot be read through DVC ({error})"
         return Champion(version=version, problem=problem, source=source)
+
+
+def _tag_of(
+    settings: Settings, version: str, registered: list[tags.TaggedVersion]
+) -> tags.TaggedVersion:
+    """The git tag of the store's prod version: what its files are checked against."""
+    for tagged in registered:
+        if tagged.version == version:
+            return tagged
+    raise RegistryError(
+        f"no git tag {settings.registry.artifact}@{version} records it, so its files "
+        "cannot be checked (fetch the tags: git fetch --tags)"
+    )
 
 
 def read_at_commit(settings: Settings, tagged: tags.TaggedVersion) -> LoadedModel:

@@ -1,8 +1,9 @@
 """The registry's commands: register a trained model, promote a version, roll back.
 
 Order of writes in a promotion or rollback: (0) the version's folder in the store,
-exported from git and DVC if the store lacks it (``restore.py``), (1) every check
-(artifact hash, gate, a person's confirmation), (2) the git tag (GTO), (3) the store's
+exported from git and DVC if the store lacks it (``restore.py``), (1) every check (the
+stored files against the md5 their git tag's dvc.lock records, before anything opens
+them; the artifact's sha256; the gate; a person's confirmation), (2) the git tag (GTO), (3) the store's
 prod pointer (the switch the server follows), (4) the audit line. Nothing before (3)
 changes what is served; a crash after (2) leaves git ahead of the store, which
 ``models`` reports. ``register`` exports the version at once, so the gate and
@@ -45,6 +46,7 @@ from {{ cookiecutter.module_name }}.registry.lineage import (
 )
 from {{ cookiecutter.module_name }}.registry.restore import (
     restore_version,
+    verify_stored,
     versioned_metadata,
 )
 from {{ cookiecutter.module_name }}.storage import read_json
@@ -67,9 +69,13 @@ def _store(settings: Settings) -> ModelStore:
     return ModelStore(settings.paths.registry)
 
 
-def _tagged(settings: Settings, version: str) -> tags.TaggedVersion:
-    """The registered ``version`` as git knows it; a refusal listing the known ones."""
-    registered = tags.list_versions(settings.root, settings.registry.artifact)
+def _tagged(
+    settings: Settings, version: str, registered: list[tags.TaggedVersion] | None = None
+) -> tags.TaggedVersion:
+    """The registered ``version`` as git knows it (among ``registered``, when the caller
+    has listed them already); a refusal listing the known ones."""
+    if registered is None:
+        registered = tags.list_versions(settings.root, settings.registry.artifact)
     for tagged in registered:
         if tagged.version == version:
             return tagged
@@ -88,15 +94,22 @@ def _export(
         restore_version(settings, tagged or _tagged(settings, version), say)
 
 
-def _load_stored(settings: Settings, version: str, serving: str | None) -> LoadedModel:
-    """A stored version, verified; a refusal that says prod is untouched if it fails."""
-    store = _store(settings)
+def _load_stored(
+    settings: Settings, tagged: tags.TaggedVersion, serving: str | None
+) -> LoadedModel:
+    """A stored version, checked against its git tag's dvc.lock before it is opened, then
+    verified; a refusal that says prod is untouched if it fails."""
+    store, version = _store(settings), tagged.version
+    keeps = f"prod keeps serving {serving}" if serving else "nothing was changed"
     if not store.metadata_path(version).is_file():
         raise RegistryError(f"{version} has no copy in the model store {store.root}")
     try:
-        return _store(settings).load_version(version, settings.serving.trusted_types)
+        verify_stored(settings, tagged)
+    except RegistryError as error:
+        raise RegistryError(f"{version} refused: {error}; {keeps}") from None
+    try:
+        return store.load_version(version, settings.serving.trusted_types)
     except ModelLoadError as error:
-        keeps = f"prod keeps serving {serving}" if serving else "nothing was changed"
         raise RegistryError(f"{version} refused: {error}; {keeps}") from None
 
 
@@ -197,18 +210,19 @@ def _promote(
     say: Say,
 ) -> bool:
     version = normalize_version(version)
-    tagged = _tagged(settings, version)  # refuses an unregistered version first
+    registered = tags.list_versions(settings.root, settings.registry.artifact)
+    tagged = _tagged(settings, version, registered)  # refuses an unregistered version first
     pointer = _store(settings).read_pointer()
     current = pointer.version if pointer else None
     if current == version:
         say(f"{version} is already in prod: nothing to do.")
         return False
     _export(settings, version, say, tagged)
-    candidate = _load_stored(settings, version, current)
+    candidate = _load_stored(settings, tagged, current)
     champion, problem = None, None
     if current:
         try:
-            champion = _load_stored(settings, current, current)
+            champion = _load_stored(settings, _tagged(settings, current, registered), current)
         except RegistryError as error:  # a broken prod must not block its replacement
             problem = f"prod {current} cannot be loaded ({error})"
     comparison = compare(settings, candidate, champion)
@@ -256,8 +270,9 @@ def _rollback(settings: Settings, confirm: Confirm, reason: str | None, say: Say
             "one to roll back to (promote another with `make promote VERSION=...`)"
         )
     target = pointer.history[-1]
-    _export(settings, target, say)
-    model = _load_stored(settings, target, pointer.version)
+    tagged = _tagged(settings, target)
+    _export(settings, target, say, tagged)
+    model = _load_stored(settings, tagged, pointer.version)
     metric = settings.evaluate.metric
     recorded = model.metadata.get("metrics", {}).get("model", {}).get(metric)
     say(f"Roll back prod from {pointer.version} to {target} ({metric} at training: {recorded}).")

@@ -121,6 +121,39 @@ def restore_version(settings: Settings, tagged: TaggedVersion, say: Say) -> Path
     return target
 
 
+def verify_stored(settings: Settings, tagged: TaggedVersion) -> None:
+    """Refuse a stored version whose files are not those its git tag's dvc.lock records.
+
+    Run before anything opens them (the gate, a rollback, a retrain's comparison): whoever
+    can write the store can plant a version with metadata whose sha256 matches its files,
+    but not a commit of this repository whose dvc.lock records their md5. Checks the
+    artifact, and the ONNX copy when the metadata certifies one (the loader opens it).
+    """
+    root, paths, version = settings.root, settings.paths, tagged.version
+    tag = f"{settings.registry.artifact}@{version}"
+    store = ModelStore(paths.registry)
+    try:
+        metadata = json.loads(store.metadata_path(version).read_text(encoding="utf-8"))
+        checked = [(store.artifact_path(version, metadata), _relative(paths.model, root))]
+        onnx = metadata.get("onnx") or {}
+        if onnx.get("status") == "passed":
+            copy = store.version_dir(version) / str(onnx["file"])
+            checked.append((copy, _relative(paths.onnx_model, root)))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise RegistryError(f"the store's metadata of {version} is unreadable: {error}") from None
+    recorded = _locked_outputs(root, tagged.commit, tag).md5
+    for path, name in checked:
+        expected = recorded.get(name) or "nothing"
+        actual = md5_file(path) if path.is_file() else "no file"
+        if actual != expected:
+            raise RegistryError(
+                f"the store's {path.name} of {version} is not the file {tag} registered "
+                f"(md5 {actual[:8]}…, {DVC_LOCK} at the tag records {expected[:8]}…): it was "
+                f"replaced or damaged; delete {store.version_dir(version)} and run the "
+                "command again to export the registered files from git and DVC"
+            )
+
+
 class _LockedOutputs:
     """The outputs a commit's dvc.lock records: path -> md5, and the stages themselves."""
 
