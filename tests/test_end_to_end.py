@@ -224,6 +224,8 @@ def test_make_score_streams_a_csv_and_sets_bad_rows_aside(project: Path, tmp_pat
         ["env", env_chunk, "make", "score", f"INPUT={source}", f"OUTPUT={output}"], project
     )
     assert f"scored {len(rows)} of {len(rows)} rows" in result.stdout
+    assert "no row was refused, so there is no errors file" in result.stdout
+    assert not (tmp_path / "scores.errors.csv").exists()
     with output.open(encoding="utf-8", newline="") as stream:
         scored = list(csv.DictReader(stream))
     assert [int(row["row"]) for row in scored] == list(range(1, len(rows) + 1))
