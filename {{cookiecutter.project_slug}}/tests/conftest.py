@@ -16,7 +16,11 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from {{ cookiecutter.module_name }}.config import ENV_PREFIX, Settings, load_settings
+from {{ cookiecutter.module_name }}.config import (
+    ENV_PREFIX,
+    Settings,
+    load_settings,
+)
 from {{ cookiecutter.module_name }}.prediction.loader import load_model
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.serving.app import create_app
