@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,7 +27,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     outer = tmp_path_factory.mktemp("e2e")
     run(["git", "init", "--quiet"], outer)
     path = bake(outer)
-    run(["make", "setup"], path)
+    # A machine whose git starts repositories on master: the project must still be on main.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("VIRTUAL_ENV")}
+    environment |= {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "init.defaultBranch",
+        "GIT_CONFIG_VALUE_0": "master",
+    }
+    run(["make", "setup"], path, env=environment)
     assert (path / ".git").is_dir()
     run(["git", "config", "user.name", "Template Tests"], path)
     run(["git", "config", "user.email", "tests@example.com"], path)

@@ -7,6 +7,7 @@ with the project's own `make setup`, exactly as a new user would.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -83,16 +84,52 @@ def test_pipeline_outputs_and_lock(project: Path) -> None:
     assert set(lock["stages"]) == {"prepare", "split", "train", "evaluate"}
 
 
+def test_setup_starts_the_repository_on_main(project: Path) -> None:
+    """CI triggers on main: `make setup` starts there even where git's default is master."""
+    assert run(["git", "symbolic-ref", "--short", "HEAD"], project).stdout.strip() == "main"
+
+
+def test_dvc_plots_show_leaves_nothing_for_git_to_add(project: Path) -> None:
+    status = ["git", "status", "--porcelain", "--untracked-files=all"]
+    before = run(status, project).stdout
+    run([".venv/bin/dvc", "plots", "show"], project)
+    assert (project / "dvc_plots/index.html").is_file()
+    assert run(status, project).stdout == before
+
+
 def test_second_repro_does_nothing(project: Path) -> None:
     output = run(["make", "train"], project).stdout
     assert "Data and pipelines are up to date." in output
     assert "Running stage" not in output
 
 
+# What belongs to the project, not to its tests: the tests write temporary folders only.
+PROJECT_STATE = ("logs", "models/registry", "reports", "dvc.lock")
+
+
+def project_state(project: Path) -> dict[str, str]:
+    """The sha256 of every file of the project's own state, its git tags and git status."""
+    state = {}
+    for name in PROJECT_STATE:
+        root = project / name
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in files:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            state[path.relative_to(project).as_posix()] = digest
+    state["git tag"] = run(["git", "tag"], project).stdout
+    status = ["git", "status", "--porcelain", "--untracked-files=all"]
+    state["git status"] = run(status, project).stdout
+    return state
+
+
 def test_project_tests_and_linters_pass(project: Path) -> None:
+    """The whole suite passes and leaves the prediction log, registry, reports, dvc.lock,
+    git tags and the working tree byte for byte as they were."""
+    before = project_state(project)
     result = run(["make", "test"], project)
     assert " passed" in result.stdout
     assert " failed" not in result.stdout
+    assert project_state(project) == before
     run(["make", "lint"], project)
 
 
@@ -224,6 +261,8 @@ def test_make_score_streams_a_csv_and_sets_bad_rows_aside(project: Path, tmp_pat
         ["env", env_chunk, "make", "score", f"INPUT={source}", f"OUTPUT={output}"], project
     )
     assert f"scored {len(rows)} of {len(rows)} rows" in result.stdout
+    assert "no row was refused, so there is no errors file" in result.stdout
+    assert not (tmp_path / "scores.errors.csv").exists()
     with output.open(encoding="utf-8", newline="") as stream:
         scored = list(csv.DictReader(stream))
     assert [int(row["row"]) for row in scored] == list(range(1, len(rows) + 1))

@@ -1,18 +1,26 @@
 """Shared fixtures: the project's settings and one pipeline run into a temporary folder.
 
 Tests train their own model from the configured raw data (a few seconds), so they prove
-the code path works without depending on a previous `dvc repro`.
+the code path works without depending on a previous `dvc repro`. They never write the
+project's own state (prediction log, registry, reports, dvc.lock, git tags): every output
+goes to a temporary folder, in this process and in the servers and commands tests start.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from {{ cookiecutter.module_name }}.config import Settings, load_settings
+from {{ cookiecutter.module_name }}.config import (
+    ENV_PREFIX,
+    Settings,
+    load_settings,
+)
 from {{ cookiecutter.module_name }}.prediction.loader import load_model
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.serving.app import create_app
@@ -30,6 +38,25 @@ def redirect_outputs(settings: Settings, folder: Path) -> Settings:
         if name != "raw_data"
     }
     return settings.with_paths(**outputs)
+
+
+def environment_for(settings: Settings) -> dict[str, str]:
+    """os.environ plus one override per path of ``settings``, for a process a test starts.
+
+    A child process (gunicorn, a CLI) reads params.yaml afresh: without these it would
+    write the project's own prediction log, registry and reports.
+    """
+    overrides = {
+        f"{ENV_PREFIX}__PATHS__{name.upper()}": str(path)
+        for name, path in settings.paths.model_dump().items()
+    }
+    return {**os.environ, **overrides}
+
+
+@pytest.fixture(scope="session")
+def child_environment() -> Callable[[Settings], dict[str, str]]:
+    """:func:`environment_for`, for tests that start a server or a command."""
+    return environment_for
 
 
 @pytest.fixture(scope="session")

@@ -117,9 +117,7 @@ def test_csv_round_trip_matches_the_api(
     assert output["row"].tolist() == list(range(1, len(raw) + 1))
     assert output["record_id"].tolist() == raw["record_id"].tolist()
     assert_matches_api(output, model, raw)
-    errors = pd.read_csv(tmp_path / "scores.errors.csv")
-    assert list(errors.columns) == ["row", "record_id", "error"]
-    assert errors.empty
+    assert not (tmp_path / "scores.errors.csv").exists(), "no row refused: no errors file"
 
 
 def test_csv_and_parquet_outputs_hold_the_same_values(
@@ -344,7 +342,10 @@ def test_command_line_exit_codes(
     good = tmp_path / "good.csv"
     raw.to_csv(good, index=False)
     assert main([str(good), "--output", str(tmp_path / "good.parquet")]) == EXIT_OK
-    assert f"scored {len(raw)} of {len(raw)} rows" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"scored {len(raw)} of {len(raw)} rows" in out
+    assert "no row was refused, so there is no errors file" in out
+    assert not (tmp_path / "good.errors.csv").exists()
 
     bad = tmp_path / "bad.csv"
     frame = raw.copy()
@@ -355,6 +356,11 @@ def test_command_line_exit_codes(
     assert code == EXIT_ROWS_REJECTED
     assert f"1 rows could not be scored, reasons in {errors}" in capsys.readouterr().out
     assert "'oops'" in errors.read_text(encoding="utf-8")
+
+    # Scored again with the row fixed: the old reasons no longer describe the output.
+    code = main([str(good), "-o", str(tmp_path / "bad-scores.csv"), "--errors", str(errors)])
+    assert code == EXIT_OK
+    assert not errors.exists()
 
 
 @pytest.mark.usefixtures("cli_env")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,36 +80,24 @@ def test_each_app_counts_only_its_own_requests(client: FlaskClient, trained: Set
 
 WORKER = """
 import sys
-from pathlib import Path
 from {{ cookiecutter.module_name }}.config import load_settings
 from {{ cookiecutter.module_name }}.serving.app import create_app
 
-settings = load_settings().with_paths(model=Path(sys.argv[1]), metadata=Path(sys.argv[2]))
-client = create_app(settings).test_client()
+client = create_app(load_settings()).test_client()
 record = client.get("/metadata").get_json()["input_example"]
-for _ in range(int(sys.argv[3])):
+for _ in range(int(sys.argv[1])):
     assert client.post("/predict", json=record).status_code == 200
 """
 
 
 @pytest.mark.slow
-def test_counts_add_up_across_worker_processes(trained: Settings, tmp_path: Path) -> None:
+def test_counts_add_up_across_worker_processes(
+    trained: Settings, tmp_path: Path, child_environment: Callable[[Settings], dict[str, str]]
+) -> None:
     """Two processes sharing PROMETHEUS_MULTIPROC_DIR, as gunicorn's workers do."""
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                WORKER,
-                str(trained.paths.model),
-                str(trained.paths.metadata),
-                n,
-            ],
-            env=env,
-        )
-        for n in ("3", "4")
-    ]
+    logged = trained.with_paths(prediction_log=tmp_path / "log" / "predictions.jsonl")
+    env = {**child_environment(logged), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, n], env=env) for n in ("3", "4")]
     assert [worker.wait(timeout=120) for worker in workers] == [0, 0]
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(tmp_path))

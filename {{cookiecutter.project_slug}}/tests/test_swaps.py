@@ -7,13 +7,13 @@ The store is filled with the registry's own writers (export, atomic pointer), ex
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -116,14 +116,17 @@ def post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
 
 @pytest.mark.slow
 def test_no_request_fails_while_prod_moves_under_load(
-    store_settings: Settings, example_record: dict[str, Any]
+    store_settings: Settings,
+    example_record: dict[str, Any],
+    child_environment: Callable[[Settings], dict[str, str]],
+    tmp_path: Path,
 ) -> None:
     """gunicorn with 2 workers under continuous load; prod moves six times."""
     promote(store_settings, "v1.0.0")
     port = free_port()
+    logged = store_settings.with_paths(prediction_log=tmp_path / "log" / "predictions.jsonl")
     env = {
-        **os.environ,
-        f"{ENV_PREFIX}__PATHS__REGISTRY": str(store_settings.paths.registry),
+        **child_environment(logged),  # its log, registry and reports in temporary folders
         f"{ENV_PREFIX}__SERVING__RELOAD_INTERVAL": "0.1",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",

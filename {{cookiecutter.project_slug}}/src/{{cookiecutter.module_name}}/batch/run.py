@@ -5,8 +5,9 @@
 API's rules, scores the valid rows and appends them to OUTPUT: ``row`` (1 is the first data
 row), the ``batch.id_columns``, ``prediction``, one ``probability_<class>`` per class and
 ``model_version``. A row that cannot be scored goes to the errors file (``row``, the id
-columns, ``error``) instead of stopping the run. Both files are written under temporary
-names and renamed when the run succeeds, so a failed run never leaves a partial output.
+columns, ``error``) instead of stopping the run; when no row is refused there is no errors
+file. Both files are written under temporary names and renamed when the run succeeds, so a
+failed run never leaves a partial output.
 
 Exit codes of the command: 0 every row was scored; 3 the run finished but some rows are in
 the errors file; 1 nothing was written (missing input, unknown extension, no model, missing
@@ -93,8 +94,8 @@ class BatchSummary:
         """One line for the person who started the run."""
         line = f"scored {self.scored} of {self.rows} rows with model {self.model_version} into {self.output}"
         if self.rejected:
-            line += f"; {self.rejected} rows could not be scored, reasons in {self.errors}"
-        return line
+            return f"{line}; {self.rejected} rows could not be scored, reasons in {self.errors}"
+        return f"{line}; no row was refused, so there is no errors file"
 
 
 def load_scoring_model(settings: Settings) -> LoadedModel:
@@ -113,6 +114,9 @@ def score_file(
     progress: bool | None = None,
 ) -> BatchSummary:
     """Score ``source`` chunk by chunk into ``output`` and the errors file, atomically.
+
+    The errors file exists only when some row was refused: a run that scores every row
+    removes it, so a file beside the output always describes that output.
 
     ``progress=None`` shows a progress bar on stderr only when it is a terminal.
     """
@@ -153,7 +157,10 @@ def score_file(
             rows += len(checked.errors) + len(checked.rows)
             scored += len(result.predictions)
             bar.update(reader.position() - bar.n)
-    return BatchSummary(rows, scored, output, errors, model.version)
+    summary = BatchSummary(rows, scored, output, errors, model.version)
+    if not summary.rejected:  # no empty errors file, nor one left by an earlier run
+        errors.unlink(missing_ok=True)
+    return summary
 
 
 def _checked(

@@ -109,7 +109,7 @@ def _verified_onnx_copy(model_path: Path, metadata: dict[str, Any]) -> Path:
     if not path.is_file():
         raise ModelLoadError(
             f"no ONNX copy at {path} although the metadata certifies one: restore it "
-            "(dvc checkout, or make train), or set inference.runtime to sklearn"
+            "(make pull, or make train), or set inference.runtime to sklearn"
         )
     _verify(path, str(entry.get("sha256")), "ONNX copy")
     return path

@@ -116,7 +116,7 @@ def _copy_certified(source: Path, entry: dict[str, Any], staging: Path, what: st
     if not source.is_file():
         raise RegistryError(
             f"the metadata certifies {what} at {source} but it is missing: "
-            "restore it (dvc checkout, or make train), then register again"
+            "restore it (make pull, or make train), then register again"
         )
     copy = staging / Path(str(entry["file"])).name
     shutil.copyfile(source, copy)

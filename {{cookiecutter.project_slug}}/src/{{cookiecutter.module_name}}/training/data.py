@@ -42,7 +42,7 @@ def read_csv(path: Path, schema: FeatureSchema, options: DataSettings) -> pd.Dat
     if not Path(path).is_file():
         raise DataError(
             f"data file {path} not found: check paths in params.yaml "
-            "(or run `dvc pull` if the data is stored in a DVC remote)"
+            "(or run `make pull` if the data is stored in a DVC remote)"
         )
     text_columns = dict.fromkeys([*schema.categorical, schema.target], "string")
     try:
