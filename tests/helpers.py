@@ -52,7 +52,6 @@ def expected_tree(
 ) -> list[str]:
     """The exact file list a bake must produce for the given answers."""
     files = [
-        ".cruft.json",  # the bake's origin, written by the post-generation hook
         ".dvc/.gitignore",
         ".dvc/config",
         ".dvcignore",

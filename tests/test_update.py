@@ -1,21 +1,16 @@
-"""Template updates: a project records its origin and takes later changes.
+"""Template updates: a project made with cruft records its origin and takes later changes.
 
-Made with `cruft create` or with plain cookiecutter (the post-generation hook writes the
-same .cruft.json), `make update-template` works straight away. The template is copied into
-a temporary git repository so the test can change and commit it the way a maintainer
-would, then the update is run in the generated project.
+The template is copied into a temporary git repository so the test can change and commit
+it the way a maintainer would, then `cruft update` is run in the generated project.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from cookiecutter.main import cookiecutter
 from helpers import DEFAULT_SLUG, TOOLS, git_commit, run
 
 
@@ -23,68 +18,16 @@ def cruft(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return run([str(TOOLS / "cruft"), *args], cwd)
 
 
-def plain_bake(template: str, tmp_path: Path) -> Path:
-    """Bake with plain cookiecutter, its clones and replays kept in ``tmp_path``."""
-    config = tmp_path / "cookiecutter.yaml"
-    config.write_text(
-        f"cookiecutters_dir: {tmp_path / 'clones'}\nreplay_dir: {tmp_path / 'replay'}\n",
-        encoding="utf-8",
-    )
-    out = tmp_path / "plain"
-    return Path(cookiecutter(template, no_input=True, output_dir=str(out), config_file=str(config)))
-
-
-def head(repository: Path) -> str:
-    return run(["git", "rev-parse", "HEAD"], repository).stdout.strip()
-
-
-@pytest.fixture(params=["cruft create", "cookiecutter"])
-def cruft_project(request: pytest.FixtureRequest, template_repo: Path, tmp_path: Path) -> Path:
-    """A project made from the template copy, with cruft or with plain cookiecutter,
-    committed in its own repo."""
-    if request.param == "cookiecutter":
-        path = plain_bake(str(template_repo), tmp_path)
-    else:
-        out = tmp_path / "out"
-        out.mkdir()
-        cruft("create", "--no-input", "--output-dir", str(out), str(template_repo), cwd=tmp_path)
-        path = out / DEFAULT_SLUG
+@pytest.fixture
+def cruft_project(template_repo: Path, tmp_path: Path) -> Path:
+    """A project created with cruft from the template copy, committed in its own repo."""
+    out = tmp_path / "out"
+    out.mkdir()
+    cruft("create", "--no-input", "--output-dir", str(out), str(template_repo), cwd=tmp_path)
+    path = out / DEFAULT_SLUG
     run(["git", "init", "--quiet"], path)
     git_commit(path, "Generated")
     return path
-
-
-def test_plain_cookiecutter_records_what_cruft_create_does(
-    template_repo: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "cruft"
-    out.mkdir()
-    cruft("create", "--no-input", "--output-dir", str(out), str(template_repo), cwd=tmp_path)
-    plain = plain_bake(str(template_repo), tmp_path)
-    recorded = (plain / ".cruft.json").read_bytes()
-    assert recorded == (out / DEFAULT_SLUG / ".cruft.json").read_bytes()
-
-
-def test_a_template_cloned_from_a_url_is_recorded_by_its_url(
-    template_repo: Path, tmp_path: Path
-) -> None:
-    """cookiecutter clones a remote template: the record names the remote, not the clone."""
-    project = plain_bake(f"git+file://{template_repo}", tmp_path)
-    state = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))
-    assert state["template"] == f"file://{template_repo}"
-    assert state["commit"] == head(template_repo)
-    assert str(tmp_path / "clones") not in (project / ".cruft.json").read_text(encoding="utf-8")
-    cruft("check", cwd=project)
-
-
-def test_a_template_outside_git_says_how_to_link_later(
-    template_repo: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
-    loose = tmp_path / "loose"
-    shutil.copytree(template_repo, loose, ignore=shutil.ignore_patterns(".git"))
-    project = plain_bake(str(loose), tmp_path)
-    assert not (project / ".cruft.json").exists()
-    assert "cruft link <template-url>" in capfd.readouterr().err
 
 
 def test_project_records_its_template_origin(cruft_project: Path, template_repo: Path) -> None:
@@ -115,8 +58,7 @@ def test_template_change_applies_cleanly(cruft_project: Path, template_repo: Pat
     )
     assert stale.returncode != 0, "cruft check must notice the newer template"
 
-    tools_first = {**os.environ, "PATH": f"{TOOLS}{os.pathsep}{os.environ['PATH']}"}
-    run(["make", "update-template"], cruft_project, env=tools_first)  # cruft update
+    cruft("update", "--skip-apply-ask", cwd=cruft_project)
 
     assert (
         (cruft_project / "README.md")
