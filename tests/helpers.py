@@ -172,6 +172,7 @@ def expected_tree(
                 "test_data",
                 "test_features",
                 "test_fuzz",
+                "test_gunicorn",
                 "test_log_writer",
                 "test_metrics",
                 "test_model_quality",

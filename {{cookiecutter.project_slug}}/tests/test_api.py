@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from typing import Any
 
@@ -106,6 +107,55 @@ def test_body_over_the_limit_is_413(trained: Settings, example_record: dict) -> 
     body = assert_json_error(client.post("/predict", json=[example_record] * 200), 413)
     assert body["error"] == "body_too_large"
     assert "serving.max_body_bytes" in body["detail"]
+
+
+# A chunked request as gunicorn hands it over: no Content-Length, a stream the server ends.
+CHUNKED = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+TERMINATED = {"wsgi.input_terminated": True}
+
+
+def post_chunked(client: FlaskClient, body: bytes, stream: Any = None) -> Any:
+    environ = {**TERMINATED, "wsgi.input": stream} if stream is not None else TERMINATED
+    return client.post("/predict", data=body, headers=CHUNKED, environ_overrides=environ)
+
+
+def test_chunked_body_over_the_limit_is_413_even_if_its_start_is_valid(
+    trained: Settings, example_record: dict
+) -> None:
+    limit = 1024
+    client = create_app(with_serving(trained, max_body_bytes=limit)).test_client()
+    record = json.dumps(example_record).encode()
+    exactly = record + b" " * (limit - len(record))  # valid JSON of exactly the limit
+    assert post_chunked(client, exactly).status_code == 200
+    body = assert_json_error(post_chunked(client, exactly + b" "), 413)
+    assert body["error"] == "body_too_large"
+    assert "serving.max_body_bytes" in body["detail"]
+    assert_json_error(post_chunked(client, json.dumps([example_record] * 200).encode()), 413)
+
+
+class BrokenFraming(io.RawIOBase):
+    """A body stream that fails as a WSGI server's does on a malformed chunk."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        raise RuntimeError("Invalid chunk size: 'zz'")  # not an OSError, like gunicorn's
+
+
+class ClientGone(BrokenFraming):
+    def readinto(self, buffer: Any) -> int:
+        raise OSError("connection reset by peer")
+
+
+@pytest.mark.parametrize("stream", [BrokenFraming, ClientGone])
+def test_unreadable_chunked_body_is_400_not_500(
+    client: FlaskClient, stream: type[io.RawIOBase], caplog: pytest.LogCaptureFixture
+) -> None:
+    body = assert_json_error(post_chunked(client, b"", stream()), 400)
+    assert body["error"] == "malformed_body"
+    assert "Traceback" not in caplog.text
+    assert not [record for record in caplog.records if record.exc_info]
 
 
 def test_batch_over_the_limit_is_413(trained: Settings, example_record: dict) -> None:
