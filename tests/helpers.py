@@ -112,6 +112,7 @@ def expected_tree(
                 "prediction_log/rotating_file",
                 "prediction_log/writer",
                 "prediction_log/writer_pipe",
+                "serving/metadata",
                 "serving/metrics",
                 "prediction/loader",
                 "prediction/model",

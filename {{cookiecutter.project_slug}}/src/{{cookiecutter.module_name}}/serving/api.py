@@ -25,6 +25,13 @@ from {{ cookiecutter.module_name }}.prediction_log.line_format import (
     REQUEST_ID_HEADER,
     request_id,
 )
+from {{ cookiecutter.module_name }}.serving.metadata import (
+    full_metadata,
+    public_metadata,
+    wants_full,
+    without_root,
+)
+from {{ cookiecutter.module_name }}.serving.retrain import require_token
 from {{ cookiecutter.module_name }}.serving.validation import (
     RequestError,
     parse_records,
@@ -40,7 +47,8 @@ def current_model() -> LoadedModel:
     model = current_app.extensions.get("model")
     if model is None:
         reason = current_app.extensions.get("model_error", "no model loaded")
-        raise RequestError(503, "model_not_ready", reason)
+        root = current_app.config["SETTINGS"].root
+        raise RequestError(503, "model_not_ready", without_root(reason, root))
     return model
 
 
@@ -168,12 +176,16 @@ def ready() -> Any:
 
 @api.get("/metadata")
 def metadata() -> Any:
-    """What is being served: version, hash, schema, metrics, params, libraries, runtime.
+    """What is being served: version, classes, schema, example record, stage and engine.
 
-    If the prod pointer moved to a version this worker refused (it failed to load or
-    verify), ``refused_update`` says why: the previous model is still the one serving.
+    ``?full=1`` with the retrain token (``Authorization: Bearer <token>``) adds hash,
+    lineage, metrics, params and libraries, and why the engine was chosen. If the prod
+    pointer moved to a version this worker refused (it failed to load or verify),
+    ``refused_update`` says so (the full view says why): the previous model still serves.
     """
+    full = wants_full(request.args.get("full"))
+    if full:
+        require_token("the full metadata", "full_metadata_disabled")
     model = current_model()
-    served = {**model.metadata, "runtime": model.runtime_choice.describe()}
     refused = current_app.extensions.get("swap_error")
-    return jsonify({**served, "refused_update": refused} if refused else served)
+    return jsonify(full_metadata(model, refused) if full else public_metadata(model, refused))
