@@ -20,7 +20,11 @@ from typing import Any
 import pytest
 
 from {{ cookiecutter.module_name }}.config import ENV_PREFIX, Settings
-from {{ cookiecutter.module_name }}.serving.__main__ import APP, free_port, wait_until_ready
+from {{ cookiecutter.module_name }}.serving.__main__ import (
+    APP,
+    free_port,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.slow
 
