@@ -128,6 +128,8 @@ def test_no_request_fails_while_prod_moves_under_load(
     env = {
         **os.environ,
         f"{ENV_PREFIX}__PATHS__REGISTRY": str(store_settings.paths.registry),
+        # The test's own log (a temp folder), not the project's logs/predictions.jsonl.
+        f"{ENV_PREFIX}__PATHS__PREDICTION_LOG": str(store_settings.paths.prediction_log),
         f"{ENV_PREFIX}__SERVING__RELOAD_INTERVAL": "0.1",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
