@@ -32,11 +32,16 @@ RAW_PENGUINS = TEMPLATE / "tests/data/penguins_raw.csv"
 
 
 def http(
-    method: str, url: str, body: bytes | None = None, content_type: str = "application/json"
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    content_type: str = "application/json",
+    token: str | None = None,
 ) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        url, data=body, method=method, headers={"Content-Type": content_type}
-    )
+    headers = {"Content-Type": content_type}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -144,7 +149,8 @@ def test_served_prediction_over_http(project: Path, server: str) -> None:
     ] * 2
     assert body["predictions"][0]["prediction"] in metadata["classes"]
     served = http("GET", f"{server}/metadata")[1]
-    assert served["artifact"]["sha256"] == metadata["artifact"]["sha256"]
+    assert served["version"] == metadata["version"]  # the artifact's sha256, shortened
+    assert "libraries" not in served  # public metadata: what a client needs
     assert metadata["onnx"]["status"] == "passed"
     assert served["runtime"]["active"] == "onnx"  # the fast path serves by default
 
@@ -548,10 +554,11 @@ def test_register_promote_models_rollback_through_make(project: Path) -> None:
         (project / "record.json").write_text(json.dumps(record), encoding="utf-8")
         predicted = run(["make", "--silent", "predict", "INPUT=record.json"], project).stdout
         assert json.loads(predicted)["model_version"] == "v1.0.0"
-        with gunicorn(project) as base:
+        token = {f"{DEFAULT_MODULE.upper()}_RETRAIN_TOKEN": "e2e-operator"}
+        with gunicorn(project, env=token) as base:
             status, answer = http("POST", f"{base}/predict", json.dumps(record).encode())
             assert (status, answer["model_version"]) == (200, "v1.0.0")
-            metadata = http("GET", f"{base}/metadata")[1]
+            metadata = http("GET", f"{base}/metadata?full=1", token="e2e-operator")[1]
             assert metadata["serving"] == {"source": "registry", "stage": "prod"}
             v1_commit = run(["git", "rev-list", "-n", "1", "model@v1.0.0"], project).stdout
             assert metadata["lineage"]["git_commit"] == v1_commit.strip()

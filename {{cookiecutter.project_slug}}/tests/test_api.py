@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -18,6 +20,7 @@ from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.engine import SKLEARN_ONLY
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.serving.app import create_app
+from {{ cookiecutter.module_name }}.serving.retrain import TOKEN_ENV
 
 
 def assert_json_error(response: Any, status: int) -> dict[str, Any]:
@@ -52,11 +55,91 @@ def test_health_probes(client: FlaskClient, model: LoadedModel) -> None:
     assert ready.get_json()["model_version"] == model.version
 
 
-def test_metadata_names_version_schema_and_metrics(client: FlaskClient, model: LoadedModel) -> None:
+def test_metadata_names_version_schema_and_example(client: FlaskClient, model: LoadedModel) -> None:
     body = client.get("/metadata").get_json()
     assert body["version"] == model.version
     assert body["schema"]["target"] == model.schema.target
+    assert body["input_example"] == model.metadata["input_example"]
+    assert body["runtime"]["active"] in ("onnx", "sklearn")
+
+
+TOKEN = "metadata-token"
+PERSON = "Ann O'Hara <ann@example.com>"
+
+
+@pytest.fixture
+def registered_app(trained: Settings) -> Flask:
+    """Serving a version whose lineage names a person, after refusing an update whose
+    reason names a server path; the retrain token is set."""
+    app = create_app(trained)
+    model = app.extensions["model"]
+    lineage = {"registered_by": PERSON, "git_commit": "0" * 40}
+    served = {**model.metadata, "lineage": lineage, "serving": {"source": "registry"}}
+    app.extensions["model"] = dataclasses.replace(model, metadata=served)
+    app.extensions["swap_error"] = (
+        f"artifact {trained.root}/models/registry/versions/v3.0.0/model.skops does not match"
+    )
+    app.config.update(RETRAIN_TOKEN=TOKEN)
+    return app
+
+
+def test_public_metadata_is_what_a_client_needs(registered_app: Flask, trained: Settings) -> None:
+    response = registered_app.test_client().get("/metadata")
+    body = response.get_json()
+    assert set(body) == {
+        "version",
+        "classes",
+        "schema",
+        "input_example",
+        "serving",
+        "runtime",
+        "refused_update",
+    }
+    assert set(body["runtime"]) == {"active", "requested"}
+    text = response.get_data(as_text=True)
+    assert "ann@example.com" not in text
+    assert str(trained.root) not in text
+    assert "scikit-learn" not in text  # no library versions
+    assert "/metadata?full=1" in body["refused_update"]
+
+
+def test_full_metadata_needs_the_retrain_token(registered_app: Flask, model: LoadedModel) -> None:
+    client = registered_app.test_client()
+    refused = assert_json_error(client.get("/metadata?full=1"), 401)
+    assert refused["error"] == "unauthorized"
+    assert client.get("/metadata?full=1").headers["WWW-Authenticate"].startswith("Bearer")
+    wrong = {"Authorization": "Bearer not-the-token"}
+    assert_json_error(client.get("/metadata?full=1", headers=wrong), 403)
+    assert_json_error(client.get("/metadata?full=maybe"), 400)
+    right = {"Authorization": f"Bearer {TOKEN}"}
+    body = client.get("/metadata?full=1", headers=right).get_json()
+    assert body["lineage"]["registered_by"] == PERSON
+    assert body["libraries"] == model.metadata["libraries"]
     assert "model" in body["metrics"]
+    assert "sha256" in body["artifact"]
+    assert "reason" in body["runtime"]
+    assert body["refused_update"] == registered_app.extensions["swap_error"]
+    assert "lineage" not in client.get("/metadata?full=0", headers=right).get_json()
+
+
+def test_full_metadata_is_disabled_without_a_token(
+    trained: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    client = create_app(trained).test_client()
+    response = client.get("/metadata?full=1", headers={"Authorization": "Bearer guess"})
+    body = assert_json_error(response, 404)
+    assert body["error"] == "full_metadata_disabled"
+    assert TOKEN_ENV in body["detail"]
+
+
+def test_not_ready_reason_names_no_server_path(trained: Settings) -> None:
+    absent = trained.root / "models" / "absent-for-this-test.json"
+    client = create_app(trained.with_paths(metadata=absent)).test_client()
+    for path in ("/health/ready", "/metadata"):
+        body = assert_json_error(client.get(path), 503)
+        assert "models/absent-for-this-test.json" in body["detail"]
+        assert str(trained.root) not in body["detail"]
 
 
 @pytest.mark.parametrize(
@@ -106,6 +189,55 @@ def test_body_over_the_limit_is_413(trained: Settings, example_record: dict) -> 
     body = assert_json_error(client.post("/predict", json=[example_record] * 200), 413)
     assert body["error"] == "body_too_large"
     assert "serving.max_body_bytes" in body["detail"]
+
+
+# A chunked request as gunicorn hands it over: no Content-Length, a stream the server ends.
+CHUNKED = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+TERMINATED = {"wsgi.input_terminated": True}
+
+
+def post_chunked(client: FlaskClient, body: bytes, stream: Any = None) -> Any:
+    environ = {**TERMINATED, "wsgi.input": stream} if stream is not None else TERMINATED
+    return client.post("/predict", data=body, headers=CHUNKED, environ_overrides=environ)
+
+
+def test_chunked_body_over_the_limit_is_413_even_if_its_start_is_valid(
+    trained: Settings, example_record: dict
+) -> None:
+    limit = 1024
+    client = create_app(with_serving(trained, max_body_bytes=limit)).test_client()
+    record = json.dumps(example_record).encode()
+    exactly = record + b" " * (limit - len(record))  # valid JSON of exactly the limit
+    assert post_chunked(client, exactly).status_code == 200
+    body = assert_json_error(post_chunked(client, exactly + b" "), 413)
+    assert body["error"] == "body_too_large"
+    assert "serving.max_body_bytes" in body["detail"]
+    assert_json_error(post_chunked(client, json.dumps([example_record] * 200).encode()), 413)
+
+
+class BrokenFraming(io.RawIOBase):
+    """A body stream that fails as a WSGI server's does on a malformed chunk."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        raise RuntimeError("Invalid chunk size: 'zz'")  # not an OSError, like gunicorn's
+
+
+class ClientGone(BrokenFraming):
+    def readinto(self, buffer: Any) -> int:
+        raise OSError("connection reset by peer")
+
+
+@pytest.mark.parametrize("stream", [BrokenFraming, ClientGone])
+def test_unreadable_chunked_body_is_400_not_500(
+    client: FlaskClient, stream: type[io.RawIOBase], caplog: pytest.LogCaptureFixture
+) -> None:
+    body = assert_json_error(post_chunked(client, b"", stream()), 400)
+    assert body["error"] == "malformed_body"
+    assert "Traceback" not in caplog.text
+    assert not [record for record in caplog.records if record.exc_info]
 
 
 def test_batch_over_the_limit_is_413(trained: Settings, example_record: dict) -> None:

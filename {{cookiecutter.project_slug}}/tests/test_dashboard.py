@@ -142,6 +142,13 @@ def test_without_a_model_the_dashboard_still_answers(trained: Settings, tmp_path
     assert "make train" in model["message"]
 
 
+def test_a_refused_update_is_shown_without_server_paths(trained: Settings, tmp_path: Path) -> None:
+    app = create_app(dashboard_settings(trained, tmp_path))
+    app.extensions["swap_error"] = f"artifact {trained.root}/models/registry/v3/model.skops"
+    refused = data(app.test_client())["model"]["refused_update"]
+    assert refused == "artifact models/registry/v3/model.skops"
+
+
 def test_a_drift_report_is_shown(trained: Settings, tmp_path: Path, model: LoadedModel) -> None:
     report = drift_report(model.version)
     (tmp_path / "drift.json").write_text(json.dumps(report), encoding="utf-8")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import string
 import subprocess
 import sys
 from collections.abc import Callable
@@ -76,6 +78,36 @@ def test_each_app_counts_only_its_own_requests(client: FlaskClient, trained: Set
         value(samples, "http_requests_total", endpoint="/health/live", method="GET", status="200")
         == 1
     )
+
+
+def test_random_methods_and_paths_add_no_series(client: FlaskClient) -> None:
+    """Clients choose methods and paths freely; the label values stay a fixed set."""
+    rng = random.Random(19)
+    routes = sorted({rule.rule for rule in client.application.url_map.iter_rules()})
+    known = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
+
+    def send(random_requests: int) -> None:
+        for method in known:  # every route with every known method: their series exist
+            for route in routes:
+                client.open(route.replace("<job_id>", "x"), method=method)
+        for _ in range(random_requests):
+            method = "".join(rng.choices(string.ascii_letters, k=rng.randint(1, 12)))
+            noise = "".join(rng.choices(string.ascii_lowercase + "/", k=rng.randint(1, 30)))
+            path = rng.choice([f"/{noise}", rng.choice(routes).replace("<job_id>", noise)])
+            client.open(path, method=method)
+            client.open(f"/{noise}", method=rng.choice(known))
+
+    def series() -> set[tuple[str, frozenset[tuple[str, str]]]]:
+        return set(parse(client.get("/metrics").get_data(as_text=True)))
+
+    send(random_requests=100)
+    first = series()
+    send(random_requests=500)
+    assert series() == first
+    labels = [dict(pairs) for _, pairs in first]
+    registered = {*known, "CONNECT", "TRACE"}
+    assert {row["method"] for row in labels if "method" in row} <= {*registered, "other"}
+    assert {row["endpoint"] for row in labels if "endpoint" in row} <= {*routes, "unmatched"}
 
 
 WORKER = """

@@ -582,8 +582,11 @@ def test_full_cycle_train_promote_retrain_promote_rollback(
     assert project.served_version() == "v2.0.0"
 
     commands.rollback(project.settings, yes, reason="back to v1", say=quiet)
-    client = create_app(project.settings).test_client()
-    metadata = client.get("/metadata").get_json()
+    app = create_app(project.settings)
+    app.config.update(RETRAIN_TOKEN="operator")
+    client = app.test_client()
+    full = {"Authorization": "Bearer operator"}
+    metadata = client.get("/metadata?full=1", headers=full).get_json()
     record = metadata["input_example"]
     answer = client.post("/predict", json=record).get_json()
     assert answer["model_version"] == "v1.0.0"

@@ -79,13 +79,17 @@ def test_a_broken_new_version_is_refused_and_the_old_one_keeps_serving(
     store_settings: Settings, example_record: dict[str, Any]
 ) -> None:
     promote(store_settings, "v1.0.0")
-    client = create_app(store_settings).test_client()
+    app = create_app(store_settings)
+    app.config.update(RETRAIN_TOKEN="operator")
+    client = app.test_client()
     assert served_version(client, example_record) == "v1.0.0"
     promote(store_settings, TAMPERED)
     assert served_version(client, example_record) == "v1.0.0"
     metadata = client.get("/metadata").get_json()
     assert metadata["version"] == "v1.0.0"
-    assert "sha256" in metadata["refused_update"]
+    assert "refused" in metadata["refused_update"]
+    full = client.get("/metadata?full=1", headers={"Authorization": "Bearer operator"})
+    assert "sha256" in full.get_json()["refused_update"]  # the reason, for the operator
     promote(store_settings, "v2.0.0")  # the next good promotion goes through
     assert served_version(client, example_record) == "v2.0.0"
     assert "refused_update" not in client.get("/metadata").get_json()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from {{ cookiecutter.module_name }}.config import (
     ServingSettings,
@@ -23,10 +25,19 @@ from {{ cookiecutter.module_name }}.prediction_log.line_format import (
     REQUEST_ID_HEADER,
     request_id,
 )
+from {{ cookiecutter.module_name }}.serving.metadata import (
+    full_metadata,
+    public_metadata,
+    wants_full,
+    without_root,
+)
+from {{ cookiecutter.module_name }}.serving.retrain import require_token
 from {{ cookiecutter.module_name }}.serving.validation import (
     RequestError,
     parse_records,
 )
+
+log = logging.getLogger(__name__)
 
 api = Blueprint("api", __name__)
 
@@ -36,7 +47,8 @@ def current_model() -> LoadedModel:
     model = current_app.extensions.get("model")
     if model is None:
         reason = current_app.extensions.get("model_error", "no model loaded")
-        raise RequestError(503, "model_not_ready", reason)
+        root = current_app.config["SETTINGS"].root
+        raise RequestError(503, "model_not_ready", without_root(reason, root))
     return model
 
 
@@ -50,14 +62,7 @@ def read_json_body(limits: ServingSettings) -> Any:
             f"send the records as JSON with 'Content-Type: application/json' "
             f"(got {request.mimetype or 'none'!r})",
         )
-    if request.content_length is not None and request.content_length > limits.max_body_bytes:
-        raise RequestError(
-            413,
-            "body_too_large",
-            f"the body has {request.content_length} bytes; at most {limits.max_body_bytes} "
-            "per request (serving.max_body_bytes): split the batch",
-        )
-    body = request.get_data(cache=True)
+    body = read_body(limits.max_body_bytes)
     if not body.strip():
         raise RequestError(400, "empty_body", "the request body is empty: send JSON records")
     try:
@@ -68,6 +73,44 @@ def read_json_body(limits: ServingSettings) -> Any:
         raise RequestError(
             400, "malformed_json", "the body nests arrays or objects too deeply: send flat records"
         ) from None
+
+
+def read_body(limit: int) -> bytes:
+    """The raw body, whatever its transfer encoding: 413 when it is longer than ``limit``
+    bytes, 400 when its framing is broken."""
+    declared = request.content_length  # None for a chunked body
+    if declared is not None and declared > limit:
+        raise body_too_large(f"the body has {declared} bytes", limit)
+    # A chunked body declares no length: the server ends its stream (gunicorn sets
+    # wsgi.input_terminated) and Werkzeug stops reading at max_content_length. Reading one
+    # byte past the limit tells a body of exactly ``limit`` bytes from a longer one, which
+    # would otherwise be cut at the limit and parsed.
+    request.max_content_length = limit + 1
+    try:
+        body = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise body_too_large(f"the body has more than {limit} bytes", limit) from None
+    except Exception as error:  # the server's own error: e.g. gunicorn's InvalidChunkSize
+        reason = "the connection ended early" if isinstance(error, ClientDisconnected) else error
+        log.warning("unreadable request body: %.200s", reason)
+        raise RequestError(
+            400,
+            "malformed_body",
+            f"the body could not be read ({str(reason)[:200]}): send it again, with a "
+            "Content-Length or a well-formed 'Transfer-Encoding: chunked'",
+        ) from None
+    if len(body) > limit:
+        raise body_too_large(f"the body has more than {limit} bytes", limit)
+    return body
+
+
+def body_too_large(what: str, limit: int) -> RequestError:
+    """The 413 for a body over ``serving.max_body_bytes``."""
+    return RequestError(
+        413,
+        "body_too_large",
+        f"{what}; at most {limit} per request (serving.max_body_bytes): split the batch",
+    )
 
 
 @api.post("/predict")
@@ -133,12 +176,16 @@ def ready() -> Any:
 
 @api.get("/metadata")
 def metadata() -> Any:
-    """What is being served: version, hash, schema, metrics, params, libraries, runtime.
+    """What is being served: version, classes, schema, example record, stage and engine.
 
-    If the prod pointer moved to a version this worker refused (it failed to load or
-    verify), ``refused_update`` says why: the previous model is still the one serving.
+    ``?full=1`` with the retrain token (``Authorization: Bearer <token>``) adds hash,
+    lineage, metrics, params and libraries, and why the engine was chosen. If the prod
+    pointer moved to a version this worker refused (it failed to load or verify),
+    ``refused_update`` says so (the full view says why): the previous model still serves.
     """
+    full = wants_full(request.args.get("full"))
+    if full:
+        require_token("the full metadata", "full_metadata_disabled")
     model = current_model()
-    served = {**model.metadata, "runtime": model.runtime_choice.describe()}
     refused = current_app.extensions.get("swap_error")
-    return jsonify({**served, "refused_update": refused} if refused else served)
+    return jsonify(full_metadata(model, refused) if full else public_metadata(model, refused))

@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.serving.drift_report import load_drift
+from {{ cookiecutter.module_name }}.serving.metadata import without_root
 from {{ cookiecutter.module_name }}.serving.traffic import summarise
 
 PAGE = "dashboard.html"
@@ -51,9 +52,10 @@ def model_summary(settings: Settings) -> dict[str, Any]:
     if model is None:
         reason = str(current_app.extensions.get("model_error", "no model loaded"))
         # Paths as params.yaml writes them (relative): the page need not show the server's.
-        return {"status": "not_loaded", "message": reason.replace(f"{settings.root}/", "")}
+        return {"status": "not_loaded", "message": without_root(reason, settings.root)}
     metrics = model.metadata.get("metrics", {})
     name = metrics.get("gate", {}).get("metric")
+    refused = current_app.extensions.get("swap_error")
     return {
         "status": "ready",
         "version": model.version,
@@ -66,7 +68,7 @@ def model_summary(settings: Settings) -> dict[str, Any]:
         },
         "rows": metrics.get("rows", {}),
         "classes": model.metadata.get("classes", []),
-        "refused_update": current_app.extensions.get("swap_error"),
+        "refused_update": refused and without_root(refused, settings.root),
     }
 
 

@@ -31,6 +31,14 @@ LATENCY = "http_request_duration_seconds"
 PREDICTIONS = "predictions_total"
 # Seconds; a single prediction takes milliseconds, a 1,000-row batch tens of them.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Label values no client can choose: every series costs memory in each worker and in
+# Prometheus, so a method outside HTTP's registered ones (RFC 9110, plus PATCH) counts as
+# "other" and a URL that matches no route as "unmatched".
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+OTHER_METHOD = "other"
+UNMATCHED = "unmatched"
 
 
 class Metrics:
@@ -112,8 +120,9 @@ def install_metrics(app: Flask) -> Metrics:
     def record(response: Response) -> Response:
         started = g.pop("metrics_started", None)
         # The route's pattern, not the raw path: unknown URLs must not add label values.
-        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics.requests.labels(endpoint, request.method, str(response.status_code)).inc()
+        endpoint = request.url_rule.rule if request.url_rule else UNMATCHED
+        method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
+        metrics.requests.labels(endpoint, method, str(response.status_code)).inc()
         if started is not None:
             metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
         if response.status_code >= 400:

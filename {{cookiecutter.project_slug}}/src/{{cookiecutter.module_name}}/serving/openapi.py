@@ -76,7 +76,10 @@ def build_openapi(schema: FeatureSchema, limits: ServingSettings, version: str) 
                             "one prediction per record, in order",
                             {"$ref": REF.format(model="PredictResponse")},
                         ),
-                        "400": _error("malformed JSON, empty body or list, a non-object record"),
+                        "400": _error(
+                            "malformed JSON or chunked framing, empty body or list, "
+                            "a non-object record"
+                        ),
                         "413": _error(
                             f"over {limits.max_batch_size} records or {limits.max_body_bytes} bytes"
                         ),
@@ -92,7 +95,25 @@ def build_openapi(schema: FeatureSchema, limits: ServingSettings, version: str) 
             },
             "/metadata": {
                 "get": {
-                    "responses": {"200": _json("the served model's metadata"), "503": not_ready}
+                    "summary": "The served model: version, classes, schema, example, engine",
+                    "parameters": [
+                        {
+                            "name": "full",
+                            "in": "query",
+                            "required": False,
+                            "description": "1: also lineage, metrics, params and libraries "
+                            "(needs the retrain token)",
+                            "schema": {"type": "string", "enum": ["1", "0"]},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json("the served model's metadata"),
+                        "400": _error("full is neither 1 nor 0"),
+                        "401": unauthorized,
+                        "403": forbidden,
+                        "404": _error("full=1 while no retrain token is configured"),
+                        "503": not_ready,
+                    },
                 }
             },
             "/metrics": {

@@ -38,14 +38,15 @@ def configure_retrain(app: Any, token: str | None = None) -> None:
     app.register_blueprint(retrain)
 
 
-def require_token() -> None:
-    """404 when retraining is disabled, 401 without a bearer token, 403 with a wrong one."""
+def require_token(feature: str = "retraining", disabled: str = "retrain_disabled") -> None:
+    """404 (error ``disabled``) when no token is set, 401 without a bearer token, 403 with
+    a wrong one. ``feature`` names what the token guards, for the 404's detail."""
     expected = current_app.config.get("RETRAIN_TOKEN")
     if not expected:
         raise RequestError(
             404,
-            "retrain_disabled",
-            f"retraining is disabled on this server: set {TOKEN_ENV} to a secret to enable it",
+            disabled,
+            f"{feature} is disabled on this server: set {TOKEN_ENV} to a secret to enable it",
         )
     scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not sent.strip():
@@ -56,9 +57,10 @@ def require_token() -> None:
         raise RequestError(403, "forbidden", f"the bearer token does not match {TOKEN_ENV}")
 
 
-@retrain.after_request
+@retrain.after_app_request
 def ask_for_bearer(response: Any) -> Any:
-    """A 401 says which authentication scheme to use (RFC 9110)."""
+    """A 401 says which authentication scheme to use (RFC 9110); the token also guards
+    ``/metadata?full=1``, so this applies to every route."""
     if response.status_code == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="retrain"'
     return response
