@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -24,12 +25,16 @@ from {{ cookiecutter.module_name }}.config import (
     Settings,
     load_settings,
 )
-from {{ cookiecutter.module_name }}.prediction.store import ModelStore
+from {{ cookiecutter.module_name }}.prediction.store import (
+    ModelStore,
+    Pointer,
+)
 from {{ cookiecutter.module_name }}.registry import (
     champion,
     commands,
     listing,
     publish,
+    tags,
 )
 from {{ cookiecutter.module_name }}.registry.__main__ import main as registry_main
 from {{ cookiecutter.module_name }}.registry.lineage import (
@@ -426,7 +431,10 @@ def test_models_lists_versions_with_stage_metric_who_and_lineage(
 ) -> None:
     rows, warnings = listing.list_models(project.settings)
     assert warnings == []
-    assert [(row.version, row.stage) for row in rows] == [("v2.0.0", ""), ("v1.0.0", "prod")]
+    assert [(row.version, row.stage) for row in rows] == [
+        ("v2.0.0", "never promoted"),
+        ("v1.0.0", "prod"),
+    ]
     assert rows[1].metric > rows[0].metric
     assert rows[1].commit == project.git("rev-list", "-n", "1", "model@v1.0.0")[:8]
     monkeypatch.setenv(PARAMS_ENV, str(project.root / "params.yaml"))
@@ -630,3 +638,81 @@ def test_an_exported_version_folder_gets_the_mode_of_any_new_folder(
     assert stat.S_IMODE(target.stat().st_mode) == mode
     assert stat.S_IMODE((target / "metadata.json").stat().st_mode) == mode & 0o666
     assert [path.name for path in store.versions_root.iterdir()] == ["v9.9.9"]
+
+
+# ``make models`` for a person: synthetic versions and audit entries in a temporary store.
+
+LONG_NAME = "Annabelle Ottilie Featherstonehaugh-Lee"
+
+
+def synthetic_store(settings: Settings, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Three tagged versions and their store copies; v1 then v2 promoted, v3 never."""
+    settings = settings.with_paths(registry=folder / "registry")
+    store = ModelStore(settings.paths.registry)
+    people = f"{LONG_NAME} <annabelle.featherstonehaugh-lee@analytics.example.com>"
+    tagged = []
+    for number in (1, 2, 3):
+        version = f"v{number}.0.0"
+        lineage = {
+            "registered_at": f"2026-12-0{number}T09:3{number}:17+00:00",
+            "registered_by": people,
+            "data": {f"data/raw/part{part}.csv": f"{part}" * 32 for part in range(4)},
+        }
+        metadata = {"metrics": {"model": {settings.evaluate.metric: 0.9 + number / 100}}}
+        storage.write_json(store.metadata_path(version), {**metadata, "lineage": lineage})
+        stages = (listing.PROD_STAGE,) if number == 2 else ()
+        tagged.append(tags.TaggedVersion(version, "c" * 40, "", people, stages))
+    monkeypatch.setattr(tags, "list_versions", lambda *_args: tagged[::-1])
+    publish.write_pointer(store, Pointer("v2.0.0", ("v1.0.0",)))
+    for when, source, target in (("01T10:00", None, "v1.0.0"), ("04T10:12", "v1.0.0", "v2.0.0")):
+        entry = {"event": "promote", "from": source, "to": target, "forced": False}
+        publish.append_audit(
+            store,
+            {
+                **entry,
+                "at": f"2026-12-{when}:41+00:00",
+                "by": people,
+                "reason": "better recall on the holdout, checked with the team " * 3,
+            },
+        )
+    return settings
+
+
+def test_models_opens_with_what_serves_since_when_and_who(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = listing.render(synthetic_store(settings, tmp_path, monkeypatch))
+    assert lines[0] == f"v2.0.0 is in prod since 2026-12-04 10:12 UTC (promoted by {LONG_NAME})."
+
+
+def test_models_fits_100_columns_newest_first_without_emails(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = listing.render(synthetic_store(settings, tmp_path, monkeypatch))
+    text = "\n".join(lines)
+    assert max(len(line) for line in lines) <= listing.WIDTH, text
+    assert "@" not in text
+    assert "example.com" not in text
+    table = [re.split(r"\s{2,}", line) for line in lines[4:7]]  # after headline and header
+    assert [row[0] for row in table] == ["v3.0.0", "v2.0.0", "v1.0.0"]
+    assert [row[1] for row in table] == ["never promoted", "prod", "was prod"]
+    assert table[0][3] == "2026-12-03 09:33"  # registered, in UTC, to the minute
+    changes = lines[lines.index("Last changes to prod, newest first:") + 1 :]
+    starts = [line.split()[:2] for line in changes if line.startswith("  2026")]
+    assert starts == [["2026-12-04", "10:12"], ["2026-12-01", "10:00"]]
+
+
+def test_models_says_when_nothing_is_in_prod(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tags, "list_versions", lambda *_args: [])
+    empty = settings.with_paths(registry=tmp_path / "registry")
+    text = "\n".join(listing.render(empty))
+    assert text.startswith("No version is in prod yet: servers serve the last trained model")
+    assert "No registered versions yet" in text
+
+
+def test_display_names_drop_emails_and_times_are_utc() -> None:
+    assert listing.display_name("Ann Lee <ann@example.com>") == "Ann Lee"
+    assert listing.display_name("ann.lee@example.com") == "ann.lee"
+    assert listing.display_time("2026-12-04T11:12:59+01:00") == "2026-12-04 10:12"

@@ -153,7 +153,10 @@ def test_the_candidate_is_registered_not_promoted(
     assert project.store().audit_path.read_bytes() == audit_before
     assert project.served_version() == "v1.0.0"
     rows, warnings = listing.list_models(project.settings)
-    assert [(row.version, row.stage) for row in rows] == [("v2.0.0", ""), ("v1.0.0", "prod")]
+    assert [(row.version, row.stage) for row in rows] == [
+        ("v2.0.0", "never promoted"),
+        ("v1.0.0", "prod"),
+    ]
     assert warnings == []
     # The commit made for it holds the pipeline's records only (dvc.lock, metrics, plot
     # data), with a message naming score and data.

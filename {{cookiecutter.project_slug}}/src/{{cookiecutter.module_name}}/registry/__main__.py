@@ -16,26 +16,12 @@ from {{ cookiecutter.module_name }}.config import (
     load_settings,
 )
 from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
-from {{ cookiecutter.module_name }}.prediction.store import ModelStore
 from {{ cookiecutter.module_name }}.registry import (
     commands,
     listing,
-    publish,
     retrain,
 )
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
-
-RECENT_EVENTS = 5
-
-
-def format_table(header: list[str], rows: list[list[str]]) -> str:
-    """Plain aligned columns, readable in any terminal and in a CI log."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    lines = [header, ["-" * width for width in widths], *rows]
-    return "\n".join(
-        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
 
 
 def ask(assume_yes: bool) -> commands.Confirm:
@@ -58,38 +44,8 @@ def ask(assume_yes: bool) -> commands.Confirm:
 
 
 def show_models() -> None:
-    """Print the versions table, warnings and the last audit events."""
-    settings = load_settings()
-    rows, warnings = listing.list_models(settings)
-    if not rows:
-        print("No registered versions yet. Train (make train), commit, then: make register")
-    else:
-        metric = settings.evaluate.metric
-        header = ["VERSION", "STAGE", metric.upper(), "REGISTERED (UTC)", "BY", "COMMIT", "DATA"]
-        body = [
-            [
-                row.version,
-                row.stage,
-                "" if row.metric is None else f"{row.metric:.4f}",
-                row.registered_at.replace("T", " ").replace("+00:00", ""),
-                row.registered_by,
-                row.commit,
-                row.data,
-            ]
-            for row in rows
-        ]
-        print(format_table(header, body))
-    for warning in warnings:
-        print(f"warning: {warning}")
-    events = publish.read_audit(ModelStore(settings.paths.registry))[-RECENT_EVENTS:]
-    if events:
-        print("\nLast changes to prod:")
-        for event in events:
-            forced = " (FORCED)" if event.get("forced") else ""
-            print(
-                f"  {event['at']}  {event['event']}{forced} {event['from'] or 'none'} -> "
-                f"{event['to']}  by {event['by']}: {event['reason']}"
-            )
+    """Print what serves, the versions, warnings and the last changes (see listing.py)."""
+    print("\n".join(listing.render(load_settings())))
 
 
 def run_retrain(commit: bool) -> int:

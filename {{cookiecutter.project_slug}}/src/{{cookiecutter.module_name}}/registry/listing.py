@@ -1,16 +1,34 @@
-"""What ``make models`` shows: every version with its stage, score, author and lineage."""
+"""What ``make models`` shows: every version with its stage, score, author and lineage.
+
+Written for a person at a terminal: one sentence first saying what serves, then the
+versions newest first, then the last changes newest first; names without emails, times
+in UTC to the minute, and no line wider than :data:`WIDTH` columns.
+"""
 
 from __future__ import annotations
 
+import re
+import textwrap
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.store import (
     PROD_STAGE,
     ModelStore,
+    Pointer,
 )
-from {{ cookiecutter.module_name }}.registry import tags
+from {{ cookiecutter.module_name }}.registry import (
+    publish,
+    tags,
+)
 from {{ cookiecutter.module_name }}.storage import read_json
+
+WIDTH = 100
+RECENT_EVENTS = 5
+NEVER_PROMOTED = "never promoted"
+_EMAIL = re.compile(r"\s*<[^>]*>\s*")
 
 
 @dataclass(frozen=True)
@@ -41,7 +59,7 @@ def list_models(settings: Settings) -> tuple[list[Row], list[str]]:
         if not metadata:
             warnings.append(f"{tagged.version} has no copy in the store {store.root}")
         lineage = metadata.get("lineage", {})
-        stage = ""
+        stage = NEVER_PROMOTED
         if pointer and tagged.version == pointer.version:
             stage = PROD_STAGE
         elif pointer and tagged.version in pointer.history:
@@ -64,3 +82,113 @@ def list_models(settings: Settings) -> tuple[list[Row], list[str]]:
             "(an interrupted promotion?): run make promote or make rollback again to settle it"
         )
     return rows, warnings
+
+
+def display_name(who: str) -> str:
+    """A person as people say it: ``Ann Lee <ann@x.com>`` -> ``Ann Lee`` (never the email)."""
+    name = _EMAIL.sub(" ", who).strip()
+    return name.split("@", 1)[0] if "@" in name else name or "unknown"
+
+
+def display_time(moment: str) -> str:
+    """An ISO 8601 time as ``YYYY-MM-DD HH:MM`` in UTC (as given if it is not one)."""
+    try:
+        parsed = datetime.fromisoformat(moment)
+    except ValueError:
+        return moment
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def headline(pointer: Pointer | None, events: list[dict[str, Any]], serve_unpromoted: bool) -> str:
+    """One plain sentence: which version serves, since when, and who put it there."""
+    if pointer is None:
+        if serve_unpromoted:
+            return (
+                "No version is in prod yet: servers serve the last trained model, unpromoted. "
+                "Put a version in prod with: make promote VERSION=..."
+            )
+        return (
+            "No version is in prod yet, and servers serve nothing until one is "
+            "(serving.serve_unpromoted is false): make promote VERSION=..."
+        )
+    last = next((event for event in reversed(events) if event.get("to") == pointer.version), None)
+    if last is None:
+        return f"{pointer.version} is in prod (the audit log does not say since when or who)."
+    how = "rolled back to it" if last.get("event") == "rollback" else "promoted"
+    return (
+        f"{pointer.version} is in prod since {display_time(str(last.get('at', '')))} UTC "
+        f"({how} by {display_name(str(last.get('by', '')))})."
+    )
+
+
+def format_table(header: list[str], rows: list[list[str]], shrink: int) -> list[str]:
+    """Aligned columns within :data:`WIDTH`; column ``shrink`` is cut (with …) to fit."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    excess = sum(widths) + 2 * (len(widths) - 1) - WIDTH
+    if excess > 0:
+        widths[shrink] = max(len(header[shrink]), widths[shrink] - excess)
+    lines = [header, ["-" * width for width in widths], *rows]
+    return [
+        "  ".join(
+            _fit(cell, width).ljust(width) for cell, width in zip(line, widths, strict=True)
+        ).rstrip()[:WIDTH]
+        for line in lines
+    ]
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _wrap(text: str, indent: str = "", hanging: str = "    ") -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=hanging)
+
+
+def _data_cell(data: str) -> str:
+    """The first data hash, and how many more (they rarely fit side by side)."""
+    hashes = [item for item in data.split(", ") if item]
+    if len(hashes) <= 1:
+        return data
+    return f"{hashes[0]} +{len(hashes) - 1}"
+
+
+def render(settings: Settings) -> list[str]:
+    """The lines of ``make models``: headline, versions, warnings, last changes to prod."""
+    store = ModelStore(settings.paths.registry)
+    events = publish.read_audit(store)
+    lines = _wrap(headline(store.read_pointer(), events, settings.serving.serve_unpromoted))
+    rows, warnings = list_models(settings)
+    lines.append("")
+    if not rows:
+        lines.append("No registered versions yet. Train (make train), commit, then: make register")
+    else:
+        metric = settings.evaluate.metric
+        header = ["VERSION", "STAGE", metric.upper(), "REGISTERED (UTC)", "BY", "COMMIT", "DATA"]
+        body = [
+            [
+                row.version,
+                row.stage,
+                "" if row.metric is None else f"{row.metric:.4f}",
+                display_time(row.registered_at),
+                display_name(row.registered_by),
+                row.commit,
+                _data_cell(row.data),
+            ]
+            for row in rows
+        ]
+        lines.extend(format_table(header, body, shrink=header.index("BY")))
+    for warning in warnings:
+        lines.extend(_wrap(f"warning: {warning}"))
+    if events:
+        lines.extend(["", "Last changes to prod, newest first:"])
+        for event in reversed(events[-RECENT_EVENTS:]):
+            forced = " (FORCED)" if event.get("forced") else ""
+            change = (
+                f"{display_time(str(event.get('at', '')))}  {event.get('event')}{forced} "
+                f"{event.get('from') or 'none'} -> {event.get('to')}  "
+                f"by {display_name(str(event.get('by', '')))}: {event.get('reason', '')}"
+            )
+            lines.extend(_wrap(change, indent="  ", hanging="      "))
+    return lines
