@@ -7,6 +7,7 @@ The store is filled with the registry's own writers (export, atomic pointer), ex
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ from flask.testing import FlaskClient
 from {{ cookiecutter.module_name }}.config import ENV_PREFIX, Settings
 from {{ cookiecutter.module_name }}.prediction.store import ModelStore, Pointer
 from {{ cookiecutter.module_name }}.registry.publish import (
+    append_audit,
     export_version,
     write_pointer,
 )
@@ -93,6 +95,44 @@ def test_a_broken_new_version_is_refused_and_the_old_one_keeps_serving(
     promote(store_settings, "v2.0.0")  # the next good promotion goes through
     assert served_version(client, example_record) == "v2.0.0"
     assert "refused_update" not in client.get("/metadata").get_json()
+
+
+def promote_as(settings: Settings, version: str, by: str, reason: str) -> None:
+    """Move prod and append the audit entry, as ``make promote`` does."""
+    store = ModelStore(settings.paths.registry)
+    entry = {"event": "promote", "at": "2026-12-04T10:12:00+00:00", "by": by, "to": version}
+    append_audit(store, {**entry, "from": None, "reason": reason, "forced": False})
+    promote(settings, version)
+
+
+def test_each_swap_and_each_refusal_is_logged_with_who_promoted_and_why(
+    store_settings: Settings, example_record: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    promote_as(store_settings, "v1.0.0", "Bo Chen <bo@example.com>", "first model")
+    client = create_app(store_settings).test_client()
+    caplog.set_level(logging.INFO)
+    promote_as(store_settings, "v2.0.0", "Ann Lee <ann@example.com>", "better recall")
+    assert served_version(client, example_record) == "v2.0.0"
+    swapped = [record.getMessage() for record in caplog.records if "swapped" in record.msg]
+    assert swapped == [
+        "model swapped: v1.0.0 -> v2.0.0 (v2.0.0, promote by Ann Lee <ann@example.com> "
+        "at 2026-12-04T10:12:00+00:00: better recall)"
+    ]
+    caplog.clear()
+    promote_as(store_settings, TAMPERED, "Cy Dee <cy@example.com>", "try the tampered one")
+    assert served_version(client, example_record) == "v2.0.0"
+    (refused,) = [record for record in caplog.records if "refused" in record.msg]
+    assert refused.levelno == logging.ERROR
+    message = refused.getMessage()
+    assert "v3.0.0, promote by Cy Dee <cy@example.com>" in message
+    assert "try the tampered one" in message
+    assert "still serving v2.0.0" in message
+    assert "sha256" in message  # the reason it was refused
+    caplog.clear()
+    promote(store_settings, "v1.0.0")  # moved by hand: the newest audit entry is another's
+    assert served_version(client, example_record) == "v1.0.0"
+    assert "v1.0.0, not (yet) in the store's audit log" in caplog.text
+    assert "Bo Chen" not in caplog.text  # v1's first promotion is not this change
 
 
 def test_the_pointer_is_checked_at_most_once_per_interval(

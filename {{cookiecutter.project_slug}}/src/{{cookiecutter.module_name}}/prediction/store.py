@@ -18,6 +18,7 @@ them.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -108,6 +109,22 @@ class ModelStore:
             ) from None
         self.version_dir(pointer.version)  # validates the name
         return pointer
+
+    def last_change(self) -> dict[str, Any] | None:
+        """The newest audit entry (event, from, to, at, by, reason), or None if there is none.
+
+        Servers log it beside each swap, so their log says who moved prod and why.
+        """
+        if not self.audit_path.is_file():
+            return None
+        for line in reversed(self.audit_path.read_text(encoding="utf-8").splitlines()):
+            try:
+                entry = json.loads(line)
+            except ValueError:  # a line cut short by a crash: the registry warns about it
+                continue
+            if isinstance(entry, dict):
+                return entry
+        return None
 
     def load_version(
         self, version: str, extra_trusted: tuple[str, ...] = (), runtime: str = "auto"

@@ -113,8 +113,8 @@ def headline(pointer: Pointer | None, events: list[dict[str, Any]], serve_unprom
             "No version is in prod yet, and servers serve nothing until one is "
             "(serving.serve_unpromoted is false): make promote VERSION=..."
         )
-    last = next((event for event in reversed(events) if event.get("to") == pointer.version), None)
-    if last is None:
+    last = events[-1] if events else None
+    if last is None or last.get("to") != pointer.version:  # moved without the registry
         return f"{pointer.version} is in prod (the audit log does not say since when or who)."
     how = "rolled back to it" if last.get("event") == "rollback" else "promoted"
     return (

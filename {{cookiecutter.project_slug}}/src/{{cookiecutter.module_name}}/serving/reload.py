@@ -4,7 +4,9 @@ A promotion or rollback replaces the pointer file atomically. Each worker looks 
 ``stat`` call) at most every ``serving.reload_interval`` seconds, on the request path; when
 it moved, the worker loads and verifies the new version *beside* the old one and only then
 swaps the reference its requests read. A version that fails to load or verify is refused:
-the old model keeps serving and the reason is logged and shown in ``/metadata``.
+the old model keeps serving and the reason is logged and shown in ``/metadata``. Each swap
+and each refusal is logged with the change that caused it, read from the store's audit
+log: which version, who promoted it (or rolled back to it), when and why.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 
@@ -43,7 +46,8 @@ class ModelWatcher:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.pointer = ModelStore(settings.paths.registry).pointer_path
+        self.store = ModelStore(settings.paths.registry)
+        self.pointer = self.store.pointer_path
         self.interval = settings.serving.reload_interval
         # Taken before the first load, so a promotion during start-up is not missed.
         self.signature = pointer_signature(self.pointer)
@@ -67,11 +71,12 @@ class ModelWatcher:
 
     def _swap(self, app: Flask) -> None:
         old = app.extensions.get("model")
+        served = old.version if old is not None else "nothing"
+        change = self._change()
         try:
             new = load_served_model(self.settings)
         except ModelLoadError as error:
-            kept = old.version if old is not None else "nothing"
-            log.error("new prod model refused, still serving %s: %s", kept, error)
+            log.error("new prod model refused (%s), still serving %s: %s", change, served, error)
             app.extensions["swap_error"] = str(error)
             if old is None:
                 app.extensions["model_error"] = str(error)
@@ -79,7 +84,33 @@ class ModelWatcher:
         app.extensions["model"] = new  # one reference assignment: requests see old or new
         app.extensions.pop("model_error", None)
         app.extensions.pop("swap_error", None)
-        log.info("model swapped: %s -> %s", old.version if old else "none", new.version)
+        log.info("model swapped: %s -> %s (%s)", served, new.version, change)
+
+    def _change(self) -> str:
+        """The pointer's new version and the audit entry that put it there, in words."""
+        try:
+            pointer = self.store.read_pointer()
+        except ModelLoadError as error:
+            return f"prod pointer unreadable: {error}"
+        if pointer is None:
+            return "no version in prod any more"
+        return describe_change(pointer.version, self.store.last_change())
+
+
+def describe_change(version: str, entry: dict[str, Any] | None) -> str:
+    """``v2.0.0, promote by Ann Lee <ann@x> at 2026-...: reason`` (or why it is unknown).
+
+    Only the newest entry can describe the pointer's move: an older one naming the same
+    version is an earlier promotion. The registry appends the entry just after moving the
+    pointer, so a worker that looks in between sees none yet.
+    """
+    if entry is None or entry.get("to") != version:
+        return f"{version}, not (yet) in the store's audit log: moved by hand?"
+    forced = " (FORCED)" if entry.get("forced") else ""
+    return (
+        f"{version}, {entry.get('event', 'change')}{forced} by {entry.get('by', 'unknown')} "
+        f"at {entry.get('at', '?')}: {entry.get('reason', '')}"
+    )
 
 
 def install_reload(app: Flask, settings: Settings) -> ModelWatcher:
