@@ -8,6 +8,7 @@ Metrics: every worker writes its Prometheus samples into PROMETHEUS_MULTIPROC_DI
 fresh temporary folder unless you set one), so /metrics adds up across workers.
 """
 
+import logging
 import multiprocessing
 import os
 import shutil
@@ -49,6 +50,20 @@ def post_worker_init(worker):
     prediction_log = getattr(worker.wsgi, "extensions", {}).get("prediction_log")
     if prediction_log is not None:
         prediction_log.start()
+    _app_log_to_gunicorn(worker)
+
+
+def _app_log_to_gunicorn(worker):
+    """The application's INFO lines (model swaps, refused versions) join gunicorn's log.
+
+    Without this Python drops them: the package's loggers have no handler of their own.
+    """
+    package = getattr(worker.wsgi, "import_name", "").split(".")[0]
+    if package:
+        app_log = logging.getLogger(package)
+        app_log.handlers = list(worker.log.error_log.handlers)
+        app_log.setLevel(logging.INFO)
+        app_log.propagate = False
 
 
 def child_exit(server, worker):

@@ -165,8 +165,9 @@ def test_no_request_fails_while_prod_moves_under_load(
     child_environment: Callable[[Settings], dict[str, str]],
     tmp_path: Path,
 ) -> None:
-    """gunicorn with 2 workers under continuous load; prod moves six times."""
+    """gunicorn with 2 workers under continuous load; prod moves six times, each logged."""
     promote(store_settings, "v1.0.0")
+    server_log = (tmp_path / "gunicorn.log").open("wb")
     port = free_port()
     logged = store_settings.with_paths(prediction_log=tmp_path / "log" / "predictions.jsonl")
     env = {
@@ -180,7 +181,7 @@ def test_no_request_fails_while_prod_moves_under_load(
         [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
          "{{ cookiecutter.module_name }}.serving.app:create_app()"],
         cwd=store_settings.root, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=server_log,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/predict"
     results: list[tuple[int, Any]] = []
@@ -216,6 +217,7 @@ def test_no_request_fails_while_prod_moves_under_load(
         stop.set()
         server.terminate()
         server.wait(timeout=30)
+        server_log.close()
     assert len(results) > 20
     failures = [result for result in results + settled if result[0] != 200]
     assert failures == []
@@ -223,3 +225,6 @@ def test_no_request_fails_while_prod_moves_under_load(
     assert versions <= set(GOOD)
     assert versions == set(GOOD), "both versions must have served during the run"
     assert {body["model_version"] for _, body in settled} == {"v2.0.0"}
+    text = (tmp_path / "gunicorn.log").read_text(encoding="utf-8")
+    assert "model swapped: v2.0.0 -> v1.0.0" in text, text  # each worker logs its swaps
+    assert "new prod model refused (v3.0.0" in text, text
