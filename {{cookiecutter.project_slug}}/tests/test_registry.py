@@ -712,6 +712,18 @@ def test_models_says_when_nothing_is_in_prod(
     assert "No registered versions yet" in text
 
 
+def test_models_headline_names_a_rollback_and_a_pointer_moved_by_hand() -> None:
+    rollback = {"event": "rollback", "to": "v1.0.0", "at": "2026-12-04T10:12:00+00:00"}
+    events = [{**rollback, "by": "Bo Chen <bo@example.com>"}]
+    assert listing.headline(Pointer("v1.0.0"), events, serve_unpromoted=True) == (
+        "v1.0.0 is in prod since 2026-12-04 10:12 UTC (rolled back to it by Bo Chen)."
+    )
+    assert listing.headline(Pointer("v2.0.0"), events, serve_unpromoted=True) == (
+        "v2.0.0 is in prod (the audit log does not say since when or who)."
+    )
+    assert "servers serve nothing" in listing.headline(None, [], serve_unpromoted=False)
+
+
 def test_display_names_drop_emails_and_times_are_utc() -> None:
     assert listing.display_name("Ann Lee <ann@example.com>") == "Ann Lee"
     assert listing.display_name("ann.lee@example.com") == "ann.lee"
