@@ -134,12 +134,15 @@ def _register(settings: Settings, say: Say) -> str:
         if stored.is_file() and read_json(stored)["artifact"]["sha256"] == sha:
             say(f"This model is already registered as {tagged.version}.")
             return tagged.version
-    # Re-registering a tagged commit (its store copy was lost) keeps the tag's time and author.
+    # The registration's time and author are the tag's, read back from git: the same
+    # whether the version is new or re-registered after its store copy was lost.
     tagged = next((item for item in versions if item.commit == lineage["git_commit"]), None)
     version = tagged.version if tagged else tags.next_version(versions)
     if tagged is None:
         message = f"Register {name} {version}: sha256 {sha}"
         tags.register(root, name, version, lineage["git_commit"], message)
+        made = tags.list_versions(root, name)
+        tagged = next((item for item in made if item.version == version), None)
     metadata = versioned_metadata(model.metadata, version, lineage, root, tagged)
     publish.export_version(store, version, paths.model, metadata, paths.reference_profile)
     metric = settings.evaluate.metric
