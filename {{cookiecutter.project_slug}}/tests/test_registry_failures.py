@@ -12,6 +12,7 @@ import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,10 @@ from {{ cookiecutter.module_name }}.config import (
     DEBUG_ENV,
     PARAMS_ENV,
 )
-from {{ cookiecutter.module_name }}.registry import commands
+from {{ cookiecutter.module_name }}.registry import (
+    commands,
+    failures,
+)
 from {{ cookiecutter.module_name }}.registry.__main__ import main as registry_main
 
 Project = test_registry.Project
@@ -82,6 +86,15 @@ def test_a_disk_fault_during_promotion_is_one_line_with_the_path_and_the_fix(
     assert DISK_FAULTS[code] in line
     assert "make models" in line
     assert store.read_pointer().version == "v1.0.0"
+
+
+def test_a_failed_copy_names_the_file_it_could_not_write(tmp_path: Path) -> None:
+    # shutil.copyfile's fast path (sendfile) reports ENOSPC with the source first
+    source, target = tmp_path / "model.skops", tmp_path / "store" / ".model.skops.1f2e"
+    error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(source), None, str(target))
+    line = failures.explain(error)
+    assert line.startswith(f"error: {target}: No space left on device;")
+    assert f"df -h {tmp_path}" in line  # the staging folder is gone: its nearest parent
 
 
 def test_a_full_disk_during_registration_says_so_and_running_it_again_works(

@@ -59,7 +59,8 @@ def existing_folder(path: Path) -> Path:
 
 def explain_os_error(error: OSError) -> str:
     """What the system refused, on which path, and the fix for its errno."""
-    path = error.filename
+    # A copy or rename names its destination second: the file that could not be written.
+    path = error.filename2 if error.filename2 is not None else error.filename
     problem = error.strerror or str(error) or type(error).__name__
     where = f"{path}: " if path is not None else ""
     fix = _FIXES.get(error.errno) if error.errno is not None else None
