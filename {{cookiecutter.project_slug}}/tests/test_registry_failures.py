@@ -170,3 +170,18 @@ def test_the_debug_switch_shows_the_traceback(
     monkeypatch.setenv(DEBUG_ENV, "1")
     with pytest.raises(RuntimeError, match="a bug"):
         registry_main(["register"])
+
+
+def test_ctrl_c_at_the_question_is_one_line_and_changes_nothing(
+    command_line: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupt(_prompt: str) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", interrupt)
+    assert registry_main(["promote", "v2", "--force", "testing"]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip() == "interrupted; `make models` shows what was done"
+    assert command_line.store().read_pointer().version == "v1.0.0"
