@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -153,7 +154,7 @@ def test_an_unexpected_error_is_one_line_naming_the_debug_switch(
         raise RuntimeError("a bug\nspread over lines")
 
     monkeypatch.setenv(DEBUG_ENV, debug)
-    monkeypatch.setattr("{{ cookiecutter.module_name }}.registry.__main__.load_settings", bug)
+    monkeypatch.setattr(sys.modules[registry_main.__module__], "load_settings", bug)
     assert registry_main(command) == 1
     line = one_error_line(capsys)
     assert "RuntimeError: a bug spread over lines" in line
