@@ -72,30 +72,44 @@ def test_data_and_models_are_ignored_by_git(default_project: Path) -> None:
     ) == "/penguins.csv\n"
 
 
-def test_retrain_jobs_and_data_files_stay_out_of_the_docker_build_context(
+def test_the_docker_build_context_holds_only_the_models_the_server_reads(
     default_project: Path, tmp_path: Path
 ) -> None:
-    """A retrain job's folder holds copies of the training data: never in an image."""
+    """Retrain jobs copy the training data, the audit log names people, profiles describe
+    the training data: none of it goes into an image, only what prediction/store.py reads."""
     shutil.copy(default_project / ".dockerignore", tmp_path)
     params = yaml.safe_load((default_project / "params.yaml").read_text(encoding="utf-8"))
-    jobs = params["paths"]["retrain_jobs"]
-    planted = [
-        "models/registry/prod.json",
-        "models/registry/v1.0.0/model.skops",
-        "models/model.skops",
+    paths = params["paths"]
+    jobs, store = paths["retrain_jobs"], paths["registry"]
+    served = [
+        paths["model"],
+        paths["onnx_model"],
+        paths["metadata"],
+        f"{store}/prod.json",
+        f"{store}/versions/v1.0.0/model.skops",
+        f"{store}/versions/v1.0.0/model.onnx",
+        f"{store}/versions/v1.0.0/metadata.json",
+    ]
+    kept_out = [
+        f"{store}/audit.jsonl",
+        f"{store}/registry.lock",
+        f"{store}/versions/v1.0.0/reference_profile.json",
+        f"{store}/versions/v1.0.0/extract.parquet",
+        f"{store}/versions/v1.0.0/train.csv",
+        f"{store}/.prod.json.3f9a1c2b7d4e",  # a write a crash left behind
+        paths["reference_profile"],
         f"{jobs}/{'a' * 32}/status.json",
         f"{jobs}/{'a' * 32}/train.log",
         f"{jobs}/{'a' * 32}/model.skops",
         f"{jobs}/{'a' * 32}/train_data.csv",
-        "models/registry/v1.0.0/extract.parquet",
+        "models/train.csv",
+        "models/notes.txt",
     ]
-    for name in planted:
+    for name in served + kept_out:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x\n", encoding="utf-8")
     context = context_files(tmp_path)
-    assert "models/registry/v1.0.0/model.skops" in context  # the store still goes in
-    assert not [name for name in context if name.startswith(f"{jobs}/")]
-    assert not [name for name in context if name.endswith((".csv", ".parquet"))]
+    assert sorted(name for name in context if name.startswith("models/")) == sorted(served)
 
 
 def test_serve_requirements_exclude_training_tools(default_project: Path) -> None:

@@ -35,6 +35,8 @@ from {{ cookiecutter.module_name }}.schema import FeatureSchema
 
 ENV_PREFIX = "{{ cookiecutter.module_name | upper }}"
 PARAMS_ENV = f"{ENV_PREFIX}_PARAMS"
+# Set to 1 for Python's traceback where a command line would print one line.
+DEBUG_ENV = f"{ENV_PREFIX}_DEBUG"
 PARAMS_FILE = "params.yaml"
 
 

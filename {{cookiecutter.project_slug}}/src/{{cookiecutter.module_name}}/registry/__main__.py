@@ -4,6 +4,7 @@ Made for ``make``: ``make models``, ``make promote VERSION=v2``, ``make rollback
 Promotion and rollback ask a person to confirm at the terminal; ``--yes`` (``YES=1``)
 is that confirmation given in advance, for a person who already checked the numbers.
 Automation (a scheduled retrain) only registers: it never passes ``--yes``.
+Every failure ends in one line on stderr and a non-zero exit (``failures.py``).
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from {{ cookiecutter.module_name }}.config import (
-    ConfigError,
-    load_settings,
-)
-from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
+from {{ cookiecutter.module_name }}.config import load_settings
 from {{ cookiecutter.module_name }}.registry import (
     commands,
+    failures,
     listing,
     retrain,
 )
@@ -64,7 +62,7 @@ def run_retrain(commit: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch; a refusal or user error is one line on stderr and exit code 1."""
+    """Parse and run; any failure is one line on stderr and exit code 1 (130 on Ctrl-C)."""
     parser = argparse.ArgumentParser(
         prog="python -m {{ cookiecutter.module_name }}.registry",
     )
@@ -87,23 +85,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        if args.command == "retrain":
-            return run_retrain(commit=args.commit)
-        if args.command == "models":
-            show_models()
-            return 0
-        settings = load_settings()
-        if args.command == "register":
-            commands.register(settings)
-        elif args.command == "promote":
-            commands.promote(
-                settings, args.version, ask(args.yes), force=args.force, reason=args.reason
-            )
-        else:
-            commands.rollback(settings, ask(args.yes), reason=args.reason)
-    except (RegistryError, ConfigError, ModelLoadError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        return run(args)
+    except KeyboardInterrupt:
+        if failures.debugging():
+            raise
+        print(f"interrupted; {failures.CHECK_STATE}", file=sys.stderr)
+        return 130
+    except Exception as error:  # one line for the operator, the traceback on request
+        if failures.debugging():
+            raise
+        print(failures.explain(error), file=sys.stderr)
         return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command; its exit code."""
+    if args.command == "retrain":
+        return run_retrain(commit=args.commit)
+    if args.command == "models":
+        show_models()
+        return 0
+    settings = load_settings()
+    if args.command == "register":
+        commands.register(settings)
+    elif args.command == "promote":
+        commands.promote(
+            settings, args.version, ask(args.yes), force=args.force, reason=args.reason
+        )
+    else:
+        commands.rollback(settings, ask(args.yes), reason=args.reason)
     return 0
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.registry.failures import one_line
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.schema import SchemaError
 from {{ cookiecutter.module_name }}.scoring import score
@@ -64,10 +65,22 @@ class Comparison:
 
 def holdout(settings: Settings) -> tuple[pd.DataFrame, pd.Series]:
     """The test split both models are scored on."""
+    path = settings.paths.test_data
     try:
-        return load_split(settings.paths.test_data, settings)
+        features, target = load_split(path, settings)
     except DataError as error:
         raise RegistryError(f"no holdout to compare models on: {error}; run `make train`") from None
+    if features.empty:
+        raise RegistryError(
+            f"the holdout {path} has no rows to compare models on: rebuild it with "
+            "`make train` (dvc repro)"
+        )
+    return features, target
+
+
+# What scikit-learn raises for data a fitted pipeline cannot take (NaN where its imputer
+# saw none, a category it refuses, a dtype it cannot convert), besides our SchemaError.
+UNSCORABLE = (SchemaError, ValueError, TypeError)
 
 
 def scores_on(model: LoadedModel, features: pd.DataFrame, target: pd.Series) -> dict[str, float]:
@@ -83,16 +96,18 @@ def compare(settings: Settings, candidate: LoadedModel, champion: LoadedModel | 
     features, target = holdout(settings)
     try:
         mine = scores_on(candidate, features, target)
-    except SchemaError as error:
+    except UNSCORABLE as error:
         raise RegistryError(
-            f"candidate {candidate.version} cannot be scored on the holdout: {error}"
+            f"candidate {candidate.version} cannot be scored on the holdout: {one_line(str(error))}"
         ) from None
     if champion is None:
         return Comparison(metric, tolerance, candidate_scores=mine)
     try:
         theirs = scores_on(champion, features, target)
-    except SchemaError as error:
-        problem = f"prod {champion.version} cannot be scored on this holdout ({error})"
+    except UNSCORABLE as error:
+        problem = (
+            f"prod {champion.version} cannot be scored on this holdout ({one_line(str(error))})"
+        )
         return Comparison(metric, tolerance, candidate_scores=mine, champion_problem=problem)
     return Comparison(metric, tolerance, candidate_scores=mine, champion_scores=theirs)
 
