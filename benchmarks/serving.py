@@ -1,10 +1,14 @@
-"""Serving benchmark: the project's app against a bare Flask app, same pipeline, same run.
+"""Serving benchmark: the project's app against the ceiling of its stack, in the same run.
 
-Both apps run under gunicorn with the baked project's gunicorn.conf.py (sync workers) on
-the loopback interface; a separate process (loadgen.py) drives each with closed-loop
-connections for a fixed time. Rounds alternate the order of the apps so that a change in
-the machine's load hits both alike. Also measured: the per-row cost of one 1,000-row
-request against in-process predictions on the same rows.
+Three apps run under gunicorn with the baked project's gunicorn.conf.py (sync workers) on
+the loopback interface: ``hello`` (Flask parsing the body and answering a constant of the
+same shape: the most this stack serves), ``bare`` (the thinnest Flask app calling the
+pipeline's ``predict``) and ``project`` (the generated service, on its default runtime).
+A separate process (loadgen.py) drives each with closed-loop connections for a fixed time.
+Rounds rotate the order of the apps so that a change in the machine's load hits all alike.
+Also measured: the per-row cost of one 1,000-row request against in-process predictions
+on the same rows. Each run's headline ratios are appended to results/serving_runs.json,
+so the spread across runs is on record.
 
     .venv/bin/python benchmarks/serving.py                  # bakes into build/bench
     .venv/bin/python benchmarks/serving.py --project PATH   # a baked, trained project
@@ -72,9 +76,10 @@ def start(project: Path, app: str, workers: int) -> tuple[subprocess.Popen[bytes
         "GUNICORN_ACCESSLOG": "",
         "BENCH_MODULE": MODULE,
     }
-    target = "bare_app:create_app()" if app == "bare" else f"{MODULE}.serving.app:create_app()"
+    targets = {"hello": "hello_app:create_app()", "bare": "bare_app:create_app()"}
+    target = targets.get(app, f"{MODULE}.serving.app:create_app()")
     command = [str(project / ".venv/bin/gunicorn"), "--config", "gunicorn.conf.py"]
-    if app == "bare":
+    if app in targets:
         command += ["--pythonpath", str(HERE)]
     process = subprocess.Popen(
         [*command, target],
@@ -217,7 +222,8 @@ def run_benchmark(
         for app in APPS:
             servers[app] = start(project, app, args.workers)
         for round_number in range(args.rounds):
-            order = APPS if round_number % 2 == 0 else APPS[::-1]
+            shift = round_number % len(APPS)
+            order = APPS[shift:] + APPS[:shift]
             for case in CASES:
                 for app in order:
                     process, base = servers[app]
@@ -243,9 +249,28 @@ def run_benchmark(
     }
     report = build_report(vars(args), runs, statistics.median(served), inprocess, load_before)
     RESULTS.mkdir(exist_ok=True)
+    report["runs"] = record_run(report, RESULTS / "serving_runs.json")
     (RESULTS / "serving.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (RESULTS / "serving.md").write_text(markdown(report), encoding="utf-8")
     print(markdown(report))
+
+
+def record_run(report: dict[str, Any], history: Path) -> list[dict[str, Any]]:
+    """Append this run's headline ratios to ``history``; return every run recorded."""
+    runs = json.loads(history.read_text(encoding="utf-8")) if history.is_file() else []
+    runs.append(
+        {
+            "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+            "load_average_at_start": report["machine"]["load_average_at_start"][0],
+            "load_average_at_end": report["machine"]["load_average_at_end"][0],
+            **{
+                f"{case}, project / hello": result["ratio_to_ceiling"]["project"]
+                for case, result in report["cases"].items()
+            },
+        }
+    )
+    history.write_text(json.dumps(runs, indent=2) + "\n", encoding="utf-8")
+    return runs
 
 
 def in_process(project: Path, body: Path, repeats: int) -> dict[str, float]:
