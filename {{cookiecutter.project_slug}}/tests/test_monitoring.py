@@ -264,7 +264,10 @@ def test_drift_command_exit_codes_and_reports(
         }
     )
     serve(monitored, shifted(monitored, training_rows(monitored, options.min_records, 1)))
-    assert run_cli(last, monkeypatch, "drift") == cli.EXIT_ALERT
+    # By hand, drift is a verdict in words (exit 0); --check (cron, CI) exits 1 on it.
+    assert run_cli(last, monkeypatch, "drift") == cli.EXIT_OK
+    assert "drift" in capsys.readouterr().out.lower()
+    assert run_cli(last, monkeypatch, "drift", "--check") == cli.EXIT_ALERT
     report = read_json(monitored.paths.drift_report)
     assert report["drift_detected"]
     assert all(report["features"][name]["drifted"] for name in monitored.feature_schema.numeric)
@@ -325,7 +328,8 @@ def test_scores_join_labels_to_logged_predictions_and_compare_with_training(
     path = tmp_path / "labels.csv"
     labels.rename(columns={"truth": monitored.feature_schema.target}).to_csv(path, index=False)
 
-    code = run_cli(monitored, monkeypatch, "scores", str(path))
+    assert run_cli(monitored, monkeypatch, "scores", str(path)) == cli.EXIT_OK  # by hand
+    code = run_cli(monitored, monkeypatch, "scores", "--check", str(path))
     report = read_json(monitored.paths.live_metrics)
     assert report["labels"] == {
         "rows": 41,

@@ -295,14 +295,18 @@ def test_the_command_line_exit_codes(
     assert registry_main(["retrain", "--commit"]) == 0
     assert "Candidate v2.0.0 is registered and awaits approval" in capsys.readouterr().out
     set_params(project, "model", estimator="sklearn.dummy.DummyClassifier", params={})
-    assert registry_main(["retrain", "--commit"]) == EXIT_WORSE
+    # --check (cron, CI) exits 3 on a worse candidate; by hand it is a verdict in words, exit 0.
+    assert registry_main(["retrain", "--check", "--commit"]) == EXIT_WORSE
     assert "is worse than prod v1.0.0's" in capsys.readouterr().err  # v2 was not promoted
+    assert registry_main(["retrain"]) == 0
+    assert "is worse than prod v1.0.0's" in capsys.readouterr().out
     broken_data(project)
     project.commit("Broken data")
-    assert registry_main(["retrain", "--commit"]) == EXIT_FAILED
-    err = capsys.readouterr().err
-    assert "Retrain failed at the pipeline step" in err
-    assert "reports/retrain.md" in err
+    for check in ([], ["--check"]):  # a failed step fails both
+        assert registry_main(["retrain", *check]) == EXIT_FAILED
+        err = capsys.readouterr().err
+        assert "Retrain failed at the pipeline step" in err
+        assert "reports/retrain.md" in err
 
 
 def test_an_unexpected_error_still_writes_a_report(project: Project) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.registry.gate import Comparison
 
-# Exit codes of `python -m ... registry retrain` (2 is argparse's usage error; make turns
-# any failure into its own 2 and prints the command's code: "Error 3").
+# Exit codes of `python -m ... registry retrain --check` (`make retrain-check`; 2 is
+# argparse's usage error). Without --check (`make retrain`, run by a person) a worse
+# candidate is a verdict said in words, exit 0; only a failed step exits 1.
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_WORSE = 3
@@ -48,7 +49,8 @@ class Outcome:
 
     @property
     def exit_code(self) -> int:
-        """0 registered (or ready to be, or already), 3 worse than prod, 1 failed."""
+        """For ``--check``: 0 registered (or ready to be, or already), 3 worse than prod,
+        1 failed."""
         return {"failed": EXIT_FAILED, "worse": EXIT_WORSE}.get(self.status, EXIT_OK)
 
 
