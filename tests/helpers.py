@@ -129,6 +129,7 @@ def expected_tree(
                 "monitoring/__init__",
                 "monitoring/__main__",
                 "monitoring/drift",
+                "monitoring/findings",
                 "monitoring/logs",
                 "monitoring/profile",
                 "monitoring/reference",

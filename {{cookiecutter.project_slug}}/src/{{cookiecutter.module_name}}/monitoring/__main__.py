@@ -24,12 +24,17 @@ from {{ cookiecutter.module_name }}.config import (
 from {{ cookiecutter.module_name }}.monitoring.drift import (
     compare,
 )
+from {{ cookiecutter.module_name }}.monitoring.findings import (
+    drift_findings,
+    drift_next_steps,
+)
 from {{ cookiecutter.module_name }}.monitoring.logs import (
     read_log,
     window,
 )
 from {{ cookiecutter.module_name }}.monitoring.reference import (
     MonitoringError,
+    Reference,
     load_reference,
 )
 from {{ cookiecutter.module_name }}.monitoring.report import (
@@ -40,6 +45,8 @@ from {{ cookiecutter.module_name }}.monitoring.scores import (
     live_scores,
     read_labels,
 )
+from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
+from {{ cookiecutter.module_name }}.prediction.store import ModelStore
 from {{ cookiecutter.module_name }}.storage import (
     write_json,
 )
@@ -68,8 +75,23 @@ def run_drift(
             f"{options.min_records} are needed (monitoring.drift.min_records): wait for traffic"
         )
     report = compare(reference, records, options, settings.monitoring.log)
+    report = {
+        "findings": drift_findings(report),
+        "next_steps": drift_next_steps(
+            report,
+            str(settings.paths.prediction_log),
+            rollback_target(settings, reference),
+            str(settings.paths.drift_html),
+        ),
+        **report,
+    }
     write_json(settings.paths.drift_report, report)
     write_html(settings.paths.drift_html, report)
+    for line in report["findings"]:
+        print(line)
+    for line in report["next_steps"]:
+        print(f"- {line}")
+    print()
     for name, feature in report["features"].items():
         ks = "" if feature["ks_pvalue"] is None else f"  KS p {feature['ks_pvalue']:.3g}"
         print(f"{name:<24} {feature['kind']:<12} PSI {feature['psi']:.4f}{ks}  {feature['status']}")
@@ -83,6 +105,17 @@ def run_drift(
         f"{settings.paths.drift_report}, {settings.paths.drift_html}"
     )
     return EXIT_ALERT if check and report["drift_detected"] else EXIT_OK
+
+
+def rollback_target(settings: Settings, reference: Reference) -> str | None:
+    """The version ``make rollback`` would put back, when the report is about prod."""
+    try:
+        pointer = ModelStore(settings.paths.registry).read_pointer()
+    except ModelLoadError:  # an unreadable pointer: no advice to roll back
+        return None
+    if pointer is None or pointer.version != reference.version or not pointer.history:
+        return None
+    return pointer.history[-1]
 
 
 def run_scores(settings: Settings, labels_path: Path, check: bool = False) -> int:
