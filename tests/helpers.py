@@ -141,6 +141,7 @@ def expected_tree(
                 "registry/commands",
                 "registry/failures",
                 "registry/gate",
+                "registry/jobs",
                 "registry/lineage",
                 "registry/listing",
                 "registry/outcome",

@@ -16,6 +16,7 @@ from {{ cookiecutter.module_name }}.config import load_settings
 from {{ cookiecutter.module_name }}.registry import (
     commands,
     failures,
+    jobs,
     listing,
     retrain,
 )
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m {{ cookiecutter.module_name }}.registry",
     )
     commands_parser = parser.add_subparsers(dest="command", required=True)
-    commands_parser.add_parser("register", help="make the last trained model a version")
+    register = commands_parser.add_parser("register", help="make the last trained model a version")
+    register.add_argument("--job", help="register the candidate of this POST /retrain job instead")
     commands_parser.add_parser("models", help="list versions, stage, metric, when, by whom")
     promote = commands_parser.add_parser("promote", help="put a version in prod")
     promote.add_argument("version", help="e.g. v2 or v2.0.0")
@@ -111,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
         show_models()
         return 0
     settings = load_settings()
-    if args.command == "register":
+    if args.command == "register" and args.job:
+        jobs.register_job(settings, args.job)
+    elif args.command == "register":
         commands.register(settings)
     elif args.command == "promote":
         commands.promote(

@@ -29,6 +29,15 @@ class ModelFacts:
     data: dict[str, str]
     scores: dict[str, float]
     rows: dict[str, int] = field(default_factory=dict)
+    # Trained on a tree with uncommitted changes: ``commit`` is only what they were made on.
+    uncommitted: bool = False
+
+    def shown_commit(self) -> str:
+        """The commit as a person should read it: never a commit that did not make it."""
+        if self.uncommitted:
+            on = f" on {self.commit[:12]}" if self.commit else ""
+            return f"uncommitted changes{on}"
+        return (self.commit or "unknown")[:12]
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,10 @@ def facts(model: LoadedModel, name: str, scores: dict[str, float]) -> ModelFacts
         data=lineage.get("data") or source.get("data_md5") or {},
         scores=scores,
         rows=metadata.get("metrics", {}).get("rows", {}),
+        # A registered version names its own commit; a fresh candidate only the commit its
+        # training ran on, which did not make it if the tree had changes (dvc repro's own
+        # dvc.lock among them).
+        uncommitted=not lineage.get("git_commit") and bool(source.get("git_dirty")),
     )
 
 
