@@ -156,7 +156,7 @@ def test_retrain_workflow_is_scheduled_registers_and_publishes_the_report(bakes:
         assert job["permissions"] == {"contents": "write"}, name
         assert job["steps"][0]["with"]["fetch-depth"] == 0, name
         runs = [step.get("run", "") for step in job["steps"]]
-        assert "make retrain COMMIT=1" in runs, name
+        assert "make retrain-check COMMIT=1" in runs, name
         params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
         markdown = params["paths"]["retrain_report"]
         summary = next(run for run in runs if "GITHUB_STEP_SUMMARY" in run)
@@ -170,7 +170,7 @@ def test_retrain_workflow_is_scheduled_registers_and_publishes_the_report(bakes:
             runs.index("make push"),
             runs.index("git push --no-verify origin --tags"),
         )
-        assert runs.index("make retrain COMMIT=1") < push_data < push_tag, name
+        assert runs.index("make retrain-check COMMIT=1") < push_data < push_tag, name
         assert "if" not in job["steps"][push_data], name
         assert "if" not in job["steps"][push_tag], name
 

@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.prediction.store import ModelStore
 from {{ cookiecutter.module_name }}.serving.app import create_app
 from {{ cookiecutter.module_name }}.serving.traffic import quantile
 
@@ -272,3 +273,55 @@ def test_quantile_from_histogram_buckets(
     q: float, buckets: list[tuple[float, float]], expected: float | None
 ) -> None:
     assert quantile(q, buckets) == (None if expected is None else pytest.approx(expected))
+
+
+def test_the_last_model_changes_show_newest_first_with_names_not_emails(
+    trained: Settings, tmp_path: Path
+) -> None:
+    settings = dashboard_settings(trained, tmp_path).with_paths(registry=tmp_path / "store")
+    shown = data(create_app(settings).test_client())
+    assert shown["changes"] == []  # no audit log yet: an empty list, never an error
+    audit = ModelStore(settings.paths.registry).audit_path
+    audit.parent.mkdir(parents=True)
+    people = ["Ann Lee <ann@example.com>", "bob@example.com", "Chloé O'Neil", ""]
+    lines = [
+        json.dumps(
+            {
+                "event": "rollback" if number % 3 == 2 else "promote",
+                "at": f"2026-01-0{number + 1}T09:30:00+00:00",
+                "by": people[number % len(people)],
+                "from": f"v{number}.0.0" if number else None,
+                "to": f"v{number + 1}.0.0",
+                "reason": f"change {number}",
+                "forced": number == 6,
+            }
+        )
+        for number in range(7)
+    ]
+    audit.write_text("\n".join(lines) + '\n{"event": "promo', encoding="utf-8")  # a cut line
+    changes = data(create_app(settings).test_client())["changes"]
+    assert [change["to"] for change in changes] == [
+        "v7.0.0",
+        "v6.0.0",
+        "v5.0.0",
+        "v4.0.0",
+        "v3.0.0",
+    ]
+    assert [change["by"] for change in changes] == [
+        "Chloé O'Neil",
+        "bob",
+        "Ann Lee",
+        "unknown",
+        "Chloé O'Neil",
+    ]
+    assert changes[0] == {
+        "event": "promote",
+        "from": "v6.0.0",
+        "to": "v7.0.0",
+        "at": "2026-01-07T09:30:00+00:00",
+        "by": "Chloé O'Neil",
+        "reason": "change 6",
+        "forced": True,
+    }
+    assert changes[1]["event"] == "rollback"
+    assert "@" not in json.dumps(changes)

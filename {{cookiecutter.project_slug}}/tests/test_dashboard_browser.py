@@ -30,6 +30,7 @@ from werkzeug.serving import make_server
 
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.prediction.store import ModelStore
 from {{ cookiecutter.module_name }}.serving.app import create_app
 from {{ cookiecutter.module_name }}.serving.dashboard import PROJECT
 
@@ -183,9 +184,16 @@ def test_dashboard_shows_model_traffic_predictions_and_drift(
             },
         },
         "prediction": {"psi": 0.05, "drifted": False, "reference": {}, "current": {}},
+        "findings": [f"{XSS_FEATURE} moved up: its median is 2 in live requests against 1."],
+        "next_steps": ["Retrain on fresh data with `make retrain`."],
     }
     (tmp_path / "drift.json").write_text(json.dumps(report), encoding="utf-8")
-    app = create_app(trained.with_paths(drift_report=tmp_path / "drift.json"))
+    store = ModelStore(tmp_path / "store")
+    store.audit_path.parent.mkdir(parents=True)
+    change = {"event": "rollback", "at": "2026-01-02T09:30:00+00:00", "by": "Ann Lee <ann@x.org>"}
+    change |= {"from": "v2.0.0", "to": "v1.0.0", "reason": XSS_LABEL, "forced": False}
+    store.audit_path.write_text(json.dumps(change) + "\n", encoding="utf-8")
+    app = create_app(trained.with_paths(drift_report=tmp_path / "drift.json", registry=store.root))
     other = {**example_record, "island": "Dream", "bill_length_mm": 50.0, "bill_depth_mm": 19.0}
     with serving(app) as url:
         predicted = post(url, [example_record]) + post(url, [other, other]) + post(url, [other])
@@ -204,6 +212,12 @@ def test_dashboard_shows_model_traffic_predictions_and_drift(
         assert f"{label} {share * 100:.1f}% ({predicted.count(label)})" in page.text["class-shares"]
     assert page.text["latency-p50"].strip().endswith(" ms")
     assert page.text["latency-p95"].strip().endswith(" ms")
+    # The findings in words come before the table; the changes name people, not emails.
+    assert page.text["drift-findings"].strip() == report["findings"][0]
+    assert page.text["drift-next-steps"].strip() == report["next_steps"][0]
+    assert " ".join(page.text["change-list"].split()) == (
+        f"rolled back to v1.0.0 (was v2.0.0) by Ann Lee · 2026-01-02 09:30 UTC · {XSS_LABEL}"
+    )
     drift = page.text["drift-table"]
     assert "bill_length_mm numeric 0.420 0.300 0.0001 drifted" in drift
     assert f"{XSS_FEATURE} categorical 0.010 {NO_VALUE} {NO_VALUE} stable" in drift

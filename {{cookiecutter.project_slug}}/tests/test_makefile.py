@@ -32,6 +32,7 @@ CASES = [
     ("promote", "FORCE", {"VERSION": "v1"}),
     ("promote", "REASON", {"VERSION": "v1"}),
     ("rollback", "REASON", {}),
+    ("register", "JOB", {}),
     ("predict", "INPUT", {}),
     ("score", "INPUT", {"OUTPUT": "out.csv"}),
     ("score", "OUTPUT", {"INPUT": "in.csv"}),

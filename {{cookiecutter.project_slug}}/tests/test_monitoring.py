@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import subprocess
 from datetime import UTC, datetime, timedelta
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,9 @@ from {{ cookiecutter.module_name }}.config import (
 )
 from {{ cookiecutter.module_name }}.monitoring import (
     __main__ as cli,
+)
+from {{ cookiecutter.module_name }}.monitoring import (
+    findings,
 )
 from {{ cookiecutter.module_name }}.monitoring.drift import (
     categorical_drift,
@@ -167,6 +173,93 @@ def test_a_shifted_sample_drifts_in_features_and_predictions(tmp_path: Path) -> 
     assert report["prediction"]["current"]["big"] > report["prediction"]["reference"]["big"]
 
 
+# --- findings in words (synthetic frames) ---------------------------------------------
+
+FIRST = datetime(2030, 1, 5, 12, 30, tzinfo=UTC)
+
+
+def drift_of(tmp_path: Path, frame: pd.DataFrame) -> dict[str, Any]:
+    """The drift report of ``frame`` against the synthetic training data, logged at FIRST."""
+    log = PredictionLog(tmp_path / "p.jsonl", max_bytes=10_000_000, backups=1)
+    predictions = ["big" if size > 10 else "small" for size in frame["size"]]
+    assert log.log("req", "v1.0.0", frame, predictions, FIRST)
+    records = read_log(tmp_path / "p.jsonl")
+    return compare(synthetic_reference(), records, THRESHOLDS, PredictionLogSettings())
+
+
+@pytest.mark.parametrize(("shift", "way"), [(3.0, "up"), (-3.0, "down")])
+def test_a_shifted_feature_is_said_in_words_with_its_direction_size_and_start(
+    tmp_path: Path, shift: float, way: str
+) -> None:
+    report = drift_of(tmp_path, synthetic(800, seed=2, shift=shift))
+    median = report["features"]["size"]["median"]
+    assert median["current"] - median["reference"] == pytest.approx(shift, abs=0.4)
+    change = 100 * (median["current"] - median["reference"]) / median["reference"]
+    found = findings.drift_findings(report)
+    assert found[0] == (
+        f"size moved {way}: its median is {median['current']:.4g} in live requests against "
+        f"{median['reference']:.4g} in training ({change:+.0f}%), since 2030-01-05 12:30 UTC."
+    )
+    grew = "big" if way == "up" else "small"
+    share = report["prediction"]["current"][grew]
+    said = f"The model's answers moved: it predicts '{grew}' more often, for {100 * share:.0f}%"
+    assert any(line.startswith(said) for line in found), found
+    assert not any("colour" in line for line in found)  # colour did not move
+
+
+def test_a_growing_category_and_new_levels_are_named_with_their_shares(tmp_path: Path) -> None:
+    generator = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "size": generator.normal(10, 2, 1000),
+            "colour": ["blue"] * 700 + ["red"] * 200 + ["purple"] * 100,
+        }
+    )
+    report = drift_of(tmp_path, frame)
+    (sentence,) = [line for line in findings.drift_findings(report) if line.startswith("colour")]
+    red = report["features"]["colour"]["bins"]["reference"][0]
+    assert sentence == (
+        f"colour: more 'blue' (70% of live requests against {100 * (1 - red):.0f}% in training)"
+        " and values never seen in training ('purple') (10% of live requests against 0% in "
+        f"training); fewer 'red' (20% against {100 * red:.0f}%), since 2030-01-05 12:30 UTC."
+    )
+
+
+def test_missing_values_and_no_drift_are_said_in_words(tmp_path: Path) -> None:
+    quiet_report = drift_of(tmp_path / "same", synthetic(800, seed=2))
+    assert findings.drift_findings(quiet_report) == [
+        "No drift: the 800 live requests to model v1.0.0 since 2030-01-05 12:30 UTC look "
+        "like its training data."
+    ]
+    assert findings.drift_next_steps(quiet_report, "log.jsonl", "v0.9.0") == []
+    gaps = synthetic(800, seed=2)
+    gaps.loc[: 800 * 0.4, "size"] = np.nan
+    report = drift_of(tmp_path / "gaps", gaps)
+    assert findings.drift_findings(report)[0] == (
+        "size is missing in 40% of live requests against 0% in training, since 2030-01-05 "
+        "12:30 UTC."
+    )
+
+
+def test_the_next_steps_name_commands_that_run(tmp_path: Path) -> None:
+    """Every command the steps print is one of these; the tail runs here, and the
+    template's end-to-end tests run make retrain and make rollback REASON=... ."""
+    report = drift_of(tmp_path, synthetic(800, seed=2, shift=3.0))
+    log = tmp_path / "p.jsonl"
+    steps = findings.drift_next_steps(report, str(log), "v0.9.0")
+    commands = [command for step in steps for command in re.findall(r"`([^`]+)`", step)]
+    assert commands == [
+        f"tail -n 5 {log}",
+        "make retrain",
+        "make models",
+        "make rollback REASON='drift in size'",
+    ]
+    shown = subprocess.run(commands[0], shell=True, capture_output=True, text=True, check=True)
+    assert json.loads(shown.stdout.splitlines()[-1])["request_id"] == "req"
+    no_rollback = findings.drift_next_steps(report, str(log), None)
+    assert not any("make rollback" in step for step in no_rollback)
+
+
 def test_excluded_and_hashed_columns_are_skipped_with_the_reason(tmp_path: Path) -> None:
     records = logged_sample(tmp_path, synthetic(200, seed=2)[["size"]].assign(colour="x"))
     report = compare(
@@ -264,7 +357,15 @@ def test_drift_command_exit_codes_and_reports(
         }
     )
     serve(monitored, shifted(monitored, training_rows(monitored, options.min_records, 1)))
-    assert run_cli(last, monkeypatch, "drift") == cli.EXIT_ALERT
+    capsys.readouterr()
+    # By hand, drift is a verdict in words (exit 0); --check (cron, CI) exits 1 on it.
+    assert run_cli(last, monkeypatch, "drift") == cli.EXIT_OK
+    out = capsys.readouterr().out
+    said = read_json(monitored.paths.drift_report)["findings"]
+    assert out.startswith("\n".join(said) + "\n- Look at the data"), out  # words first
+    assert len(said) >= len(monitored.feature_schema.numeric)
+    assert all(f"{name} moved up" in out for name in monitored.feature_schema.numeric)
+    assert run_cli(last, monkeypatch, "drift", "--check") == cli.EXIT_ALERT
     report = read_json(monitored.paths.drift_report)
     assert report["drift_detected"]
     assert all(report["features"][name]["drifted"] for name in monitored.feature_schema.numeric)
@@ -276,6 +377,8 @@ def test_drift_command_exit_codes_and_reports(
     html = monitored.paths.drift_html.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>")
     assert "Drift detected" in html
+    assert html.index(escape(report["findings"][0])) < html.index("<table>")
+    assert "<code>make retrain</code>" in html
     assert html.count("<svg") >= len(report["features"]) + 1
     assert all(name in html for name in monitored.feature_schema.features)
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
@@ -325,7 +428,8 @@ def test_scores_join_labels_to_logged_predictions_and_compare_with_training(
     path = tmp_path / "labels.csv"
     labels.rename(columns={"truth": monitored.feature_schema.target}).to_csv(path, index=False)
 
-    code = run_cli(monitored, monkeypatch, "scores", str(path))
+    assert run_cli(monitored, monkeypatch, "scores", str(path)) == cli.EXIT_OK  # by hand
+    code = run_cli(monitored, monkeypatch, "scores", "--check", str(path))
     report = read_json(monitored.paths.live_metrics)
     assert report["labels"] == {
         "rows": 41,
@@ -344,7 +448,19 @@ def test_scores_join_labels_to_logged_predictions_and_compare_with_training(
     assert entry["degraded"] is True
     assert report["compared"] == 1
     assert code == cli.EXIT_ALERT
-    assert "40 of 41 labels matched" in capsys.readouterr().out
+    (version,) = report["versions"]
+    live, trained = entry["live"][metric], training[metric]
+    first = entry["first"][:16].replace("T", " ")
+    sentence = (
+        f"Model {version}: {metric} is down, {live:.4f} on 40 labelled live requests against "
+        f"{trained:.4f} at training ({live - trained:+.4f}), since {first} UTC: more than the "
+        f"tolerance {monitored.monitoring.scores.tolerance} below training: retrain (`make "
+        "retrain`) or roll back (`make rollback`)."
+    )
+    assert report["findings"] == [sentence]
+    out = capsys.readouterr().out
+    assert out.startswith(sentence + "\n")  # the verdict in words first, numbers after
+    assert "40 of 41 labels matched" in out
 
 
 def label_logged(settings: Settings, path: Path, version: str, labels: list[str]) -> None:
@@ -386,6 +502,7 @@ def test_labels_of_a_version_without_training_metrics_give_no_verdict(
     report = read_json(monitored.paths.live_metrics)
     assert report["compared"] == 0
     assert report["versions"]["gone0123abcd"]["training"] == {}
+    assert report["findings"][0].startswith("Model gone0123abcd: no verdict: its training")
     assert "no training metrics" in capsys.readouterr().out
 
 

@@ -21,11 +21,13 @@ from {{ cookiecutter.module_name }}.config import (
 )
 from {{ cookiecutter.module_name }}.registry import (
     commands,
+    jobs,
     listing,
     report,
     retrain,
 )
 from {{ cookiecutter.module_name }}.registry.__main__ import main as registry_main
+from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.registry.outcome import (
     EXIT_FAILED,
     EXIT_WORSE,
@@ -35,7 +37,7 @@ from {{ cookiecutter.module_name }}.registry.retrain import (
     Steps,
     run_command,
 )
-from {{ cookiecutter.module_name }}.storage import read_json
+from {{ cookiecutter.module_name }}.storage import read_json, write_json
 
 # The registry tests' throw-away project and helpers, shared rather than copied.
 Project = test_registry.Project
@@ -281,10 +283,16 @@ def test_without_commit_the_candidate_waits_for_a_commit(project: Project) -> No
     assert model_tags(project) == ["model@v1.0.0"]
     markdown, _ = read_report(project.settings)
     assert (
-        "`git add dvc.lock reports/metrics.json reports/predictions.csv && git commit -m"
+        "`git add dvc.lock reports/metrics.json reports/predictions.csv && git commit -m 'Retrain: "
         in markdown
     )
-    assert "then `make register`" in markdown
+    assert "' && make register`" in markdown
+    # Trained by dvc repro, whose dvc.lock is not committed: no commit made it yet.
+    assert "| git commit | uncommitted changes on " in markdown
+    assert (
+        "`git checkout HEAD -- dvc.lock reports/metrics.json reports/predictions.csv && make pull`"
+        in markdown
+    )
 
 
 def test_the_command_line_exit_codes(
@@ -295,14 +303,18 @@ def test_the_command_line_exit_codes(
     assert registry_main(["retrain", "--commit"]) == 0
     assert "Candidate v2.0.0 is registered and awaits approval" in capsys.readouterr().out
     set_params(project, "model", estimator="sklearn.dummy.DummyClassifier", params={})
-    assert registry_main(["retrain", "--commit"]) == EXIT_WORSE
+    # --check (cron, CI) exits 3 on a worse candidate; by hand it is a verdict in words, exit 0.
+    assert registry_main(["retrain", "--check", "--commit"]) == EXIT_WORSE
     assert "is worse than prod v1.0.0's" in capsys.readouterr().err  # v2 was not promoted
+    assert registry_main(["retrain"]) == 0
+    assert "is worse than prod v1.0.0's" in capsys.readouterr().out
     broken_data(project)
     project.commit("Broken data")
-    assert registry_main(["retrain", "--commit"]) == EXIT_FAILED
-    err = capsys.readouterr().err
-    assert "Retrain failed at the pipeline step" in err
-    assert "reports/retrain.md" in err
+    for check in ([], ["--check"]):  # a failed step fails both
+        assert registry_main(["retrain", *check]) == EXIT_FAILED
+        err = capsys.readouterr().err
+        assert "Retrain failed at the pipeline step" in err
+        assert "reports/retrain.md" in err
 
 
 def test_an_unexpected_error_still_writes_a_report(project: Project) -> None:
@@ -354,3 +366,26 @@ def test_a_retrain_that_reproduces_a_version_registers_nothing(project: Project)
     assert model_tags(project) == ["model@v1.0.0", "model@v2.0.0"]
     assert project.git("rev-list", "--count", "HEAD") == commits
     assert "nothing new" in read_report(project.settings)[0]
+
+
+def test_register_job_refuses_what_no_commit_here_reproduces(project: Project) -> None:
+    """make register JOB=<id> (its success runs through DVC in the template's end-to-end
+    test): an unknown, unfinished or failed job, or one trained elsewhere, is refused."""
+    settings = project.settings
+    with pytest.raises(RegistryError, match="no retrain job 'nope'"):
+        jobs.register_job(settings, "nope", say=quiet)
+    job_id = "0" * 32
+    folder = settings.paths.retrain_jobs / job_id
+    folder.mkdir(parents=True)
+    write_json(folder / "status.json", {"job_id": job_id, "status": "failed"})
+    with pytest.raises(RegistryError, match="is 'failed', not 'succeeded'"):
+        jobs.register_job(settings, job_id, say=quiet)
+    write_json(folder / "status.json", {"job_id": job_id, "status": "succeeded"})
+    shutil.copy2(settings.paths.model, folder / f"model{settings.paths.model.suffix}")
+    metadata = read_json(settings.paths.metadata)
+    source = {**metadata["source"], "git_commit": "0123456789abcdef", "git_dirty": True}
+    write_json(folder / f"metadata{settings.paths.metadata.suffix}", {**metadata, "source": source})
+    tags_before = model_tags(project)
+    with pytest.raises(RegistryError, match="trained on uncommitted changes on 0123456789ab"):
+        jobs.register_job(settings, job_id, say=quiet)
+    assert model_tags(project) == tags_before

@@ -1,8 +1,11 @@
 """Monitoring commands: ``python -m {{ cookiecutter.module_name }}.monitoring drift|scores``.
 
-Exit codes (for cron jobs and CI): 0 all is well; 1 drift crossed a threshold (``drift``)
-or live metrics fell more than ``monitoring.scores.tolerance`` below training
-(``scores``); 2 no verdict: bad usage, missing files, or too few logged records.
+A person runs them by hand (``make drift``, ``make scores``): the verdict is printed in
+words and the exit code is 0 whenever a verdict was reached, drift or not. Cron jobs and
+CI add ``--check`` (``make drift-check``, ``make scores-check``): 0 all is well; 1 drift
+crossed a threshold (``drift``) or live metrics fell more than
+``monitoring.scores.tolerance`` below training (``scores``). Both: 2 no verdict: bad
+usage, missing files, or too few logged records.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ from {{ cookiecutter.module_name }}.config import (
 from {{ cookiecutter.module_name }}.monitoring.drift import (
     compare,
 )
+from {{ cookiecutter.module_name }}.monitoring.findings import (
+    drift_findings,
+    drift_next_steps,
+)
 from {{ cookiecutter.module_name }}.monitoring.logs import (
     read_log,
     window,
 )
 from {{ cookiecutter.module_name }}.monitoring.reference import (
     MonitoringError,
+    Reference,
     load_reference,
 )
 from {{ cookiecutter.module_name }}.monitoring.report import (
@@ -37,6 +45,8 @@ from {{ cookiecutter.module_name }}.monitoring.scores import (
     live_scores,
     read_labels,
 )
+from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
+from {{ cookiecutter.module_name }}.prediction.store import ModelStore
 from {{ cookiecutter.module_name }}.storage import (
     write_json,
 )
@@ -44,8 +54,14 @@ from {{ cookiecutter.module_name }}.storage import (
 EXIT_OK, EXIT_ALERT, EXIT_UNUSABLE = 0, 1, 2
 
 
-def run_drift(settings: Settings, version: str | None = None, now: datetime | None = None) -> int:
-    """Write the drift reports of the served (or given) version; the exit code says drift."""
+def run_drift(
+    settings: Settings,
+    version: str | None = None,
+    now: datetime | None = None,
+    check: bool = False,
+) -> int:
+    """Write the drift reports of the served (or given) version; with ``check`` the exit
+    code says drift."""
     reference = load_reference(settings, version)
     options = settings.monitoring.drift
     logged = read_log(settings.paths.prediction_log)
@@ -59,8 +75,23 @@ def run_drift(settings: Settings, version: str | None = None, now: datetime | No
             f"{options.min_records} are needed (monitoring.drift.min_records): wait for traffic"
         )
     report = compare(reference, records, options, settings.monitoring.log)
+    report = {
+        "findings": drift_findings(report),
+        "next_steps": drift_next_steps(
+            report,
+            str(settings.paths.prediction_log),
+            rollback_target(settings, reference),
+            str(settings.paths.drift_html),
+        ),
+        **report,
+    }
     write_json(settings.paths.drift_report, report)
     write_html(settings.paths.drift_html, report)
+    for line in report["findings"]:
+        print(line)
+    for line in report["next_steps"]:
+        print(f"- {line}")
+    print()
     for name, feature in report["features"].items():
         ks = "" if feature["ks_pvalue"] is None else f"  KS p {feature['ks_pvalue']:.3g}"
         print(f"{name:<24} {feature['kind']:<12} PSI {feature['psi']:.4f}{ks}  {feature['status']}")
@@ -73,11 +104,23 @@ def run_drift(settings: Settings, version: str | None = None, now: datetime | No
         f"{verdict} (model {reference.version}, {len(records)} records); reports: "
         f"{settings.paths.drift_report}, {settings.paths.drift_html}"
     )
-    return EXIT_ALERT if report["drift_detected"] else EXIT_OK
+    return EXIT_ALERT if check and report["drift_detected"] else EXIT_OK
 
 
-def run_scores(settings: Settings, labels_path: Path) -> int:
-    """Write live metrics from a labels file; the exit code says whether they degraded."""
+def rollback_target(settings: Settings, reference: Reference) -> str | None:
+    """The version ``make rollback`` would put back, when the report is about prod."""
+    try:
+        pointer = ModelStore(settings.paths.registry).read_pointer()
+    except ModelLoadError:  # an unreadable pointer: no advice to roll back
+        return None
+    if pointer is None or pointer.version != reference.version or not pointer.history:
+        return None
+    return pointer.history[-1]
+
+
+def run_scores(settings: Settings, labels_path: Path, check: bool = False) -> int:
+    """Write live metrics from a labels file; with ``check`` the exit code says whether
+    they degraded."""
     labels = read_labels(labels_path, settings.feature_schema.target)
     report = live_scores(settings, labels, read_log(settings.paths.prediction_log))
     write_json(settings.paths.live_metrics, report)
@@ -86,7 +129,7 @@ def run_scores(settings: Settings, labels_path: Path) -> int:
     if not report["compared"]:
         print("no verdict: no labelled version has training metrics", file=sys.stderr)
         return EXIT_UNUSABLE
-    return EXIT_ALERT if report["degraded"] else EXIT_OK
+    return EXIT_ALERT if check and report["degraded"] else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     drift.add_argument("--version", help="model version to check (default: the served one)")
     scores = commands.add_parser("scores", help="live metrics from a CSV of true labels")
     scores.add_argument("labels", type=Path, help="CSV: request_id[, record], <schema.target>")
+    for command in (drift, scores):
+        command.add_argument(
+            "--check", action="store_true", help="exit 1 on drift / degraded scores (cron, CI)"
+        )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on bad usage, 0 on --help
@@ -104,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         if args.command == "drift":
-            return run_drift(settings, args.version)
-        return run_scores(settings, args.labels)
+            return run_drift(settings, args.version, check=args.check)
+        return run_scores(settings, args.labels, check=args.check)
     except (ConfigError, MonitoringError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_UNUSABLE

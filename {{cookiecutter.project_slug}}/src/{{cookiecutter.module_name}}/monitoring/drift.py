@@ -77,6 +77,7 @@ def numeric_drift(
     drifted = value >= thresholds.psi_alert or (
         pvalue is not None and pvalue < thresholds.ks_pvalue
     )
+    trained = np.asarray(profile["sample"], dtype="float64")
     return {
         "kind": "numeric",
         "psi": round(value, DIGITS),
@@ -84,12 +85,20 @@ def numeric_drift(
         "ks_pvalue": None if pvalue is None else float(f"{pvalue:.6g}"),
         "drifted": drifted,
         "status": status(value, drifted, thresholds),
+        # Which way it moved (findings.py says it in words); the training median is the
+        # profile sample's, which is spread evenly over the sorted training values.
+        "median": {"reference": _median(trained), "current": _median(present)},
+        "missing": {"reference": profile["shares"][-1], "current": current[-1]},
         "bins": {
             "labels": numeric_labels(profile["edges"]),
             "reference": profile["shares"],
             "current": current,
         },
     }
+
+
+def _median(values: np.ndarray) -> float | None:
+    return round(float(np.median(values)), DIGITS) if values.size else None
 
 
 def categorical_drift(

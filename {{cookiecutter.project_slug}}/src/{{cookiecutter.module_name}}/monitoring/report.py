@@ -1,9 +1,11 @@
-"""The drift report as one self-contained HTML page: a summary table and, per feature,
-bars of the reference and current shares drawn as inline SVG (no scripts, no network,
-no plotting library), so it can be mailed, archived or opened offline."""
+"""The drift report as one self-contained HTML page: the findings in words and what to
+do, a summary table and, per feature (drifted ones first), bars of the training and live
+shares drawn as inline SVG (no scripts, no network, no plotting library), so it can be
+mailed, archived or opened offline."""
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
@@ -12,7 +14,8 @@ from {{ cookiecutter.module_name }}.storage import (
 )
 
 WIDTH, HEIGHT, PAD = 640, 190, 30
-COLOURS = {"reference": "#9aa5b1", "current": "#2f6fde"}
+_CODE = re.compile(r"`([^`]+)`")
+COLOURS = {"training": "#9aa5b1", "live": "#2f6fde"}
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #1f2933; max-width: 60rem; }
 table { border-collapse: collapse; margin: 1rem 0; }
@@ -32,6 +35,7 @@ def render(report: dict[str, Any]) -> str:
         f"<title>Drift report: model {escape(report['model_version'])}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>{verdict}</h1>",
+        _findings(report),
         f"<p>Model <b>{escape(report['model_version'])}</b>: {current['rows']} logged records "
         f"({escape(str(current['first']))} to {escape(str(current['last']))}) against "
         f"{report['reference']['rows']} training rows.</p>",
@@ -40,7 +44,8 @@ def render(report: dict[str, Any]) -> str:
         _legend(),
         _section("Predictions", "classes", report["prediction"], _prediction_bins(report)),
     ]
-    for name, feature in report["features"].items():
+    features = sorted(report["features"].items(), key=lambda item: not item[1]["drifted"])
+    for name, feature in features:
         parts.append(_section(name, feature["kind"], feature, feature["bins"]))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
@@ -50,6 +55,21 @@ def write_html(path: Any, report: dict[str, Any]) -> None:
     """Write the page atomically."""
     text = render(report)
     atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def _inline(text: str) -> str:
+    """Escaped text; commands in backticks become ``<code>``."""
+    return _CODE.sub(r"<code>\1</code>", escape(text))
+
+
+def _findings(report: dict[str, Any]) -> str:
+    """The sentences first (what moved, how much, since when), then what to do."""
+    found = "".join(f"<p>{_inline(line)}</p>" for line in report.get("findings", []))
+    steps = report.get("next_steps", [])
+    if steps:
+        items = "".join(f"<li>{_inline(step)}</li>" for step in steps)
+        found += f"<h2>What to do</h2><ul>{items}</ul><h2>The numbers</h2>"
+    return found
 
 
 def _thresholds(thresholds: dict[str, Any]) -> str:
@@ -114,7 +134,7 @@ def _section(name: str, kind: str, result: dict[str, Any], bins: dict[str, list[
 
 
 def _bars(bins: dict[str, list[Any]]) -> str:
-    """Grouped bars (reference, current) per bin; heights are shares of the records."""
+    """Grouped bars (training, live) per bin; heights are shares of the records."""
     labels = bins["labels"]
     tallest = max([*bins["reference"], *bins["current"], 1e-9])
     slot = (WIDTH - 2 * PAD) / max(len(labels), 1)
@@ -122,12 +142,12 @@ def _bars(bins: dict[str, list[Any]]) -> str:
     plot = HEIGHT - 2 * PAD
     shapes = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'role="img" aria-label="reference and current shares per bin">'
+        f'role="img" aria-label="training and live shares per bin">'
     ]
     for index, label in enumerate(labels):
         left = PAD + index * slot + slot * 0.1
-        for offset, series in enumerate(("reference", "current")):
-            share = float(bins[series][index])
+        for offset, (series, key) in enumerate((("training", "reference"), ("live", "current"))):
+            share = float(bins[key][index])
             height = plot * share / tallest
             shapes.append(
                 f'<rect x="{left + offset * bar:.1f}" y="{PAD + plot - height:.1f}" '

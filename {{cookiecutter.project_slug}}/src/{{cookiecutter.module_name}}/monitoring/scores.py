@@ -18,6 +18,9 @@ import pandas as pd
 from {{ cookiecutter.module_name }}.config import (
     Settings,
 )
+from {{ cookiecutter.module_name }}.monitoring.findings import (
+    score_findings,
+)
 from {{ cookiecutter.module_name }}.monitoring.logs import (
     LoggedRecords,
 )
@@ -73,7 +76,9 @@ def read_labels(path: Path, target: str) -> pd.DataFrame:
 
 def join(labels: pd.DataFrame, records: LoggedRecords) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(labels with their logged prediction and model version, labels with no logged record)."""
-    logged = records.meta[[*KEYS, "model_version", "prediction"]].drop_duplicates(KEYS, keep="last")
+    logged = records.meta[[*KEYS, "time", "model_version", "prediction"]].drop_duplicates(
+        KEYS, keep="last"
+    )
     joined = labels.merge(logged, on=KEYS, how="left", indicator=True)
     matched = joined[joined["_merge"] == "both"].drop(columns="_merge")
     unmatched = joined[joined["_merge"] == "left_only"][KEYS]
@@ -106,12 +111,13 @@ def live_scores(settings: Settings, labels: pd.DataFrame, records: LoggedRecords
         }
         versions[str(version)] = {
             "rows": len(rows),
+            "first": rows["time"].min().isoformat(),
             "live": live,
             "training": training,
             "difference": difference,
             "degraded": metric in difference and difference[metric] < -tolerance,
         }
-    return {
+    report: dict[str, Any] = {
         "labels": {
             "rows": len(labels),
             "matched": len(matched),
@@ -125,12 +131,14 @@ def live_scores(settings: Settings, labels: pd.DataFrame, records: LoggedRecords
         "compared": sum(1 for entry in versions.values() if metric in entry["difference"]),
         "degraded": any(entry["degraded"] for entry in versions.values()),
     }
+    return {"findings": score_findings(report), **report}
 
 
 def describe(report: dict[str, Any]) -> str:
-    """The report as a few lines for the terminal."""
+    """The report for the terminal: the findings in words, then the numbers."""
     labels = report["labels"]
-    lines = [f"{labels['matched']} of {labels['rows']} labels matched a logged prediction"]
+    lines = [*score_findings(report), ""]
+    lines.append(f"{labels['matched']} of {labels['rows']} labels matched a logged prediction")
     if labels["unmatched"]:
         lines.append(f"  {labels['unmatched']} unmatched, e.g. {labels['unmatched_examples']}")
     for version, entry in report["versions"].items():

@@ -115,16 +115,24 @@ class ModelStore:
 
         Servers log it beside each swap, so their log says who moved prod and why.
         """
+        changes = self.recent_changes(1)
+        return changes[0] if changes else None
+
+    def recent_changes(self, count: int) -> list[dict[str, Any]]:
+        """The newest ``count`` audit entries, newest first (``/dashboard`` shows them)."""
         if not self.audit_path.is_file():
-            return None
+            return []
+        found: list[dict[str, Any]] = []
         for line in reversed(self.audit_path.read_text(encoding="utf-8").splitlines()):
+            if len(found) == count:
+                break
             try:
                 entry = json.loads(line)
             except ValueError:  # a line cut short by a crash: the registry warns about it
                 continue
             if isinstance(entry, dict):
-                return entry
-        return None
+                found.append(entry)
+        return found
 
     def load_version(
         self, version: str, extra_trusted: tuple[str, ...] = (), runtime: str = "auto"

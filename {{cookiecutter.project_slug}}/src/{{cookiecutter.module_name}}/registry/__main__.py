@@ -16,6 +16,7 @@ from {{ cookiecutter.module_name }}.config import load_settings
 from {{ cookiecutter.module_name }}.registry import (
     commands,
     failures,
+    jobs,
     listing,
     retrain,
 )
@@ -46,11 +47,13 @@ def show_models() -> None:
     print("\n".join(listing.render(load_settings())))
 
 
-def run_retrain(commit: bool) -> int:
-    """``make retrain``: the outcome's exit code, after saying where the report is."""
+def run_retrain(commit: bool, check: bool = False) -> int:
+    """``make retrain``: 0 unless a step failed (the verdict is in words); with ``check``
+    (``make retrain-check``, for cron and CI) also 3 when the candidate is worse."""
     settings = load_settings()
     outcome = retrain.retrain(settings, commit=commit)
-    stream = sys.stderr if outcome.exit_code else sys.stdout
+    code = outcome.exit_code if check or outcome.status == "failed" else 0
+    stream = sys.stderr if code else sys.stdout
     print(f"retrain: {outcome.summary}", file=stream)
     for line in outcome.next_steps:
         print(f"  {line}", file=stream)
@@ -58,7 +61,7 @@ def run_retrain(commit: bool) -> int:
         f"Report: {settings.paths.retrain_report} and {settings.paths.retrain_report_html}",
         file=stream,
     )
-    return outcome.exit_code
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m {{ cookiecutter.module_name }}.registry",
     )
     commands_parser = parser.add_subparsers(dest="command", required=True)
-    commands_parser.add_parser("register", help="make the last trained model a version")
+    register = commands_parser.add_parser("register", help="make the last trained model a version")
+    register.add_argument("--job", help="register the candidate of this POST /retrain job instead")
     commands_parser.add_parser("models", help="list versions, stage, metric, when, by whom")
     promote = commands_parser.add_parser("promote", help="put a version in prod")
     promote.add_argument("version", help="e.g. v2 or v2.0.0")
@@ -82,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     retrain_parser.add_argument(
         "--commit", action="store_true", help="commit the new dvc.lock so the candidate registers"
+    )
+    retrain_parser.add_argument(
+        "--check", action="store_true", help="exit 3 when the candidate is worse (cron, CI)"
     )
     args = parser.parse_args(argv)
     try:
@@ -101,12 +108,14 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run the parsed command; its exit code."""
     if args.command == "retrain":
-        return run_retrain(commit=args.commit)
+        return run_retrain(commit=args.commit, check=args.check)
     if args.command == "models":
         show_models()
         return 0
     settings = load_settings()
-    if args.command == "register":
+    if args.command == "register" and args.job:
+        jobs.register_job(settings, args.job)
+    elif args.command == "register":
         commands.register(settings)
     elif args.command == "promote":
         commands.promote(

@@ -12,8 +12,9 @@ from typing import Any
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.registry.gate import Comparison
 
-# Exit codes of `python -m ... registry retrain` (2 is argparse's usage error; make turns
-# any failure into its own 2 and prints the command's code: "Error 3").
+# Exit codes of `python -m ... registry retrain --check` (`make retrain-check`; 2 is
+# argparse's usage error). Without --check (`make retrain`, run by a person) a worse
+# candidate is a verdict said in words, exit 0; only a failed step exits 1.
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_WORSE = 3
@@ -28,6 +29,15 @@ class ModelFacts:
     data: dict[str, str]
     scores: dict[str, float]
     rows: dict[str, int] = field(default_factory=dict)
+    # Trained on a tree with uncommitted changes: ``commit`` is only what they were made on.
+    uncommitted: bool = False
+
+    def shown_commit(self) -> str:
+        """The commit as a person should read it: never a commit that did not make it."""
+        if self.uncommitted:
+            on = f" on {self.commit[:12]}" if self.commit else ""
+            return f"uncommitted changes{on}"
+        return (self.commit or "unknown")[:12]
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,8 @@ class Outcome:
 
     @property
     def exit_code(self) -> int:
-        """0 registered (or ready to be, or already), 3 worse than prod, 1 failed."""
+        """For ``--check``: 0 registered (or ready to be, or already), 3 worse than prod,
+        1 failed."""
         return {"failed": EXIT_FAILED, "worse": EXIT_WORSE}.get(self.status, EXIT_OK)
 
 
@@ -62,6 +73,10 @@ def facts(model: LoadedModel, name: str, scores: dict[str, float]) -> ModelFacts
         data=lineage.get("data") or source.get("data_md5") or {},
         scores=scores,
         rows=metadata.get("metrics", {}).get("rows", {}),
+        # A registered version names its own commit; a fresh candidate only the commit its
+        # training ran on, which did not make it if the tree had changes (dvc repro's own
+        # dvc.lock among them).
+        uncommitted=not lineage.get("git_commit") and bool(source.get("git_dirty")),
     )
 
 

@@ -31,7 +31,7 @@ _CODE = re.compile(r"`([^`]+)`")
 
 def _facts_rows(models: list[ModelFacts]) -> list[list[str]]:
     rows = [["model", *[model.name for model in models]]]
-    rows.append(["git commit", *[(model.commit or "unknown")[:12] for model in models]])
+    rows.append(["git commit", *[model.shown_commit() for model in models]])
     rows.append(
         [
             "data (md5)",

@@ -19,6 +19,7 @@ their call.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import traceback
@@ -42,10 +43,12 @@ from {{ cookiecutter.module_name }}.registry import (
     commands,
     records,
     report,
+    tags,
 )
 from {{ cookiecutter.module_name }}.registry.gate import compare
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.registry.outcome import (
+    ModelFacts,
     Outcome,
     facts,
     failed,
@@ -155,6 +158,34 @@ def step(name: str, at: list[str]) -> Iterator[None]:
         raise StepFailed(name, str(error)) from None
 
 
+def restore_command(settings: Settings) -> str:
+    """The command that puts the committed pipeline outputs back after a dvc repro.
+
+    DVC's autostage has already staged the new dvc.lock, so ``git checkout dvc.lock``
+    (from the index) would keep it: check the records out of HEAD, then let ``make pull``
+    check out the outputs that dvc.lock names (from the cache, or the remote)."""
+    return f"git checkout HEAD -- {' '.join(records.pipeline_records(settings))} && make pull"
+
+
+def _commit(settings: Settings, message: str) -> str:
+    """The exact commands that commit the pipeline's records and register the model."""
+    files = " ".join(records.pipeline_records(settings))
+    return f"`git add {files} && git commit -m {shlex.quote(message)} && make register`"
+
+
+def registered_facts(settings: Settings, candidate: ModelFacts, version: str) -> ModelFacts:
+    """A candidate that is an already registered version: named as that version, with the
+    commit of its tag (not the one this retrain ran on)."""
+    tagged = tags.list_versions(settings.root, settings.registry.artifact)
+    commit = next((t.commit for t in tagged if t.version == version), None)
+    return replace(
+        candidate,
+        name=f"candidate (= {version}, already registered)",
+        commit=commit,
+        uncommitted=commit is None and candidate.uncommitted,
+    )
+
+
 def retrain(
     settings: Settings, steps: Steps | None = None, commit: bool = False, say: Say = print
 ) -> Outcome:
@@ -207,26 +238,39 @@ def _retrain(
         if comparison.champion_scores is not None:  # set only when prod was scored
             scores = comparison.champion_scores
             progress["champion"] = facts(prod.model, f"prod {champion_version}", scores)
+    with step("register", at):
+        known = records.registered_as(settings)
+        message = f"Retrain: {metric} {comparison.candidate:.4f} on data " + ", ".join(
+            md5[:8] for md5 in progress["candidate"].data.values()
+        )
     if not comparison.passed and comparison.champion_problem is None:
+        if known is not None:
+            progress["candidate"] = registered_facts(settings, progress["candidate"], known)
         return Outcome(
             status="worse",
             summary=(
                 f"The candidate's {metric} {comparison.candidate:.4f} is worse than prod "
                 f"{champion_version}'s {comparison.champion:.4f} by more than "
-                f"registry.tolerance {comparison.tolerance}: it was not registered."
+                f"registry.tolerance {comparison.tolerance}: "
+                + (f"it is {known}, registered before." if known else "it was not registered.")
             ),
             next_steps=(
                 f"Prod is untouched: {champion_version} keeps serving.",
-                "Look at the data and the metrics above. To register this candidate anyway: "
-                "commit dvc.lock, then `make register`.",
-                "To drop it: `git checkout dvc.lock && dvc checkout` puts the committed "
-                "outputs back.",
+                "Look at the data and the metrics above."
+                + (
+                    ""
+                    if known
+                    else " To register this candidate anyway: " + _commit(settings, message)
+                ),
+                f"To drop it: `{restore_command(settings)}` puts the committed pipeline "
+                "outputs back (dvc repro staged the new dvc.lock: checking it out from HEAD "
+                "undoes that too).",
             ),
+            version=known,
             **progress,
         )
-    with step("register", at):
-        known = records.registered_as(settings)
     if known is not None:
+        progress["candidate"] = registered_facts(settings, progress["candidate"], known)
         where = " and in prod" if known == champion_version else ""
         return Outcome(
             status="unchanged",
@@ -239,9 +283,6 @@ def _retrain(
             **progress,
         )
     with step("register", at):
-        message = f"Retrain: {metric} {comparison.candidate:.4f} on data " + ", ".join(
-            md5[:8] for md5 in progress["candidate"].data.values()
-        )
         if commit:
             records.commit_records(settings, message)
         if not records.lock_is_committed(root):
@@ -252,10 +293,11 @@ def _retrain(
                     "has uncommitted changes (a version must name the commit that reproduces it)."
                 ),
                 next_steps=(
-                    f"Commit it: `git add {' '.join(records.pipeline_records(settings))} && "
-                    f'git commit -m "{message}"`, then '
-                    "`make register` (or run `make retrain COMMIT=1` next time).",
-                    "Then review and `make promote VERSION=<the registered version>`.",
+                    "To register it: " + _commit(settings, message) + " (or run `make retrain "
+                    "COMMIT=1` next time); then review and `make promote VERSION=<the version "
+                    "it prints>`.",
+                    f"To drop it: `{restore_command(settings)}` puts the committed pipeline "
+                    "outputs back.",
                 ),
                 **progress,
             )
@@ -265,6 +307,7 @@ def _retrain(
             progress["candidate"],
             name=f"candidate {version}",
             commit=stored.get("lineage", {}).get("git_commit"),
+            uncommitted=False,
         )
     summary = f"Candidate {version} is registered and awaits approval; prod is untouched."
     next_steps = (

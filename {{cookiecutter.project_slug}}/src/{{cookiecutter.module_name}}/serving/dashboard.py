@@ -1,6 +1,7 @@
 """``GET /dashboard``: a self-contained page (inline CSS and JS, no CDN, no network beyond
-this server) showing the served model, request volume, latency, the prediction
-distribution and drift per feature; ``GET /dashboard/data``: the JSON it shows.
+this server) showing the served model, the last model changes and who made them, request
+volume, latency, the prediction distribution and drift (in words, then per feature);
+``GET /dashboard/data``: the JSON it shows.
 
 The page builds its DOM with ``textContent`` only, so feature names and class labels
 (user data) are text, never markup; its Content-Security-Policy allows only its own
@@ -19,11 +20,15 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.prediction.store import ModelStore
 from {{ cookiecutter.module_name }}.serving.drift_report import load_drift
 from {{ cookiecutter.module_name }}.serving.metadata import without_root
 from {{ cookiecutter.module_name }}.serving.traffic import summarise
 
 PAGE = "dashboard.html"
+RECENT_CHANGES = 5
+# A person as the audit log writes one ("Ann Lee <ann@x.com>"): the page shows the name only.
+_EMAIL = re.compile(r"\s*<[^>]*>\s*")
 PROJECT = {{ cookiecutter.project_name | tojson }}
 
 dashboard = Blueprint("dashboard", __name__)
@@ -72,6 +77,33 @@ def model_summary(settings: Settings) -> dict[str, Any]:
     }
 
 
+def person_name(who: object) -> str:
+    """``Ann Lee <ann@x.com>`` -> ``Ann Lee``; a bare email -> its local part."""
+    name = _EMAIL.sub(" ", str(who or "")).strip()
+    return name.split("@", 1)[0] if "@" in name else name or "unknown"
+
+
+def recent_changes(settings: Settings) -> list[dict[str, Any]]:
+    """The last promotions and rollbacks from the store's audit log, newest first: what,
+    when, who (a name, never an email) and why. None readable: an empty list."""
+    try:
+        entries = ModelStore(settings.paths.registry).recent_changes(RECENT_CHANGES)
+    except OSError:
+        return []
+    return [
+        {
+            "event": str(entry.get("event", "change")),
+            "from": entry.get("from") and str(entry["from"]),
+            "to": str(entry.get("to", "?")),
+            "at": str(entry.get("at", "")),
+            "by": person_name(entry.get("by")),
+            "reason": str(entry.get("reason", "")),
+            "forced": bool(entry.get("forced")),
+        }
+        for entry in entries
+    ]
+
+
 @dashboard.get("/dashboard")
 def show() -> Response:
     """The dashboard page; it fetches ``dashboard/data`` and refreshes itself."""
@@ -91,6 +123,7 @@ def data() -> Any:
         project=PROJECT,
         refresh_seconds=settings.dashboard.refresh_seconds,
         model=model_summary(settings),
+        changes=recent_changes(settings),
         traffic=summarise(current_app.extensions["metrics"].collect()),
         drift=load_drift(settings.paths.drift_report, settings.root),
     )

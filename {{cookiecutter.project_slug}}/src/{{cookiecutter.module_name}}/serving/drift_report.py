@@ -48,6 +48,8 @@ class DriftReport(_Part):
     """The part of the report the dashboard shows."""
 
     model_version: str
+    findings: list[str] = Field(default_factory=list)
+    next_steps: list[str] = Field(default_factory=list)
     reference: Reference
     current: Current
     thresholds: dict[str, Any] = Field(default_factory=dict)

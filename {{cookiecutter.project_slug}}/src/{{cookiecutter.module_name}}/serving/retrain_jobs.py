@@ -230,6 +230,8 @@ def run_job(folder: Path, root: Path, command: list[str]) -> int:
         )
         if metrics_file is not None and metrics_file.is_file():
             status["metrics"] = read_json(metrics_file)
+        if returncode == 0:  # the registry adopts the candidate (registry/jobs.py)
+            status["register_with"] = f"make register JOB={folder.name}"
         if returncode != 0:
             text = (folder / LOG_NAME).read_text(encoding="utf-8", errors="replace")
             status["log_tail"] = text.splitlines()[-20:]
