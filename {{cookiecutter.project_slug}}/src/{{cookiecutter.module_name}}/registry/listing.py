@@ -76,6 +76,15 @@ def list_models(settings: Settings) -> tuple[list[Row], list[str]]:
             )
         )
     served = pointer.version if pointer else None
+    unfinished = publish.unfinished_change(store)
+    if unfinished is not None:
+        warnings.append(
+            f"an unfinished {unfinished.get('event')} to {unfinished.get('to')} "
+            f"(started {display_time(str(unfinished.get('at', '')))} UTC by "
+            f"{display_name(str(unfinished.get('by', '')))}): its audit line was written but "
+            f"prod did not move from {served or 'none'}; the next make register, promote or "
+            "rollback records it as abandoned"
+        )
     if git_prod != served:
         warnings.append(
             f"git tags say prod is {git_prod or 'none'} but the store serves {served or 'none'} "
@@ -113,7 +122,10 @@ def headline(pointer: Pointer | None, events: list[dict[str, Any]], serve_unprom
             "No version is in prod yet, and servers serve nothing until one is "
             "(serving.serve_unpromoted is false): make promote VERSION=..."
         )
-    last = events[-1] if events else None
+    moves = publish.effective_moves(events)
+    if moves and moves[-1].get("to") != pointer.version == moves[-1].get("from"):
+        moves = moves[:-1]  # an unfinished change (warned about below): prod did not move
+    last = moves[-1] if moves else None
     if last is None or last.get("to") != pointer.version:  # moved without the registry
         return f"{pointer.version} is in prod (the audit log does not say since when or who)."
     how = "rolled back to it" if last.get("event") == "rollback" else "promoted"
