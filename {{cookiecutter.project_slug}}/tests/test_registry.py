@@ -772,6 +772,8 @@ def test_models_headline_names_a_rollback_and_a_pointer_moved_by_hand() -> None:
         "v2.0.0 is in prod (the audit log does not say since when or who)."
     )
     assert "servers serve nothing" in listing.headline(None, [], serve_unpromoted=False)
+    lost = listing.headline(None, events, serve_unpromoted=True)  # prod.json deleted
+    assert lost.startswith("No prod pointer, yet the audit log records a rollback to v1.0.0")
 
 
 def test_display_names_drop_emails_and_times_are_utc() -> None:

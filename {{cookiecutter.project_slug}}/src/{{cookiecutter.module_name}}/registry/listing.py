@@ -18,6 +18,7 @@ from {{ cookiecutter.module_name }}.prediction.store import (
     PROD_STAGE,
     ModelStore,
     Pointer,
+    effective_moves,
 )
 from {{ cookiecutter.module_name }}.registry import (
     publish,
@@ -112,6 +113,13 @@ def display_time(moment: str) -> str:
 
 def headline(pointer: Pointer | None, events: list[dict[str, Any]], serve_unpromoted: bool) -> str:
     """One plain sentence: which version serves, since when, and who put it there."""
+    moves = effective_moves(events)
+    if pointer is None and moves:
+        return (
+            f"No prod pointer, yet the audit log records a {moves[-1].get('event')} to "
+            f"{moves[-1].get('to')}: starting servers are not ready (they never fall back on "
+            "the last trained model). Restore the store's prod.json, or: make promote VERSION=..."
+        )
     if pointer is None:
         if serve_unpromoted:
             return (
@@ -122,7 +130,6 @@ def headline(pointer: Pointer | None, events: list[dict[str, Any]], serve_unprom
             "No version is in prod yet, and servers serve nothing until one is "
             "(serving.serve_unpromoted is false): make promote VERSION=..."
         )
-    moves = publish.effective_moves(events)
     if moves and moves[-1].get("to") != pointer.version == moves[-1].get("from"):
         moves = moves[:-1]  # an unfinished change (warned about below): prod did not move
     last = moves[-1] if moves else None

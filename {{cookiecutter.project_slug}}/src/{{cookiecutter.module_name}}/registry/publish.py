@@ -25,9 +25,11 @@ from typing import Any
 
 from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.store import (
+    ABANDONED,
     METADATA_FILE,
     ModelStore,
     Pointer,
+    effective_moves,
 )
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.storage import (
@@ -40,8 +42,6 @@ from {{ cookiecutter.module_name }}.storage import (
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "registry.lock"
-MOVES = frozenset({"promote", "rollback"})  # audit events that move the prod pointer
-ABANDONED = "abandoned"  # a move whose audit line was written but whose pointer never moved
 
 
 @contextmanager
@@ -158,19 +158,6 @@ def read_audit(store: ModelStore) -> list[dict[str, Any]]:
         except ValueError:
             log.warning("%s line %d is not valid JSON; skipped", store.audit_path, number)
     return events
-
-
-def effective_moves(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The promotions and rollbacks that moved prod, oldest first: each ``abandoned`` line
-    cancels the move just before it (written, then interrupted before the pointer moved)."""
-    moves: list[dict[str, Any]] = []
-    for event in events:
-        if event.get("event") == ABANDONED:
-            if moves:
-                moves.pop()
-        elif event.get("event") in MOVES:
-            moves.append(event)
-    return moves
 
 
 def unfinished_change(store: ModelStore) -> dict[str, Any] | None:
