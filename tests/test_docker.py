@@ -125,12 +125,31 @@ def test_image_env_has_no_training_dependencies(image: Path, image_env: dict[str
         assert result.returncode != 0, f"{absent} must not be in the serving image"
 
 
+def test_image_serves_no_model_nobody_promoted(image: Path, image_env: dict[str, str]) -> None:
+    """The image's ENV turns serving.serve_unpromoted off: built before any promotion it is
+    not ready, and says why (params.yaml keeps it on for the workspace's make demo)."""
+    probe = (
+        f"from {DEFAULT_MODULE}.serving.app import create_app\n"
+        "answer = create_app().test_client().get('/health/ready')\n"
+        "print(answer.status_code, answer.get_json()['detail'])"
+    )
+    env = {**image_env, f"{DEFAULT_MODULE.upper()}__MONITORING__LOG__ENABLED": "false"}
+    result = run([str(image / "opt/venv/bin/python"), "-c", probe], image / "app", env=env)
+    status, detail = result.stdout.strip().split(" ", 1)
+    assert status == "503", detail
+    assert "serving.serve_unpromoted is false" in detail
+    assert "make promote VERSION=" in detail
+
+
 @pytest.fixture
 def container(image: Path, image_env: dict[str, str], stages) -> Iterator[tuple[str, list[str]]]:
     """The image's CMD running on a free loopback port; yields (base url, health command)."""
     _, runtime = stages
     port = free_port()
     env = {**image_env, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"}
+    # The shared project has promoted nothing: run the image as its Dockerfile says to try
+    # one built before any promotion (docker run -e ..._SERVE_UNPROMOTED=true).
+    env[f"{DEFAULT_MODULE.upper()}__SERVING__SERVE_UNPROMOTED"] = "true"
     command = runtime.exec_form("CMD")
     health = [part.replace(":8000", f":{port}") for part in runtime.exec_form("HEALTHCHECK")]
     binary = shutil.which(command[0], path=env["PATH"])

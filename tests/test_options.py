@@ -90,6 +90,37 @@ def test_every_combination_is_lint_clean(bakes: dict) -> None:
     tool("ruff", "format", "--check", *folders)
 
 
+# A waived bandit finding names the check and says why: `# nosec B301: a private pipe ...`.
+NOSEC = re.compile(r"#\s*nosec\b(.*)$")
+WAIVER = re.compile(r"^ B\d{3}(, B\d{3})*: \w.{9,}$")
+
+
+def test_bandit_finds_nothing_medium_or_high_and_every_waiver_says_why(bakes: dict) -> None:
+    # The Python files do not depend on the answers (only the names in them do): one bake.
+    (project,) = [path for answers, path in bakes.values() if answers == COMBINATIONS[-1]]
+    command = ["--quiet", "--recursive", "--severity-level", "medium", "--format", "json"]
+    result = subprocess.run(
+        [str(TOOLS / "bandit"), *command, str(project)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    report = json.loads(result.stdout)
+    findings = [
+        f"{item['filename']}:{item['line_number']}: {item['test_id']} {item['issue_text']}"
+        for item in report["results"]
+    ]
+    assert not findings, "\n".join(findings)
+    assert not report["errors"], report["errors"]
+    unexplained = [
+        f"{path}:{number}: {line.strip()}"
+        for path in sorted(project.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if (match := NOSEC.search(line)) and not WAIVER.match(match.group(1))
+    ]
+    assert not unexplained, "waive a finding as `# nosec B123: why`:\n" + "\n".join(unexplained)
+
+
 def test_answers_reach_the_files_that_depend_on_them(bakes: dict) -> None:
     for name, (answers, project) in bakes.items():
         version = answers["python_version"]

@@ -383,11 +383,61 @@ def test_a_crash_between_the_git_tag_and_the_pointer_leaves_prod_on_v1(
     monkeypatch.undo()
     assert project.store().read_pointer().version == "v1.0.0"
     assert project.served_version() == "v1.0.0"
-    assert [event["to"] for event in audit(project)] == ["v1.0.0"]
+    # The audit line went first: the interrupted promotion is on record, and reported.
+    assert [event["to"] for event in audit(project)] == ["v1.0.0", "v2.0.0"]
+    lines = listing.render(project.settings)
+    assert lines[0].startswith("v1.0.0 is in prod since "), lines
     _, warnings = listing.list_models(project.settings)
     assert any("git tags say prod is v2.0.0 but the store serves v1.0.0" in w for w in warnings)
-    commands.promote(project.settings, "v2", yes, force="x", say=quiet)  # settles it
+    assert any("an unfinished promote to v2.0.0" in w for w in warnings), warnings
+    said: list[str] = []
+    commands.promote(project.settings, "v2", yes, force="x", say=said.append)  # settles it
+    assert any("interrupted before prod moved; prod stayed on v1.0.0" in line for line in said)
     assert listing.list_models(project.settings)[1] == []
+    events = [(event["event"], event["to"]) for event in audit(project)]
+    assert events == [
+        ("promote", "v1.0.0"),
+        ("promote", "v2.0.0"),
+        ("abandoned", "v1.0.0"),
+        ("promote", "v2.0.0"),
+    ]
+
+
+def test_prod_never_moves_without_its_audit_line(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash right after the pointer's replacement (the process killed there) finds the
+    move on record already: the audit line is written before the pointer moves."""
+    write_pointer = publish.write_pointer
+
+    def write_then_crash(*args: Any) -> None:
+        write_pointer(*args)
+        raise KeyboardInterrupt("killed just after the pointer moved")
+
+    monkeypatch.setattr(publish, "write_pointer", write_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        commands.promote(project.settings, "v2", yes, force="x", say=quiet)
+    monkeypatch.undo()
+    assert project.store().read_pointer().version == "v2.0.0"
+    newest = audit(project)[-1]
+    assert (newest["event"], newest["from"], newest["to"]) == ("promote", "v1.0.0", "v2.0.0")
+    assert listing.list_models(project.settings)[1] == []
+
+
+def test_an_unfinished_change_is_settled_by_the_next_registry_command(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*_args: Any) -> None:
+        raise KeyboardInterrupt("killed between the audit line and the pointer")
+
+    monkeypatch.setattr(publish, "write_pointer", crash)
+    with pytest.raises(KeyboardInterrupt):
+        commands.promote(project.settings, "v2", yes, force="x", say=quiet)
+    monkeypatch.undo()
+    assert commands.register(project.settings, say=quiet) == "v2.0.0"  # already registered
+    assert audit(project)[-1]["event"] == "abandoned"
+    assert not any("unfinished" in w for w in listing.list_models(project.settings)[1])
+    assert listing.render(project.settings)[0].startswith("v1.0.0 is in prod since ")
 
 
 def test_a_crash_while_writing_the_pointer_leaves_the_old_one_whole(
@@ -722,6 +772,8 @@ def test_models_headline_names_a_rollback_and_a_pointer_moved_by_hand() -> None:
         "v2.0.0 is in prod (the audit log does not say since when or who)."
     )
     assert "servers serve nothing" in listing.headline(None, [], serve_unpromoted=False)
+    lost = listing.headline(None, events, serve_unpromoted=True)  # prod.json deleted
+    assert lost.startswith("No prod pointer, yet the audit log records a rollback to v1.0.0")
 
 
 def test_display_names_drop_emails_and_times_are_utc() -> None:

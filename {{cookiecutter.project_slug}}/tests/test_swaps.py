@@ -105,6 +105,45 @@ def promote_as(settings: Settings, version: str, by: str, reason: str) -> None:
     promote(settings, version)
 
 
+def test_a_worker_restarted_after_refusing_a_broken_swap_serves_the_last_good_version(
+    store_settings: Settings, example_record: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = ModelStore(store_settings.paths.registry)
+    write_pointer(store, Pointer("v1.0.0"))
+    client = create_app(store_settings).test_client()
+    write_pointer(store, Pointer(TAMPERED, ("v1.0.0",)))  # as make promote moves it
+    assert served_version(client, example_record) == "v1.0.0"  # the swap is refused
+    with caplog.at_level(logging.ERROR):
+        restarted = create_app(store_settings).test_client()
+    assert restarted.get("/health/ready").status_code == 200
+    assert served_version(restarted, example_record) == "v1.0.0"
+    assert "refused" in restarted.get("/metadata").get_json()["refused_update"]
+    assert "prod model refused, serving v1.0.0" in caplog.text
+    write_pointer(store, Pointer(TAMPERED))  # no earlier prod version: nothing to fall back on
+    assert create_app(store_settings).test_client().get("/health/ready").status_code == 503
+
+
+def test_once_promoted_a_lost_pointer_means_not_ready_never_the_last_trained_model(
+    store_settings: Settings, example_record: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    assert store_settings.serving.serve_unpromoted  # the workspace default: it does not matter
+    promote_as(store_settings, "v1.0.0", "Bo Chen <bo@example.com>", "first model")
+    client = create_app(store_settings).test_client()
+    assert served_version(client, example_record) == "v1.0.0"
+    ModelStore(store_settings.paths.registry).pointer_path.unlink()  # lost, or unmounted
+    assert served_version(client, example_record) == "v1.0.0"  # keeps its vetted model
+    with caplog.at_level(logging.ERROR):
+        restarted = create_app(store_settings).test_client()
+    ready = restarted.get("/health/ready")
+    assert ready.status_code == 503
+    detail = ready.get_json()["detail"]
+    assert "prod pointer" in detail
+    assert "is missing" in detail
+    assert "records a promote to v1.0.0" in detail
+    assert "records a promote to v1.0.0" in caplog.text  # and the server log says so
+    assert restarted.post("/predict", json=example_record).status_code == 503
+
+
 def test_each_swap_and_each_refusal_is_logged_with_who_promoted_and_why(
     store_settings: Settings, example_record: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -152,7 +191,7 @@ def post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:  # nosec B310: loopback URL
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")

@@ -9,7 +9,9 @@ Layout under ``paths.registry`` (written only by the registry, read here)::
 The pointer is replaced atomically, so a reader sees the old version or the new one,
 never a mix. Serving needs nothing but this folder: no git, no DVC. Before any
 promotion there is no pointer; then, if ``serving.serve_unpromoted`` allows it, the
-last trained model (``paths.model``) is served and marked as unpromoted.
+last trained model (``paths.model``) is served and marked as unpromoted. Once the audit
+log records a promotion, a missing pointer is an error (the file was lost, or the store
+is not all there): the last trained model, never vetted, is not served in its place.
 
 This module only picks the version and finds its files; ``loader.py`` verifies and reads
 them.
@@ -44,6 +46,8 @@ AUDIT_FILE = "audit.jsonl"
 PROD_STAGE = "prod"
 # Registered versions are semantic versions (GTO's format): v1.0.0, v2.0.0, ...
 VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+$")
+MOVES = frozenset({"promote", "rollback"})  # audit events that move the prod pointer
+ABANDONED = "abandoned"  # a move whose audit line was written but whose pointer never moved
 
 
 @dataclass(frozen=True)
@@ -110,29 +114,38 @@ class ModelStore:
         self.version_dir(pointer.version)  # validates the name
         return pointer
 
+    def audit_entries(self) -> list[dict[str, Any]]:
+        """Every audit entry, oldest first; a line cut short by a crash is skipped (the
+        registry warns about it)."""
+        if not self.audit_path.is_file():
+            return []
+        entries = []
+        for line in self.audit_path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                entries.append(entry)
+        return entries
+
     def last_change(self) -> dict[str, Any] | None:
         """The newest audit entry (event, from, to, at, by, reason), or None if there is none.
 
         Servers log it beside each swap, so their log says who moved prod and why.
         """
-        changes = self.recent_changes(1)
-        return changes[0] if changes else None
+        entries = self.audit_entries()
+        return entries[-1] if entries else None
+
+    def last_move(self) -> dict[str, Any] | None:
+        """The newest promotion or rollback that moved prod, or None if prod never moved."""
+        moves = effective_moves(self.audit_entries())
+        return moves[-1] if moves else None
 
     def recent_changes(self, count: int) -> list[dict[str, Any]]:
-        """The newest ``count`` audit entries, newest first (``/dashboard`` shows them)."""
-        if not self.audit_path.is_file():
-            return []
-        found: list[dict[str, Any]] = []
-        for line in reversed(self.audit_path.read_text(encoding="utf-8").splitlines()):
-            if len(found) == count:
-                break
-            try:
-                entry = json.loads(line)
-            except ValueError:  # a line cut short by a crash: the registry warns about it
-                continue
-            if isinstance(entry, dict):
-                found.append(entry)
-        return found
+        """The newest ``count`` promotions and rollbacks that moved prod, newest first
+        (``/dashboard`` shows them); an abandoned move is not one."""
+        return effective_moves(self.audit_entries())[::-1][:count]
 
     def load_version(
         self, version: str, extra_trusted: tuple[str, ...] = (), runtime: str = "auto"
@@ -147,6 +160,19 @@ class ModelStore:
         except (KeyError, TypeError) as error:
             raise ModelLoadError(f"metadata {metadata_path} is unreadable: {error}") from None
         return load_certified(artifact, metadata, extra_trusted, runtime)
+
+
+def effective_moves(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The promotions and rollbacks that moved prod, oldest first: each ``abandoned`` line
+    cancels the move just before it (written, then interrupted before the pointer moved)."""
+    moves: list[dict[str, Any]] = []
+    for event in events:
+        if event.get("event") == ABANDONED:
+            if moves:
+                moves.pop()
+        elif event.get("event") in MOVES:
+            moves.append(event)
+    return moves
 
 
 def load_served_model(settings: Settings) -> LoadedModel:
@@ -166,6 +192,15 @@ def load_served_model(settings: Settings) -> LoadedModel:
                 f"{model.version}: the store was edited by hand; promote a version again"
             )
         return _with_serving_note(model, {"source": "registry", "stage": PROD_STAGE})
+    moved = store.last_move()
+    if moved is not None:
+        raise ModelLoadError(
+            f"the prod pointer {store.pointer_path} is missing, yet the store's audit log "
+            f"records a {moved.get('event')} to {moved.get('to')} at {moved.get('at')}: the "
+            "file was deleted or the store is not all there (unmounted?). The last trained "
+            "model is never served in place of a promoted one: restore the store, or put a "
+            "version in prod again with `make promote VERSION=...`"
+        )
     if not settings.serving.serve_unpromoted:
         raise ModelLoadError(
             f"no version is in prod in the model store {store.root}: promote one with "
@@ -184,6 +219,32 @@ def load_served_model(settings: Settings) -> LoadedModel:
         "detail": "no version is in prod yet; `make promote VERSION=...` puts one there",
     }
     return _with_serving_note(model, note)
+
+
+def load_last_good(settings: Settings) -> LoadedModel | None:
+    """The newest earlier prod version (the pointer's history) that loads and verifies.
+
+    For a worker that starts while the prod version is refused: the workers that refused
+    the swap still serve the version before it, and a restarted one must come back with
+    it, not with nothing. Only versions the registry once put in prod are candidates, each
+    verified as any prod version is. None when there is no pointer or none verifies.
+    """
+    store = ModelStore(settings.paths.registry)
+    try:
+        pointer = store.read_pointer()
+    except ModelLoadError:
+        return None
+    for version in reversed(pointer.history if pointer else ()):
+        try:
+            model = store.load_version(
+                version, settings.serving.trusted_types, settings.inference.runtime
+            )
+        except ModelLoadError as error:
+            log.warning("earlier prod version %s refused too: %s", version, error)
+            continue
+        if model.version == version:
+            return _with_serving_note(model, {"source": "registry", "stage": PROD_STAGE})
+    return None
 
 
 def _with_serving_note(model: LoadedModel, note: dict[str, str]) -> LoadedModel:

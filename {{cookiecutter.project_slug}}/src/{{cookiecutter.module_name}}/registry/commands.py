@@ -3,18 +3,21 @@
 Order of writes in a promotion or rollback: (0) the version's folder in the store,
 exported from git and DVC if the store lacks it (``restore.py``), (1) every check (the
 stored files against the md5 their git tag's dvc.lock records, before anything opens
-them; the artifact's sha256; the gate; a person's confirmation), (2) the git tag (GTO), (3) the store's
-prod pointer (the switch the server follows), (4) the audit line. Nothing before (3)
-changes what is served; a crash after (2) leaves git ahead of the store, which
-``models`` reports. ``register`` exports the version at once, so the gate and
-``models`` can read it before any promotion.
+them; the artifact's sha256; the gate; a person's confirmation), (2) the audit line,
+(3) the git tag (GTO), (4) the store's prod pointer (the switch the server follows).
+Nothing before (4) changes what is served, and prod never moves without its audit line.
+A crash after (2) leaves an unfinished change, which ``models`` reports and the next
+command that takes the store's lock records as abandoned; a crash after (3) also leaves
+git ahead of the store, which ``models`` reports. ``register`` exports the version at
+once, so the gate and ``models`` can read it before any promotion.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +72,18 @@ def _store(settings: Settings) -> ModelStore:
     return ModelStore(settings.paths.registry)
 
 
+@contextmanager
+def _locked(settings: Settings, say: Say) -> Iterator[None]:
+    """Hold the store's lock, first settling a change a crash left unfinished."""
+    store = _store(settings)
+    with publish.exclusive(store):
+        if publish.unfinished_change(store) is not None:
+            settled = publish.settle_unfinished(store, at=utc_now(), by=whoami(settings.root))
+            if settled:
+                say(f"Note: {settled['reason']} (recorded in the audit log as abandoned).")
+        yield
+
+
 def _tagged(
     settings: Settings, version: str, registered: list[tags.TaggedVersion] | None = None
 ) -> tags.TaggedVersion:
@@ -115,7 +130,7 @@ def _load_stored(
 
 def register(settings: Settings, say: Say = print) -> str:
     """Make the last trained model a version: git tag on its commit, copy in the store."""
-    with publish.exclusive(_store(settings)):
+    with _locked(settings, say):
         return _register(settings, say)
 
 
@@ -167,11 +182,12 @@ class Change:
 
 
 def _apply(settings: Settings, change: Change, pointer: Pointer) -> None:
-    """Tag in git, move the pointer, log: the only writes of a promotion or rollback."""
+    """Log, tag in git, move the pointer: the only writes of a promotion or rollback.
+
+    The audit line comes first: a crash after it leaves a change that did not happen,
+    which the next command records as abandoned; never a pointer moved unrecorded.
+    """
     store, root = _store(settings), settings.root
-    message = f"{change.event} {change.source or '-'} -> {change.target}: {change.reason}"
-    tags.assign(root, settings.registry.artifact, change.target, PROD_STAGE, message)
-    publish.write_pointer(store, pointer)
     target = read_json(store.metadata_path(change.target))
     publish.append_audit(
         store,
@@ -189,6 +205,9 @@ def _apply(settings: Settings, change: Change, pointer: Pointer) -> None:
             "sha256": target["artifact"]["sha256"],
         },
     )
+    message = f"{change.event} {change.source or '-'} -> {change.target}: {change.reason}"
+    tags.assign(root, settings.registry.artifact, change.target, PROD_STAGE, message)
+    publish.write_pointer(store, pointer)
 
 
 def promote(
@@ -200,7 +219,7 @@ def promote(
     say: Say = print,
 ) -> bool:
     """Put ``version`` in prod after the gate and a person's yes; False if nothing changed."""
-    with publish.exclusive(_store(settings)):
+    with _locked(settings, say):
         return _promote(settings, version, confirm, force, reason, say)
 
 
@@ -259,7 +278,7 @@ def rollback(
     settings: Settings, confirm: Confirm, reason: str | None = None, say: Say = print
 ) -> bool:
     """Put the previous prod version back; False if the person declined."""
-    with publish.exclusive(_store(settings)):
+    with _locked(settings, say):
         return _rollback(settings, confirm, reason, say)
 
 

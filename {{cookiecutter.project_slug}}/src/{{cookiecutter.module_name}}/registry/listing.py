@@ -18,6 +18,7 @@ from {{ cookiecutter.module_name }}.prediction.store import (
     PROD_STAGE,
     ModelStore,
     Pointer,
+    effective_moves,
 )
 from {{ cookiecutter.module_name }}.registry import (
     publish,
@@ -76,6 +77,15 @@ def list_models(settings: Settings) -> tuple[list[Row], list[str]]:
             )
         )
     served = pointer.version if pointer else None
+    unfinished = publish.unfinished_change(store)
+    if unfinished is not None:
+        warnings.append(
+            f"an unfinished {unfinished.get('event')} to {unfinished.get('to')} "
+            f"(started {display_time(str(unfinished.get('at', '')))} UTC by "
+            f"{display_name(str(unfinished.get('by', '')))}): its audit line was written but "
+            f"prod did not move from {served or 'none'}; the next make register, promote or "
+            "rollback records it as abandoned"
+        )
     if git_prod != served:
         warnings.append(
             f"git tags say prod is {git_prod or 'none'} but the store serves {served or 'none'} "
@@ -103,6 +113,13 @@ def display_time(moment: str) -> str:
 
 def headline(pointer: Pointer | None, events: list[dict[str, Any]], serve_unpromoted: bool) -> str:
     """One plain sentence: which version serves, since when, and who put it there."""
+    moves = effective_moves(events)
+    if pointer is None and moves:
+        return (
+            f"No prod pointer, yet the audit log records a {moves[-1].get('event')} to "
+            f"{moves[-1].get('to')}: starting servers are not ready (they never fall back on "
+            "the last trained model). Restore the store's prod.json, or: make promote VERSION=..."
+        )
     if pointer is None:
         if serve_unpromoted:
             return (
@@ -113,7 +130,9 @@ def headline(pointer: Pointer | None, events: list[dict[str, Any]], serve_unprom
             "No version is in prod yet, and servers serve nothing until one is "
             "(serving.serve_unpromoted is false): make promote VERSION=..."
         )
-    last = events[-1] if events else None
+    if moves and moves[-1].get("to") != pointer.version == moves[-1].get("from"):
+        moves = moves[:-1]  # an unfinished change (warned about below): prod did not move
+    last = moves[-1] if moves else None
     if last is None or last.get("to") != pointer.version:  # moved without the registry
         return f"{pointer.version} is in prod (the audit log does not say since when or who)."
     how = "rolled back to it" if last.get("event") == "rollback" else "promoted"

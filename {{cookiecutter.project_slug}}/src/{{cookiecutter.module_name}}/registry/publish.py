@@ -4,6 +4,11 @@ Each write is all-or-nothing. A version folder is filled under a temporary name 
 renamed into place; the pointer is replaced with ``os.replace``; an audit entry is one
 appended line, flushed to disk. A crash between two writes leaves the pointer on a
 version that was complete and verified before it moved.
+
+A promotion or rollback writes its audit line *before* it moves the pointer, so prod never
+moves unrecorded. A crash in between leaves a line whose move did not happen: an
+unfinished change, which ``make models`` reports and the next registry command settles
+by appending an ``abandoned`` line (``settle_unfinished``).
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.store import (
+    ABANDONED,
     METADATA_FILE,
     ModelStore,
     Pointer,
+    effective_moves,
 )
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.storage import (
@@ -150,3 +158,44 @@ def read_audit(store: ModelStore) -> list[dict[str, Any]]:
         except ValueError:
             log.warning("%s line %d is not valid JSON; skipped", store.audit_path, number)
     return events
+
+
+def unfinished_change(store: ModelStore) -> dict[str, Any] | None:
+    """The newest move in the audit log if prod did not follow it: the pointer is still
+    where that move started (a crash after its audit line, before the pointer moved)."""
+    moves = effective_moves(read_audit(store))
+    if not moves:
+        return None
+    try:
+        pointer = store.read_pointer()
+    except ModelLoadError:  # promote and models say what is wrong with it
+        return None
+    current = pointer.version if pointer else None
+    last = moves[-1]
+    if last.get("to") != current and last.get("from") == current:
+        return last
+    return None
+
+
+def settle_unfinished(store: ModelStore, at: str, by: str) -> dict[str, Any] | None:
+    """Record an unfinished change as abandoned (prod stayed where it was); the entry
+    written, or None when there was nothing to settle. Call it holding the store's lock."""
+    change = unfinished_change(store)
+    if change is None:
+        return None
+    stayed = change.get("from")
+    entry = {
+        "event": ABANDONED,
+        "at": at,
+        "by": by,
+        "from": stayed,
+        "to": stayed,
+        "reason": (
+            f"the {change.get('event')} to {change.get('to')} of {change.get('at')} was "
+            f"interrupted before prod moved; prod stayed on {stayed or 'none'}"
+        ),
+        "forced": False,
+    }
+    append_audit(store, entry)
+    log.warning("settled an interrupted change: %s", entry["reason"])
+    return entry

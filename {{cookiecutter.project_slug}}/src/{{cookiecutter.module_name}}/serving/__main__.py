@@ -14,9 +14,9 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
+from http.client import HTTPConnection, HTTPException
 from typing import Any
+from urllib.parse import urlsplit
 
 from {{ cookiecutter.module_name }}.config import ConfigError, load_settings
 from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
@@ -51,16 +51,21 @@ def free_port() -> int:
 
 
 def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    """Send one request with the standard library; return (status, parsed JSON)."""
+    """Send one request over plain HTTP with the standard library; return (status, parsed
+    JSON). Only ``http://host:port/path``: never another scheme (``file:``) by mistake."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"not an http:// URL: {url!r}")
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
+    connection = HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+        connection.request(
+            method, parts.path or "/", body=data, headers={"Content-Type": "application/json"}
+        )
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
 
 
 def wait_until_ready(base: str, server: subprocess.Popen[bytes], seconds: float = 120) -> None:
@@ -79,7 +84,7 @@ def wait_until_ready(base: str, server: subprocess.Popen[bytes], seconds: float 
                 return
             if status == 503:
                 raise RuntimeError(f"the server has no model: {body.get('detail')}")
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+        except (OSError, HTTPException):  # refused, reset or timed out while it boots
             pass
         time.sleep(0.2)
     raise RuntimeError(f"the server was not ready within {seconds:.0f} s")

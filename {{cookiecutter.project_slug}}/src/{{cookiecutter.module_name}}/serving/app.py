@@ -10,7 +10,10 @@ from werkzeug.exceptions import HTTPException
 
 from {{ cookiecutter.module_name }}.config import Settings, load_settings
 from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
-from {{ cookiecutter.module_name }}.prediction.store import load_served_model
+from {{ cookiecutter.module_name }}.prediction.store import (
+    load_last_good,
+    load_served_model,
+)
 from {{ cookiecutter.module_name }}.prediction_log.client import (
     PredictionLogClient,
 )
@@ -29,7 +32,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the app; load and verify the model at start-up, then follow the prod pointer.
 
     A missing or tampered model does not stop the app: liveness stays green and
-    readiness answers 503 with the reason, so an orchestrator keeps it out of rotation.
+    readiness answers 503 with the reason, so an orchestrator keeps it out of rotation;
+    a refused prod version with a good one before it serves that one instead.
     A promotion or rollback is picked up without a restart (see ``reload.py``).
     """
     settings = settings or load_settings()
@@ -41,8 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     try:
         app.extensions["model"] = load_served_model(settings)
     except ModelLoadError as error:
-        log.error("model not loaded: %s", error)
-        app.extensions["model_error"] = str(error)
+        start_without_prod(app, settings, error)
     metrics = install_metrics(app)
     if settings.monitoring.log.enabled:
         app.extensions["prediction_log"] = PredictionLogClient.from_settings(
@@ -54,6 +57,27 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_retrain(app)
     register_error_handlers(app)
     return app
+
+
+def start_without_prod(app: Flask, settings: Settings, error: ModelLoadError) -> None:
+    """The prod model was refused at start-up: serve the last good version, else nothing.
+
+    The last good version is the newest earlier prod version that verifies: what the
+    workers that refused the same swap still serve, so a restarted worker answers as they
+    do (``/metadata`` shows the refused update). Without one, readiness says why.
+    """
+    previous = load_last_good(settings)
+    if previous is None:
+        log.error("model not loaded: %s", error)
+        app.extensions["model_error"] = str(error)
+        return
+    log.error(
+        "prod model refused, serving %s (the newest earlier prod version that verifies): %s",
+        previous.version,
+        error,
+    )
+    app.extensions["model"] = previous
+    app.extensions["swap_error"] = str(error)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -101,8 +101,8 @@ def describe_change(version: str, entry: dict[str, Any] | None) -> str:
     """``v2.0.0, promote by Ann Lee <ann@x> at 2026-...: reason`` (or why it is unknown).
 
     Only the newest entry can describe the pointer's move: an older one naming the same
-    version is an earlier promotion. The registry appends the entry just after moving the
-    pointer, so a worker that looks in between sees none yet.
+    version is an earlier promotion. The registry appends the entry just before moving the
+    pointer, so a move it made always finds its entry.
     """
     if entry is None or entry.get("to") != version:
         return f"{version}, not (yet) in the store's audit log: moved by hand?"
