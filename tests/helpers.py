@@ -85,6 +85,7 @@ def expected_tree(
                 "packaging/bundle",
                 "packaging/manifest",
                 "packaging/wheel",
+                "packaging/wheelhouse",
                 "schema",
                 "scoring",
                 "storage",
@@ -130,6 +131,7 @@ def expected_tree(
                 "monitoring/__main__",
                 "monitoring/drift",
                 "monitoring/logs",
+                "monitoring/notice",
                 "monitoring/profile",
                 "monitoring/reference",
                 "monitoring/report",
@@ -142,6 +144,7 @@ def expected_tree(
                 "registry/gate",
                 "registry/lineage",
                 "registry/listing",
+                "registry/notice",
                 "registry/outcome",
                 "registry/publish",
                 "registry/records",
@@ -149,6 +152,11 @@ def expected_tree(
                 "registry/restore",
                 "registry/retrain",
                 "registry/tags",
+                "notify/__init__",
+                "notify/mail",
+                "notify/report",
+                "notify/send",
+                "notify/webhook",
                 "training/__init__",
                 "training/__main__",
                 "training/data",
@@ -181,6 +189,7 @@ def expected_tree(
                 "test_metrics",
                 "test_model_quality",
                 "test_monitoring",
+                "test_notify",
                 "test_onnx",
                 "test_openapi",
                 "test_packaging",
@@ -196,6 +205,7 @@ def expected_tree(
             )
         ],
         f"src/{module}/packaging/install.sh",
+        f"src/{module}/packaging/run.sh",
     ]
     files.append(f"src/{module}/serving/dashboard.html")  # GET /dashboard (copied, not rendered)
     if license_file:

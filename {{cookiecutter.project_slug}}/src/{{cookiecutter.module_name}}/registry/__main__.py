@@ -13,10 +13,12 @@ import argparse
 import sys
 
 from {{ cookiecutter.module_name }}.config import load_settings
+from {{ cookiecutter.module_name }}.notify.send import send_report
 from {{ cookiecutter.module_name }}.registry import (
     commands,
     failures,
     listing,
+    notice,
     retrain,
 )
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
@@ -46,8 +48,9 @@ def show_models() -> None:
     print("\n".join(listing.render(load_settings())))
 
 
-def run_retrain(commit: bool) -> int:
-    """``make retrain``: the outcome's exit code, after saying where the report is."""
+def run_retrain(commit: bool, notify: bool = False) -> int:
+    """``make retrain``: the outcome's exit code, after saying where the report is (and
+    sending it, with ``notify``: a failed send is one line and changes no exit code)."""
     settings = load_settings()
     outcome = retrain.retrain(settings, commit=commit)
     stream = sys.stderr if outcome.exit_code else sys.stdout
@@ -58,6 +61,8 @@ def run_retrain(commit: bool) -> int:
         f"Report: {settings.paths.retrain_report} and {settings.paths.retrain_report_html}",
         file=stream,
     )
+    if notify:
+        send_report(settings.notify, notice.retrain_notice(settings, outcome))
     return outcome.exit_code
 
 
@@ -83,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     retrain_parser.add_argument(
         "--commit", action="store_true", help="commit the new dvc.lock so the candidate registers"
     )
+    retrain_parser.add_argument(
+        "--notify", action="store_true", help="send the report by email/webhook (params: notify)"
+    )
     args = parser.parse_args(argv)
     try:
         return run(args)
@@ -101,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run the parsed command; its exit code."""
     if args.command == "retrain":
-        return run_retrain(commit=args.commit)
+        return run_retrain(commit=args.commit, notify=args.notify)
     if args.command == "models":
         show_models()
         return 0
