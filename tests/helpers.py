@@ -85,6 +85,7 @@ def expected_tree(
                 "packaging/bundle",
                 "packaging/manifest",
                 "packaging/wheel",
+                "packaging/wheelhouse",
                 "schema",
                 "scoring",
                 "storage",
@@ -131,6 +132,7 @@ def expected_tree(
                 "monitoring/drift",
                 "monitoring/findings",
                 "monitoring/logs",
+                "monitoring/notice",
                 "monitoring/profile",
                 "monitoring/reference",
                 "monitoring/report",
@@ -144,6 +146,7 @@ def expected_tree(
                 "registry/jobs",
                 "registry/lineage",
                 "registry/listing",
+                "registry/notice",
                 "registry/outcome",
                 "registry/publish",
                 "registry/records",
@@ -151,6 +154,11 @@ def expected_tree(
                 "registry/restore",
                 "registry/retrain",
                 "registry/tags",
+                "notify/__init__",
+                "notify/mail",
+                "notify/report",
+                "notify/send",
+                "notify/webhook",
                 "training/__init__",
                 "training/__main__",
                 "training/data",
@@ -183,6 +191,7 @@ def expected_tree(
                 "test_metrics",
                 "test_model_quality",
                 "test_monitoring",
+                "test_notify",
                 "test_onnx",
                 "test_openapi",
                 "test_packaging",
@@ -198,6 +207,7 @@ def expected_tree(
             )
         ],
         f"src/{module}/packaging/install.sh",
+        f"src/{module}/packaging/run.sh",
     ]
     files.append(f"src/{module}/serving/dashboard.html")  # GET /dashboard (copied, not rendered)
     if license_file:

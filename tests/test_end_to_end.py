@@ -13,12 +13,14 @@ import os
 import shutil
 import subprocess
 import tarfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -387,16 +389,21 @@ def test_lock_check_passes_for_the_newest_python_answer(tmp_path: Path) -> None:
 
 @contextmanager
 def gunicorn(
-    project: Path, env: dict[str, str] | None = None, venv: Path | None = None
+    project: Path,
+    env: dict[str, str] | None = None,
+    venv: Path | None = None,
+    command: list[str] | None = None,
 ) -> Iterator[str]:
     """Serve the project with its gunicorn.conf.py on a free loopback port; yield its URL.
 
     One worker unless ``env`` says otherwise (e.g. WEB_CONCURRENCY). ``venv``: the
-    virtualenv whose gunicorn runs (default: the project's .venv).
+    virtualenv whose gunicorn runs (default: the project's .venv). ``command``: what
+    starts gunicorn instead (a bundle's run.sh).
     """
     port = free_port()
     process = subprocess.Popen(
-        [
+        command
+        or [
             str((venv or project / ".venv") / "bin/gunicorn"),
             "--config",
             "gunicorn.conf.py",
@@ -419,6 +426,29 @@ def gunicorn(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A chat webhook on 127.0.0.1: yield its URL and the JSON bodies it receives."""
+    received: list[dict[str, Any]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/hooks/secret", received
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def make_without_terminal(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -446,8 +476,15 @@ def test_make_retrain_registers_a_candidate_reports_and_never_promotes(project: 
     try:
         run(["git", "add", "-A"], project)
         run(["git", "commit", "--quiet", "-m", "Train v1"], project)
-        output = run(["make", "retrain", "COMMIT=1"], project).stdout
+        with webhook() as (url, posted):  # NOTIFY=1: the report goes to the team's chat
+            env = {k: v for k, v in os.environ.items() if not k.startswith("VIRTUAL_ENV")}
+            env[f"{DEFAULT_MODULE.upper()}__NOTIFY__WEBHOOK__URL"] = url
+            output = run(["make", "retrain", "COMMIT=1", "NOTIFY=1"], project, env=env).stdout
         assert "Candidate v1.0.0 is registered and awaits approval" in output
+        assert "notify: posted to the webhook at 127.0.0.1:" in output
+        (message,) = posted
+        assert message["text"].startswith("[penguin-classifier] Retrain of model: candidate")
+        assert message["text"].endswith((project / "reports/retrain.md").read_text("utf-8"))
         report = (project / "reports/retrain.md").read_text(encoding="utf-8")
         metrics = json.loads((project / "reports/metrics.json").read_text(encoding="utf-8"))
         score = metrics["model"]["f1_macro"]
@@ -576,14 +613,46 @@ def test_register_promote_models_rollback_through_make(project: Path) -> None:
         run(["git", "update-ref", "-d", "HEAD"], project)  # back to "no commit yet"
 
 
+def training_records(project: Path, count: int) -> tuple[list[dict[str, str]], list[Any]]:
+    """The first ``count`` training rows, and the same as /predict records."""
+    schema = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))["schema"]
+    with open(project / "data/processed/train.csv", encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))[:count]
+    records = [
+        {
+            **{name: float(row[name]) if row[name] else None for name in schema["numeric"]},
+            **{name: row[name] or None for name in schema["categorical"]},
+        }
+        for row in rows
+    ]
+    return rows, records
+
+
+def offline(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with no package index reachable: pip's and uv's settings and config files
+    dropped, their index pointed at a closed port (the discard port of 127.0.0.1)."""
+    kept = {key: value for key, value in env.items() if not key.startswith(("PIP_", "UV_"))}
+    closed = "http://127.0.0.1:9/"
+    return kept | {
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_INDEX_URL": closed,
+        "UV_NO_CONFIG": "1",
+        "UV_INDEX_URL": closed,
+        "UV_DEFAULT_INDEX": closed,
+    }
+
+
 def test_package_installs_into_a_fresh_virtualenv_serves_and_refuses_tampering(
     project: Path, tmp_path: Path
 ) -> None:
-    """`make package` of a promoted v1; install.sh into a new virtualenv outside the project.
+    """`make package` of a promoted v1 (with every dependency's wheel); install.sh into a
+    new virtualenv outside the project with no package index reachable.
 
-    The installed server answers from the bundle folder alone; a bundle with one changed
-    byte is refused before anything is installed. Like the registry test, it commits,
-    registers and promotes, then puts the project back as it found it.
+    The installed server answers from the bundle folder alone, through run.sh, and logs
+    outside it; drift runs on that log; the bundle still verifies afterwards (nothing was
+    written into it); a bundle with one changed byte is refused before anything is
+    installed. Like the registry test, it commits, registers and promotes, then puts the
+    project back as it found it.
     """
     refused = make_without_terminal(project, "package")
     assert refused.returncode != 0
@@ -613,11 +682,12 @@ def test_package_installs_into_a_fresh_virtualenv_serves_and_refuses_tampering(
     tools.mkdir()
     (tools / "uv").symlink_to(project / ".venv/bin/uv")
     env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
-    env["PATH"] = f"{tools}:{env['PATH']}"
+    env = offline({**env, "PATH": f"{tools}:{env['PATH']}"})
     bundle = tmp_path / "release/penguin-classifier-v1.0.0"
     venv = tmp_path / "venv"
     installed = run([str(bundle / "install.sh"), str(venv)], tmp_path, env=env).stdout
     assert "every file matches MANIFEST.sha256" in installed
+    assert f"{bundle}/run.sh {venv} serve" in installed
     listing = (
         f"import json, pkgutil, {DEFAULT_MODULE} as m; "
         "print(json.dumps([i.name for i in pkgutil.iter_modules(m.__path__)]))"
@@ -627,6 +697,8 @@ def test_package_installs_into_a_fresh_virtualenv_serves_and_refuses_tampering(
         "batch",
         "config",
         "env_overrides",
+        "monitoring",
+        "notify",
         "onnx_model",
         "prediction",
         "prediction_log",
@@ -636,11 +708,12 @@ def test_package_installs_into_a_fresh_virtualenv_serves_and_refuses_tampering(
         "storage",
     }
 
-    record = json.loads(
-        (bundle / "models/registry/versions/v1.0.0/metadata.json").read_text(encoding="utf-8")
-    )["input_example"]
-    with gunicorn(bundle, venv=venv) as base:
-        status, answer = http("POST", f"{base}/predict", json.dumps(record).encode())
+    state = tmp_path / "state"  # run.sh writes here, never into the bundle
+    served = {**env, f"{DEFAULT_MODULE.upper()}_STATE_DIR": str(state)}
+    run_sh = [str(bundle / "run.sh"), str(venv)]
+    _, records = training_records(project, 100)  # monitoring.drift.min_records
+    with gunicorn(bundle, env=served, command=[*run_sh, "serve"]) as base:
+        status, answer = http("POST", f"{base}/predict", json.dumps(records).encode())
         assert (status, answer["model_version"]) == (200, "v1.0.0")
         assert http("GET", f"{base}/metadata")[1]["serving"] == {
             "source": "registry",
@@ -650,6 +723,13 @@ def test_package_installs_into_a_fresh_virtualenv_serves_and_refuses_tampering(
         with urllib.request.urlopen(f"{base}/dashboard", timeout=10) as page:
             assert page.status == 200
             assert "<html" in page.read().decode().lower()
+    assert (state / "logs/predictions.jsonl").is_file()
+    run([*run_sh, "drift"], tmp_path, env=served)  # training rows: no drift, exit 0
+    report = json.loads((state / "reports/drift.json").read_text(encoding="utf-8"))
+    assert (report["model_version"], report["current"]["rows"]) == ("v1.0.0", 100)
+    assert not report["drift_detected"]
+    verified = run(["python3", str(bundle / "verify.py")], tmp_path).stdout
+    assert "every file matches MANIFEST.sha256" in verified
 
     tampered = tmp_path / "tampered/penguin-classifier-v1.0.0"
     artifact = tampered / "models/registry/versions/v1.0.0/model.skops"
@@ -682,17 +762,8 @@ def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path)
         f"{prefix}PATHS__LIVE_METRICS": str(tmp_path / "live.json"),
         f"{prefix}MONITORING__DRIFT__MIN_RECORDS": "60",
     }
-    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    schema = params["schema"]
-    with open(project / "data/processed/train.csv", encoding="utf-8", newline="") as stream:
-        rows = list(csv.DictReader(stream))[:60]
-    records = [
-        {
-            **{name: float(row[name]) if row[name] else None for name in schema["numeric"]},
-            **{name: row[name] or None for name in schema["categorical"]},
-        }
-        for row in rows
-    ]
+    schema = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))["schema"]
+    rows, records = training_records(project, 60)
     labels = tmp_path / "labels.csv"
     with (
         gunicorn(project, {**env, "WEB_CONCURRENCY": "2"}) as base,
@@ -711,10 +782,19 @@ def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path)
             for index, row in enumerate(rows[start : start + 10]):
                 writer.writerow([f"b{start}", index, row[schema["target"]]])
     # gunicorn has stopped: its workers wrote what they had queued on the way out.
-    drift = subprocess.run(
-        ["make", "drift"], cwd=project, env=env, capture_output=True, text=True, check=False
-    )
+    with webhook() as (url, posted):  # NOTIFY=1: the report goes to the team's chat
+        drift = subprocess.run(
+            ["make", "drift", "NOTIFY=1"],
+            cwd=project,
+            env={**env, f"{prefix}NOTIFY__WEBHOOK__URL": url},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     assert drift.returncode == 0, drift.stdout + drift.stderr  # training rows: no drift
+    (message,) = posted
+    assert message["text"].startswith("[penguin-classifier] No drift: model ")
+    assert "60 records" in message["text"]
     report = json.loads((tmp_path / "drift.json").read_text(encoding="utf-8"))
     assert report["current"]["rows"] == 60
     assert set(report["features"]) == {*schema["numeric"], *schema["categorical"]}

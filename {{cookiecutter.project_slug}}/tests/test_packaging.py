@@ -26,6 +26,7 @@ from {{ cookiecutter.module_name }}.config import (
 from {{ cookiecutter.module_name }}.packaging import manifest
 from {{ cookiecutter.module_name }}.packaging.archive import write_tarball
 from {{ cookiecutter.module_name }}.packaging.bundle import (
+    Bundle,
     PackagingError,
     build_bundle,
 )
@@ -34,6 +35,12 @@ from {{ cookiecutter.module_name }}.packaging.wheel import (
     SERVING_PACKAGES,
     SHARED_MODULES,
     staged_pyproject,
+)
+from {{ cookiecutter.module_name }}.packaging.wheelhouse import (
+    Target,
+    WheelhouseError,
+    platform_tags,
+    target_lock,
 )
 from {{ cookiecutter.module_name }}.prediction.store import (
     ModelStore,
@@ -44,6 +51,21 @@ from {{ cookiecutter.module_name }}.registry import publish
 from {{ cookiecutter.module_name }}.storage import read_json
 
 VERSION = "v1.0.0"
+TARGET = Target("manylinux_2_28_x86_64", "3.11")
+
+
+def fake_download(lock: Path, folder: Path, target: Target) -> list[Path]:
+    """Stands in for pip download (no network in tests): one empty wheel per pinned name."""
+    folder.mkdir(parents=True)
+    names = [line.split("==")[0] for line in lock.read_text("utf-8").splitlines() if "==" in line]
+    wheels = [folder / f"{name.replace('-', '_')}-1.0-py3-none-any.whl" for name in names]
+    for wheel in wheels:
+        wheel.write_bytes(f"{target.platform} {target.python}".encode())
+    return wheels
+
+
+def bundle_of(settings: Settings) -> Bundle:
+    return build_bundle(settings, TARGET, download=fake_download)
 
 
 @pytest.fixture
@@ -170,7 +192,7 @@ def test_without_a_prod_version_there_is_nothing_to_package(
 ) -> None:
     settings = trained.with_paths(registry=tmp_path / "empty", bundles=tmp_path / "dist")
     with pytest.raises(PackagingError, match=r"make promote VERSION="):
-        build_bundle(settings)
+        bundle_of(settings)
     assert not (tmp_path / "dist").exists()
 
 
@@ -183,7 +205,7 @@ def test_the_bundle_serves_its_prod_model_with_only_the_serving_code(
     job.mkdir(parents=True)
     for name in ("train_data.csv", "model.skops", "status.json"):
         (job / name).write_text("x\n", encoding="utf-8")
-    bundle = build_bundle(released)
+    bundle = bundle_of(released)
     with tarfile.open(bundle.path) as tar:
         members = tar.getnames()
     assert not [name for name in members if job.name in name or name.endswith(".csv")]
@@ -203,6 +225,24 @@ def test_the_bundle_serves_its_prod_model_with_only_the_serving_code(
 
     info = read_json(unpacked / "bundle.json")
     assert info["model_version"] == VERSION
+    assert info["target"] == {"platform": TARGET.platform, "python": TARGET.python}
+    # Every pinned requirement has its wheel inside, for the target only (no Windows-only
+    # colorama); what the server reads to serve and to check drift is there too.
+    lock = (unpacked / "serve.txt").read_text(encoding="utf-8")
+    assert lock == target_lock(
+        (Path(__file__).resolve().parents[1] / "requirements/serve.txt").read_text("utf-8"),
+        TARGET,
+    )
+    pinned = {line.split("==")[0] for line in lock.splitlines() if "==" in line}
+    assert {path.name.split("-")[0] for path in (unpacked / "wheels").iterdir()} == {
+        name.replace("-", "_") for name in pinned
+    }
+    assert "colorama" not in pinned
+    assert ";" not in lock
+    assert os.access(unpacked / "run.sh", os.X_OK)
+    assert os.access(unpacked / "install.sh", os.X_OK)
+    version_dir = unpacked / "models/registry/versions" / VERSION
+    assert (version_dir / "reference_profile.json").is_file()
     assert info["package_version"].endswith("+model.1.0.0")
     with zipfile.ZipFile(unpacked / info["wheel"]) as wheel:
         modules = {item for item in wheel.namelist() if item.endswith(".py")}
@@ -224,9 +264,48 @@ def test_the_bundle_serves_its_prod_model_with_only_the_serving_code(
 
 
 def test_packaging_the_same_state_twice_gives_the_same_bytes(released: Settings) -> None:
-    first = build_bundle(released)
+    first = bundle_of(released)
     kept = first.path.with_name("first.tar.gz")
     shutil.copyfile(first.path, kept)
-    second = build_bundle(released)
+    second = bundle_of(released)
     assert second.sha256 == first.sha256
     assert second.path.read_bytes() == kept.read_bytes()
+
+
+LOCK = """\
+# a comment
+click==8.1.0 \\
+    --hash=sha256:aaa
+    # via flask
+colorama==0.4.6 ; sys_platform == 'win32' \\
+    --hash=sha256:bbb
+    # via click
+numpy==2.4.6 ; python_full_version < '3.12' \\
+    --hash=sha256:ccc
+numpy==2.5.5 ; python_full_version >= '3.12' \\
+    --hash=sha256:ddd
+onnxruntime==1.0 ; platform_machine != 'x86_64' or sys_platform != 'darwin' \\
+    --hash=sha256:eee
+"""
+
+
+def test_the_lock_is_narrowed_to_the_targets_python_and_platform() -> None:
+    """Markers are evaluated for the server, not for the Python running make package."""
+    for python, numpy, other in (("3.11", "2.4.6", "2.5.5"), ("3.12", "2.5.5", "2.4.6")):
+        narrowed = target_lock(LOCK, Target("manylinux_2_28_x86_64", python))
+        assert f"numpy=={numpy} \\\n    --hash" in narrowed
+        assert f"numpy=={other}" not in narrowed
+        assert "colorama" not in narrowed
+        assert "# via click" not in narrowed
+        assert "onnxruntime==1.0 \\\n    --hash=sha256:eee" in narrowed
+        assert "click==8.1.0 \\\n    --hash=sha256:aaa\n    # via flask" in narrowed
+        assert ";" not in narrowed
+
+
+def test_a_manylinux_target_takes_the_wheels_of_older_glibc_versions() -> None:
+    tags = platform_tags(Target("manylinux_2_28_aarch64", "3.11"))
+    assert tags[0] == "manylinux_2_28_aarch64"
+    assert {"manylinux_2_17_aarch64", "manylinux2014_aarch64", "manylinux1_aarch64"} <= set(tags)
+    assert not [tag for tag in tags if "x86_64" in tag or "_2_29_" in tag]
+    with pytest.raises(WheelhouseError, match="manylinux_2_28_x86_64"):
+        platform_tags(Target("win_amd64", "3.11"))

@@ -37,6 +37,8 @@ ENV_PREFIX = "{{ cookiecutter.module_name | upper }}"
 PARAMS_ENV = f"{ENV_PREFIX}_PARAMS"
 # Set to 1 for Python's traceback where a command line would print one line.
 DEBUG_ENV = f"{ENV_PREFIX}_DEBUG"
+# The SMTP password is read from here only, never from params.yaml (notify.email).
+SMTP_PASSWORD_ENV = f"{ENV_PREFIX}_SMTP_PASSWORD"
 PARAMS_FILE = "params.yaml"
 
 
@@ -212,6 +214,38 @@ class MonitoringSettings(_Section):
     scores: ScoreSettings = ScoreSettings()
 
 
+class EmailSettings(_Section):
+    """Reports by SMTP; off until ``host`` and ``recipients`` are set. The password comes
+    from the environment only (SMTP_PASSWORD_ENV), so params.yaml holds no secret."""
+
+    host: str = ""
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str = ""
+    sender: str = ""
+    recipients: tuple[str, ...] = ()
+    timeout: float = Field(default=30.0, gt=0)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host and self.recipients)
+
+
+class WebhookSettings(_Section):
+    """Reports as a JSON POST ``{"text": ...}`` (Slack, Teams and most chats take it)."""
+
+    url: str = Field(default="", pattern=r"^(https?://\S+)?$")
+    timeout: float = Field(default=10.0, gt=0)
+
+
+class NotifySettings(_Section):
+    """Where ``make retrain NOTIFY=1`` and ``make drift NOTIFY=1`` send their report."""
+
+    subject_prefix: str = ""
+    email: EmailSettings = EmailSettings()
+    webhook: WebhookSettings = WebhookSettings()
+
+
 class Settings(BaseSettings):
     """The whole of params.yaml, validated; ``root`` is the folder that holds it."""
 
@@ -237,6 +271,7 @@ class Settings(BaseSettings):
     batch: BatchSettings = BatchSettings()
     dashboard: DashboardSettings = DashboardSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    notify: NotifySettings = NotifySettings()
 
     @model_validator(mode="after")
     def _logged_columns_exist(self) -> Settings:

@@ -32,6 +32,9 @@ from {{ cookiecutter.module_name }}.monitoring.logs import (
     read_log,
     window,
 )
+from {{ cookiecutter.module_name }}.monitoring.notice import (
+    run_and_notify,
+)
 from {{ cookiecutter.module_name }}.monitoring.reference import (
     MonitoringError,
     Reference,
@@ -137,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     drift = commands.add_parser("drift", help="compare logged requests with the training data")
     drift.add_argument("--version", help="model version to check (default: the served one)")
+    drift.add_argument(
+        "--notify", action="store_true", help="send the report by email/webhook (params: notify)"
+    )
     scores = commands.add_parser("scores", help="live metrics from a CSV of true labels")
     scores.add_argument("labels", type=Path, help="CSV: request_id[, record], <schema.target>")
     for command in (drift, scores):
@@ -150,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
+        if args.command == "drift" and args.notify:
+            return run_and_notify(
+                settings, lambda: run_drift(settings, args.version, check=args.check)
+            )
         if args.command == "drift":
             return run_drift(settings, args.version, check=args.check)
         return run_scores(settings, args.labels, check=args.check)

@@ -11,10 +11,16 @@ from {{ cookiecutter.module_name }}.config import (
 )
 from {{ cookiecutter.module_name }}.packaging.bundle import (
     INSTALL_SCRIPT,
+    RUN_SCRIPT,
     PackagingError,
     build_bundle,
 )
 from {{ cookiecutter.module_name }}.packaging.wheel import WheelBuildError
+from {{ cookiecutter.module_name }}.packaging.wheelhouse import (
+    Target,
+    WheelhouseError,
+    this_machine,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,10 +29,20 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m {{ cookiecutter.module_name }}.packaging",
         description="Package the prod model with the serving wheel and pinned requirements.",
     )
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--platform",
+        help="the server's platform tag (default: this machine's), e.g. manylinux_2_28_x86_64",
+    )
+    parser.add_argument("--python", help="the server's Python, e.g. 3.12 (default: this one)")
+    args = parser.parse_args(argv)
     try:
-        bundle = build_bundle(load_settings())
-    except (PackagingError, WheelBuildError, ConfigError) as error:
+        here = this_machine() if not (args.platform and args.python) else None
+        target = Target(
+            args.platform or (here.platform if here else ""),
+            args.python or (here.python if here else ""),
+        )
+        bundle = build_bundle(load_settings(), target)
+    except (PackagingError, WheelBuildError, WheelhouseError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     folder = bundle.path.name.removesuffix(".tar.gz")
@@ -34,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sha256 {bundle.sha256} (also in {bundle.path.name}.sha256)")
     if bundle.git_dirty:
         print("warning: the work tree has uncommitted changes: the wheel holds them")
+    print(f"For {target.platform}, Python {target.python} (wheels included: no index needed)")
     print(f"On the target: tar xzf {bundle.path.name} && {folder}/{INSTALL_SCRIPT} VIRTUALENV")
+    print(f"then: {folder}/{RUN_SCRIPT} VIRTUALENV serve (and drift: docs/deployment.md)")
     return 0
 
 

@@ -1,10 +1,13 @@
 """Assemble a release bundle from the model store's prod version; write it as one tarball.
 
-The bundle is a folder ``<project>-<model version>/`` holding the serving wheel, the
-pinned serving requirements, params.yaml and gunicorn.conf.py, a one-version model store
-(the prod version, at the place params.yaml names, so the installed server finds it from
-the bundle folder), ``install.sh`` and ``verify.py``, ``bundle.json`` (what is inside)
-and ``MANIFEST.sha256`` (every file's sha256). The tarball is deterministic (see
+The bundle is a folder ``<project>-<model version>/`` holding the serving wheel (with the
+monitoring code, so drift runs on the server's own log), the serving requirements pinned
+for the target machine and every one of their wheels (``wheels/``: it installs with no
+package index), params.yaml and gunicorn.conf.py, a one-version model store (the prod
+version and its reference profile, at the place params.yaml names, so the installed
+server finds it from the bundle folder), ``install.sh``, ``run.sh`` (serve or check drift
+with logs and state outside the bundle) and ``verify.py``, ``bundle.json`` (what is
+inside) and ``MANIFEST.sha256`` (every file's sha256). The tarball is deterministic (see
 ``archive.py``): packaging the same state twice gives the same bytes, so its sha256
 identifies a release.
 """
@@ -16,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,12 @@ from {{ cookiecutter.module_name }}.packaging.archive import (
     write_tarball,
 )
 from {{ cookiecutter.module_name }}.packaging.wheel import build_wheel
+from {{ cookiecutter.module_name }}.packaging.wheelhouse import (
+    WHEELS_DIR,
+    Target,
+    download_wheels,
+    target_lock,
+)
 from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.store import (
     ModelStore,
@@ -42,6 +52,10 @@ from {{ cookiecutter.module_name }}.storage import write_json
 DEFAULT_EPOCH = 315_532_800
 HERE = Path(__file__).resolve().parent
 INSTALL_SCRIPT = "install.sh"
+RUN_SCRIPT = "run.sh"
+SERVE_LOCK = "serve.txt"
+# Fetches the wheels of a lock for a target (tests pass a stand-in: no network).
+Download = Callable[[Path, Path, Target], list[Path]]
 VERIFY_SCRIPT = "verify.py"
 INFO_FILE = "bundle.json"
 
@@ -110,6 +124,9 @@ def model_files(store: ModelStore, version: str, metadata: dict[str, Any]) -> li
     onnx = metadata.get("onnx") or {}
     if onnx.get("status") == "passed":
         files.append(store.version_dir(version) / Path(str(onnx["file"])).name)
+    profile = store.reference_profile_path(version, metadata)  # what drift compares with
+    if profile is not None and profile.is_file():
+        files.append(profile)
     return files
 
 
@@ -131,7 +148,12 @@ def git_source(root: Path) -> dict[str, Any]:
 
 
 def assemble(
-    settings: Settings, folder: Path, epoch: int, prod: tuple[ModelStore, str, dict[str, Any]]
+    settings: Settings,
+    folder: Path,
+    epoch: int,
+    prod: tuple[ModelStore, str, dict[str, Any]],
+    target: Target,
+    download: Download,
 ) -> dict[str, Any]:
     """Fill ``folder`` with the bundle's files and its manifest; return bundle.json's content."""
     root = settings.root
@@ -140,21 +162,24 @@ def assemble(
     folder.mkdir(parents=True)
     shutil.copyfile(root / PARAMS_FILE, folder / PARAMS_FILE)
     shutil.copyfile(root / "gunicorn.conf.py", folder / "gunicorn.conf.py")
-    shutil.copyfile(root / "requirements/serve.txt", folder / "serve.txt")
-    shutil.copyfile(HERE / INSTALL_SCRIPT, folder / INSTALL_SCRIPT)
+    lock = (root / "requirements" / SERVE_LOCK).read_text(encoding="utf-8")
+    (folder / SERVE_LOCK).write_text(target_lock(lock, target), encoding="utf-8")
+    download(folder / SERVE_LOCK, folder / WHEELS_DIR, target)
+    for script in (INSTALL_SCRIPT, RUN_SCRIPT):
+        shutil.copyfile(HERE / script, folder / script)
     shutil.copyfile(HERE / "manifest.py", folder / VERIFY_SCRIPT)
     # Where the installed server will look: the bundle's own params.yaml decides.
-    target = ModelStore(load_settings(folder / PARAMS_FILE, environ={}).paths.registry)
-    if not target.root.resolve().is_relative_to(folder.resolve()):
+    bundled = ModelStore(load_settings(folder / PARAMS_FILE, environ={}).paths.registry)
+    if not bundled.root.resolve().is_relative_to(folder.resolve()):
         raise PackagingError(
-            f"paths.registry in params.yaml points outside the project ({target.root}); "
+            f"paths.registry in params.yaml points outside the project ({bundled.root}); "
             "a bundle carries its model store inside: make it a relative path"
         )
     for source in model_files(store, version, metadata):
-        copy = target.version_dir(version) / source.name
+        copy = bundled.version_dir(version) / source.name
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, copy)
-    write_json(target.pointer_path, Pointer(version).to_json())
+    write_json(bundled.pointer_path, Pointer(version).to_json())
     wheel_version = package_version(str(project["version"]), version)
     wheel = build_wheel(root, wheel_version, folder, epoch)
     info = {
@@ -164,21 +189,25 @@ def assemble(
         "model_version": version,
         "model_sha256": metadata["artifact"]["sha256"],
         "source": git_source(root),
+        "target": {"platform": target.platform, "python": target.python},
     }
     write_json(folder / INFO_FILE, info)
     (folder / manifest.MANIFEST_FILE).write_text(manifest.manifest_text(folder), encoding="utf-8")
     return info
 
 
-def build_bundle(settings: Settings) -> Bundle:
-    """Package the prod version into ``paths.bundles``/<project>-<version>.tar.gz (+ .sha256)."""
+def build_bundle(
+    settings: Settings, target: Target, download: Download = download_wheels
+) -> Bundle:
+    """Package the prod version for ``target`` into ``paths.bundles``/<project>-<version>.tar.gz
+    (+ .sha256)."""
     epoch = source_date_epoch()
     prod = prod_model(settings)
     name = f"{project_table(settings.root)['name']}-{prod[1]}"
     with tempfile.TemporaryDirectory(prefix="bundle-") as temporary:
         folder = Path(temporary) / name
-        info = assemble(settings, folder, epoch, prod)
-        target = settings.paths.bundles / f"{name}.tar.gz"
-        write_tarball(folder, target, epoch, executables={INSTALL_SCRIPT})
-    digest = write_checksum(target)
-    return Bundle(target, digest, prod[1], info["package_version"], info["source"]["git_dirty"])
+        info = assemble(settings, folder, epoch, prod, target, download)
+        tarball = settings.paths.bundles / f"{name}.tar.gz"
+        write_tarball(folder, tarball, epoch, executables={INSTALL_SCRIPT, RUN_SCRIPT})
+    digest = write_checksum(tarball)
+    return Bundle(tarball, digest, prod[1], info["package_version"], info["source"]["git_dirty"])

@@ -1,9 +1,10 @@
-"""Build the serving wheel: prediction, serving, batch, the prediction log and the shared
+"""Build the serving wheel: prediction, serving, batch, the prediction log, monitoring (with
+notify, to check drift and send the report where the server runs) and the shared
 modules, nothing else.
 
 The project's own pyproject.toml packages every subpackage (training and registry too,
 for ``make setup``'s editable install). The serving wheel is built from a staged copy
-holding only what the Dockerfile copies into the serving image, with a generated
+holding what the Dockerfile copies into the serving image plus monitoring, with a generated
 pyproject.toml: the project's metadata, the bundle's version and only the prediction
 console script. ``uv build`` runs setuptools in an isolated build environment, at the
 version and hash pinned in ``requirements/build.txt``; SOURCE_DATE_EPOCH fixes the
@@ -35,7 +36,8 @@ SHARED_MODULES = (
     "scoring",
     "storage",
 )
-SERVING_PACKAGES = ("prediction", "prediction_log", "serving", "batch")
+# monitoring and notify: so the server's own log can be checked for drift where it runs.
+SERVING_PACKAGES = ("prediction", "prediction_log", "serving", "batch", "monitoring", "notify")
 # The fields of [project] the wheel keeps (readme and the train script are left out).
 PROJECT_FIELDS = ("name", "description", "requires-python", "authors", "license")
 

@@ -13,11 +13,13 @@ import argparse
 import sys
 
 from {{ cookiecutter.module_name }}.config import load_settings
+from {{ cookiecutter.module_name }}.notify.send import send_report
 from {{ cookiecutter.module_name }}.registry import (
     commands,
     failures,
     jobs,
     listing,
+    notice,
     retrain,
 )
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
@@ -47,9 +49,10 @@ def show_models() -> None:
     print("\n".join(listing.render(load_settings())))
 
 
-def run_retrain(commit: bool, check: bool = False) -> int:
+def run_retrain(commit: bool, check: bool = False, notify: bool = False) -> int:
     """``make retrain``: 0 unless a step failed (the verdict is in words); with ``check``
-    (``make retrain-check``, for cron and CI) also 3 when the candidate is worse."""
+    (``make retrain-check``, for cron and CI) also 3 when the candidate is worse. With
+    ``notify`` the report is sent too: a failed send is one line and changes no exit code."""
     settings = load_settings()
     outcome = retrain.retrain(settings, commit=commit)
     code = outcome.exit_code if check or outcome.status == "failed" else 0
@@ -61,6 +64,8 @@ def run_retrain(commit: bool, check: bool = False) -> int:
         f"Report: {settings.paths.retrain_report} and {settings.paths.retrain_report_html}",
         file=stream,
     )
+    if notify:
+        send_report(settings.notify, notice.retrain_notice(settings, outcome))
     return code
 
 
@@ -90,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     retrain_parser.add_argument(
         "--check", action="store_true", help="exit 3 when the candidate is worse (cron, CI)"
     )
+    retrain_parser.add_argument(
+        "--notify", action="store_true", help="send the report by email/webhook (params: notify)"
+    )
     args = parser.parse_args(argv)
     try:
         return run(args)
@@ -108,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run the parsed command; its exit code."""
     if args.command == "retrain":
-        return run_retrain(commit=args.commit, check=args.check)
+        return run_retrain(commit=args.commit, check=args.check, notify=args.notify)
     if args.command == "models":
         show_models()
         return 0
