@@ -176,6 +176,7 @@ def expected_tree(
                 "test_fuzz",
                 "test_gunicorn",
                 "test_log_full_disk",
+                "test_log_sink",
                 "test_log_writer",
                 "test_makefile",
                 "test_metrics",

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 import yaml
@@ -387,12 +387,16 @@ def test_lock_check_passes_for_the_newest_python_answer(tmp_path: Path) -> None:
 
 @contextmanager
 def gunicorn(
-    project: Path, env: dict[str, str] | None = None, venv: Path | None = None
+    project: Path,
+    env: dict[str, str] | None = None,
+    venv: Path | None = None,
+    stdout: IO[bytes] | None = None,
 ) -> Iterator[str]:
     """Serve the project with its gunicorn.conf.py on a free loopback port; yield its URL.
 
     One worker unless ``env`` says otherwise (e.g. WEB_CONCURRENCY). ``venv``: the
-    virtualenv whose gunicorn runs (default: the project's .venv).
+    virtualenv whose gunicorn runs (default: the project's .venv). ``stdout``: where the
+    server's standard output goes (default: nowhere).
     """
     port = free_port()
     process = subprocess.Popen(
@@ -409,7 +413,7 @@ def gunicorn(
             **(env or {}),
             "GUNICORN_BIND": f"127.0.0.1:{port}",
         },
-        stdout=subprocess.DEVNULL,
+        stdout=stdout or subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
@@ -671,10 +675,16 @@ def test_package_installs_into_a_fresh_virtualenv_serves_and_refuses_tampering(
     assert not other.exists()
 
 
-def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path) -> None:
-    """gunicorn's workers log what they answer; make drift and make scores read it."""
+@pytest.mark.parametrize("sink", ["file", "stdout"])
+def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path, sink: str) -> None:
+    """gunicorn's workers log what they answer; make drift and make scores read it: the
+    local log, or (sink stdout) the server's output as a log collector would export it."""
     prefix = f"{DEFAULT_MODULE.upper()}__"
+    exported = tmp_path / "exports" / "replica-1.jsonl"
+    exported.parent.mkdir()
+    logs = [f"LOGS={tmp_path}/exports/*.jsonl"] if sink == "stdout" else []
     env = {
+        f"{prefix}MONITORING__LOG__SINK": sink,
         **{key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")},
         f"{prefix}PATHS__PREDICTION_LOG": str(tmp_path / "logs/predictions.jsonl"),
         f"{prefix}PATHS__DRIFT_REPORT": str(tmp_path / "drift.json"),
@@ -695,7 +705,8 @@ def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path)
     ]
     labels = tmp_path / "labels.csv"
     with (
-        gunicorn(project, {**env, "WEB_CONCURRENCY": "2"}) as base,
+        open(exported, "wb") as output,
+        gunicorn(project, {**env, "WEB_CONCURRENCY": "2"}, stdout=output) as base,
         open(labels, "w", encoding="utf-8", newline="") as stream,
     ):
         writer = csv.writer(stream)
@@ -711,8 +722,9 @@ def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path)
             for index, row in enumerate(rows[start : start + 10]):
                 writer.writerow([f"b{start}", index, row[schema["target"]]])
     # gunicorn has stopped: its workers wrote what they had queued on the way out.
+    assert (tmp_path / "logs/predictions.jsonl").exists() == (sink == "file")
     drift = subprocess.run(
-        ["make", "drift"], cwd=project, env=env, capture_output=True, text=True, check=False
+        ["make", "drift", *logs], cwd=project, env=env, capture_output=True, text=True, check=False
     )
     assert drift.returncode == 0, drift.stdout + drift.stderr  # training rows: no drift
     report = json.loads((tmp_path / "drift.json").read_text(encoding="utf-8"))
@@ -720,7 +732,7 @@ def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path)
     assert set(report["features"]) == {*schema["numeric"], *schema["categorical"]}
     assert "<svg" in (tmp_path / "drift.html").read_text(encoding="utf-8")
     scores = subprocess.run(
-        ["make", "scores", f"LABELS={labels}"],
+        ["make", "scores", f"LABELS={labels}", *logs],
         cwd=project,
         env=env,
         capture_output=True,

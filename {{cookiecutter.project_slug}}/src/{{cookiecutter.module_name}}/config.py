@@ -158,6 +158,9 @@ class PredictionLogSettings(_Section):
     """The log of served predictions: on or off, its size bound, what it must not hold."""
 
     enabled: bool = True
+    # file: paths.prediction_log on this machine; stdout: one JSON line per record on the
+    # worker's standard output, for a cluster's log collector (docs/monitoring.md).
+    sink: Literal["file", "stdout"] = "file"
     max_bytes: int = Field(default=10_485_760, ge=1024)
     backups: int = Field(default=5, ge=0)
     queue_size: int = Field(default=1000, ge=1)

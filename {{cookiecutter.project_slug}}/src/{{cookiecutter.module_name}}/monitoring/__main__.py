@@ -22,6 +22,9 @@ from {{ cookiecutter.module_name }}.monitoring.drift import (
     compare,
 )
 from {{ cookiecutter.module_name }}.monitoring.logs import (
+    LogFilesError,
+    LoggedRecords,
+    read_exported,
     read_log,
     window,
 )
@@ -44,17 +47,37 @@ from {{ cookiecutter.module_name }}.storage import (
 EXIT_OK, EXIT_ALERT, EXIT_UNUSABLE = 0, 1, 2
 
 
-def run_drift(settings: Settings, version: str | None = None, now: datetime | None = None) -> int:
-    """Write the drift reports of the served (or given) version; the exit code says drift."""
+def read_records(settings: Settings, logs: list[str] | None) -> tuple[LoggedRecords, str]:
+    """The logged records and where they came from: the files matching ``logs`` (exported
+    by a log collector), else the local log ``paths.prediction_log``."""
+    if logs:
+        try:
+            return read_exported(logs), ", ".join(logs)
+        except LogFilesError as error:
+            raise MonitoringError(str(error)) from None
+    return read_log(settings.paths.prediction_log), str(settings.paths.prediction_log)
+
+
+def run_drift(
+    settings: Settings,
+    version: str | None = None,
+    now: datetime | None = None,
+    logs: list[str] | None = None,
+) -> int:
+    """Write the drift reports of the served (or given) version; the exit code says drift.
+
+    ``logs``: glob patterns of files exported from a log collector, read instead of the
+    local log.
+    """
     reference = load_reference(settings, version)
     options = settings.monitoring.drift
-    logged = read_log(settings.paths.prediction_log)
+    logged, source = read_records(settings, logs)
     ours = logged.select(logged.meta["model_version"].isin(reference.logged_versions).to_numpy())
     records = window(ours, options.window_days, options.max_records, now or datetime.now(UTC))
     if len(records) < options.min_records:
         raise MonitoringError(
             f"only {len(records)} logged record(s) of model {reference.version} to compare "
-            f"({len(logged)} in the log {settings.paths.prediction_log}, window_days "
+            f"({len(logged)} in the log {source}, window_days "
             f"{options.window_days}, max_records {options.max_records}); at least "
             f"{options.min_records} are needed (monitoring.drift.min_records): wait for traffic"
         )
@@ -76,10 +99,10 @@ def run_drift(settings: Settings, version: str | None = None, now: datetime | No
     return EXIT_ALERT if report["drift_detected"] else EXIT_OK
 
 
-def run_scores(settings: Settings, labels_path: Path) -> int:
+def run_scores(settings: Settings, labels_path: Path, logs: list[str] | None = None) -> int:
     """Write live metrics from a labels file; the exit code says whether they degraded."""
     labels = read_labels(labels_path, settings.feature_schema.target)
-    report = live_scores(settings, labels, read_log(settings.paths.prediction_log))
+    report = live_scores(settings, labels, read_records(settings, logs)[0])
     write_json(settings.paths.live_metrics, report)
     print(describe(report))
     print(f"report: {settings.paths.live_metrics}")
@@ -96,6 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     drift.add_argument("--version", help="model version to check (default: the served one)")
     scores = commands.add_parser("scores", help="live metrics from a CSV of true labels")
     scores.add_argument("labels", type=Path, help="CSV: request_id[, record], <schema.target>")
+    for command in (drift, scores):
+        command.add_argument(
+            "--logs",
+            action="append",
+            metavar="GLOB",
+            help="files exported from a log collector (JSON lines; a glob, ** spans folders; "
+            "repeatable) instead of the local prediction log",
+        )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on bad usage, 0 on --help
@@ -104,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         if args.command == "drift":
-            return run_drift(settings, args.version)
-        return run_scores(settings, args.labels)
+            return run_drift(settings, args.version, logs=args.logs)
+        return run_scores(settings, args.labels, args.logs)
     except (ConfigError, MonitoringError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_UNUSABLE
