@@ -69,7 +69,7 @@ def expected_tree(
         "pyproject.toml",
         *[
             f"requirements/{name}.{ext}"
-            for name in ("build", "dev", "serve", "train", "uv")
+            for name in ("build", "dev", "serve", "store-s3", "train", "uv")
             for ext in ("in", "txt")
         ],
         *[
@@ -123,6 +123,9 @@ def expected_tree(
                 "serving/retrain",
                 "serving/retrain_jobs",
                 "prediction/engine",
+                "prediction/layout",
+                "prediction/mirror",
+                "prediction/objects",
                 "prediction/store",
                 "serving/traffic",
                 "serving/validation",
@@ -190,6 +193,7 @@ def expected_tree(
                 "test_registry",
                 "test_registry_failures",
                 "test_retrain",
+                "test_s3_store",
                 "test_schema",
                 "test_scheduled_retrain",
                 "test_swaps",

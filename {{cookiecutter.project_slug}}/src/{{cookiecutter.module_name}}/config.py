@@ -19,6 +19,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     model_validator,
@@ -38,6 +40,8 @@ PARAMS_ENV = f"{ENV_PREFIX}_PARAMS"
 # Set to 1 for Python's traceback where a command line would print one line.
 DEBUG_ENV = f"{ENV_PREFIX}_DEBUG"
 PARAMS_FILE = "params.yaml"
+# paths.registry given as one of these is an object store's URL (prediction/objects.py).
+REMOTE_SCHEMES = ("s3://",)
 
 
 class ConfigError(ValueError):
@@ -62,7 +66,11 @@ class PathSettings(_Section):
     metadata: Path
     metrics: Path
     predictions: Path
+    # A folder, or an object store's URL (s3://bucket/prefix) that replicas share: then
+    # ``registry`` is this machine's mirror of it (``registry_cache``) and the URL is
+    # ``registry_url`` (prediction/mirror.py).
     registry: Path
+    registry_cache: Path
     retrain_jobs: Path
     # Monitoring (see the monitoring section of params.yaml).
     reference_profile: Path
@@ -73,6 +81,25 @@ class PathSettings(_Section):
     bundles: Path
     retrain_report: Path
     retrain_report_html: Path
+
+    _registry_url: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remote_registry(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        """``registry: s3://...``: keep the URL, read and write through the mirror."""
+        url = None
+        if isinstance(data, dict) and str(data.get("registry", "")).startswith(REMOTE_SCHEMES):
+            url = str(data["registry"]).rstrip("/")
+            data = {**data, "registry": data.get("registry_cache")}
+        paths = handler(data)
+        paths._registry_url = url
+        return paths
+
+    @property
+    def registry_url(self) -> str | None:
+        """The object store's URL when ``paths.registry`` is one, else None."""
+        return self._registry_url
 
 
 class DataSettings(_Section):
