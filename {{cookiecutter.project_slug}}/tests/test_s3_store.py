@@ -161,7 +161,12 @@ def test_a_promotion_decided_on_a_stale_pointer_is_refused_and_changes_nothing(
     third = ModelStore.from_settings(on_s3(trained, store_url, tmp_path / "third"))
     third.sync()
     assert third.read_pointer() == Pointer("v2.0.0", ("v1.0.0",))
-    assert third.last_change() == {"event": "promote", "to": "v2.0.0", "by": "test", "reason": "promote"}
+    assert third.last_change() == {
+        "event": "promote",
+        "to": "v2.0.0",
+        "by": "test",
+        "reason": "promote",
+    }
 
 
 @pytest.mark.slow
