@@ -16,6 +16,7 @@ ANSWERS = {
     "ci": json.loads(r'''{{ cookiecutter.ci | tojson }}'''),
     "docker": json.loads(r'''{{ cookiecutter.docker | tojson }}'''),
     "dvc_remote": json.loads(r'''{{ cookiecutter.dvc_remote | tojson }}'''),
+    "deploy": json.loads(r'''{{ cookiecutter.deploy | tojson }}'''),
 }
 # Only the S3 remote needs DVC's S3 plugin (and its lock).
 S3_PLUGIN = ("requirements/s3.in", "requirements/s3.txt")
@@ -26,6 +27,7 @@ PRUNE: dict[str, dict[str, tuple[str, ...]]] = {
     "ci": {"none": (".github",)},
     "docker": {"no": ("Dockerfile", ".dockerignore")},
     "dvc_remote": {"local": S3_PLUGIN, "none": S3_PLUGIN},
+    "deploy": {"none": ("deploy", "tests/test_kubernetes.py")},
 }
 
 

@@ -43,12 +43,25 @@ def project_files(project: Path) -> list[str]:
     )
 
 
+# deploy/kubernetes/*.yaml when deploy is kubernetes
+KUBERNETES_MANIFESTS = (
+    "configmap",
+    "cronjob-drift",
+    "cronjob-retrain",
+    "deployment",
+    "hpa",
+    "pdb",
+    "service",
+)
+
+
 def expected_tree(
     module: str = DEFAULT_MODULE,
     license_file: bool = True,
     ci: bool = True,
     docker: bool = True,
     s3: bool = False,
+    kubernetes: bool = False,
 ) -> list[str]:
     """The exact file list a bake must produce for the given answers."""
     files = [
@@ -211,6 +224,9 @@ def expected_tree(
         files += ["Dockerfile", ".dockerignore"]
     if s3:
         files += ["requirements/s3.in", "requirements/s3.txt"]
+    if kubernetes:
+        files += [f"deploy/kubernetes/{name}.yaml" for name in KUBERNETES_MANIFESTS]
+        files.append("tests/test_kubernetes.py")
     return sorted(files)
 
 
