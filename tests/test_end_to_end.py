@@ -745,3 +745,11 @@ def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path,
     live = json.loads((tmp_path / "live.json").read_text(encoding="utf-8"))
     assert live["labels"]["matched"] == 60
     assert (live["compared"], live["degraded"]) == (1, False)
+
+
+def test_make_setup_store_s3_installs_boto3_for_a_store_on_s3(project: Path) -> None:
+    """docs/deployment.md: a model store on S3 needs boto3 (requirements/store-s3.txt)."""
+    result = make_without_terminal(project, "setup-store-s3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    check = [str(project / ".venv/bin/python"), "-c", "import boto3"]
+    assert subprocess.run(check, capture_output=True, check=False).returncode == 0

@@ -8,6 +8,7 @@ answers cover every combination.
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import kubernetes_validate
@@ -111,3 +112,27 @@ def test_the_pieces_point_at_each_other(manifests: Any) -> None:
     }
     assert mounts["registry-cache"] == "/app/models/registry_cache"
     assert mounts["config"] == "/app/params.yaml"
+
+
+def test_make_k8s_config_keeps_the_configmap_in_step_with_params_yaml(manifests: Any) -> None:
+    """What docs/deployment.md tells a user to run after changing params.yaml."""
+    project, _ = manifests
+    configmap = project / "deploy" / "kubernetes" / "configmap.yaml"
+    baked = configmap.read_bytes()
+    make = ["make", "k8s-config"]
+    result = subprocess.run(make, cwd=project, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert configmap.read_bytes() == baked  # the bake already holds params.yaml
+    params = project / "params.yaml"
+    original = params.read_text(encoding="utf-8")
+    params.write_text(original.replace("max_batch_size: 1000", "max_batch_size: 50"), "utf-8")
+    try:
+        result = subprocess.run(make, cwd=project, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        written = yaml.safe_load(configmap.read_text(encoding="utf-8"))
+        assert written["data"]["params.yaml"] == params.read_text(encoding="utf-8")
+        assert "max_batch_size: 50" in written["data"]["params.yaml"]
+        kubernetes_validate.validate(written, kubernetes_validate.latest_version(), strict=True)
+    finally:
+        params.write_text(original, encoding="utf-8")
+        configmap.write_bytes(baked)

@@ -21,6 +21,7 @@ import pytest
 
 from {{ cookiecutter.module_name }}.config import ENV_PREFIX, Settings, load_settings
 from {{ cookiecutter.module_name }}.prediction.store import ModelStore, Pointer
+from {{ cookiecutter.module_name }}.registry import commands, listing
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.registry.publish import (
     append_audit,
@@ -167,6 +168,39 @@ def test_a_promotion_decided_on_a_stale_pointer_is_refused_and_changes_nothing(
         "by": "test",
         "reason": "promote",
     }
+
+
+def test_register_promote_and_rollback_write_the_store_on_s3(
+    store_url: str, tmp_path: Path, settings: Settings
+) -> None:
+    """The registry's commands, unchanged, on a store in S3: what make register, make
+    promote and make rollback do there (test_registry.py's project: v1 and a stump v2)."""
+    from test_registry import Project, cache_outputs, quiet, yes
+
+    project = Project(tmp_path / "project", settings)
+    project.params["paths"] = {**project.params["paths"], "registry": store_url}
+    project.train()
+    cache_outputs(project)
+    project.commit("Train v1")
+    assert project.settings.paths.registry_url == store_url
+    assert commands.register(project.settings, say=quiet) == "v1.0.0"
+    assert commands.promote(project.settings, "v1", yes, say=quiet)
+    project.params["evaluate"] = {**project.params["evaluate"], "min_improvement": 0}
+    project.train(estimator="sklearn.dummy.DummyClassifier", params={})
+    cache_outputs(project)
+    project.commit("Train a dummy")
+    assert commands.register(project.settings, say=quiet) == "v2.0.0"
+    assert commands.promote(project.settings, "v2", yes, force="test", say=quiet)
+    assert commands.rollback(project.settings, yes, reason="back", say=quiet)
+
+    elsewhere = ModelStore.from_settings(on_s3(settings, store_url, tmp_path / "elsewhere"))
+    elsewhere.sync(every_version=True)
+    assert elsewhere.read_pointer() == Pointer("v1.0.0", ())
+    assert (elsewhere.last_change() or {})["event"] == "rollback"
+    assert {path.name for path in (elsewhere.root / "versions").iterdir()} == set(GOOD)
+    lines = "\n".join(listing.render(project.settings))
+    assert "v1.0.0" in lines
+    assert "v2.0.0" in lines
 
 
 @pytest.mark.slow
