@@ -24,6 +24,7 @@ ANSWERS = {
     "ci": json.loads(r'''{{ cookiecutter.ci | tojson }}'''),
     "docker": json.loads(r'''{{ cookiecutter.docker | tojson }}'''),
     "dvc_remote": json.loads(r'''{{ cookiecutter.dvc_remote | tojson }}'''),
+    "deploy": json.loads(r'''{{ cookiecutter.deploy | tojson }}'''),
 }
 # Every answer, derived and private ones included, as cookiecutter holds them.
 CONTEXT: dict[str, Any] = json.loads(r'''{{ cookiecutter | tojson }}''')
@@ -47,6 +48,7 @@ PRUNE: dict[str, dict[str, tuple[str, ...]]] = {
     "ci": {"none": (".github",)},
     "docker": {"no": ("Dockerfile", ".dockerignore")},
     "dvc_remote": {"local": S3_PLUGIN, "none": S3_PLUGIN},
+    "deploy": {"none": ("deploy", "tests/test_kubernetes.py")},
 }
 
 

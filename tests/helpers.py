@@ -43,12 +43,25 @@ def project_files(project: Path) -> list[str]:
     )
 
 
+# deploy/kubernetes/*.yaml when deploy is kubernetes
+KUBERNETES_MANIFESTS = (
+    "configmap",
+    "cronjob-drift",
+    "cronjob-retrain",
+    "deployment",
+    "hpa",
+    "pdb",
+    "service",
+)
+
+
 def expected_tree(
     module: str = DEFAULT_MODULE,
     license_file: bool = True,
     ci: bool = True,
     docker: bool = True,
     s3: bool = False,
+    kubernetes: bool = False,
 ) -> list[str]:
     """The exact file list a bake must produce for the given answers."""
     files = [
@@ -69,7 +82,7 @@ def expected_tree(
         "pyproject.toml",
         *[
             f"requirements/{name}.{ext}"
-            for name in ("build", "dev", "serve", "train", "uv")
+            for name in ("build", "dev", "serve", "store-s3", "train", "uv")
             for ext in ("in", "txt")
         ],
         *[
@@ -124,6 +137,9 @@ def expected_tree(
                 "serving/retrain",
                 "serving/retrain_jobs",
                 "prediction/engine",
+                "prediction/layout",
+                "prediction/mirror",
+                "prediction/objects",
                 "prediction/store",
                 "serving/traffic",
                 "serving/validation",
@@ -186,6 +202,7 @@ def expected_tree(
                 "test_fuzz",
                 "test_gunicorn",
                 "test_log_full_disk",
+                "test_log_sink",
                 "test_log_writer",
                 "test_makefile",
                 "test_metrics",
@@ -200,6 +217,7 @@ def expected_tree(
                 "test_registry",
                 "test_registry_failures",
                 "test_retrain",
+                "test_s3_store",
                 "test_schema",
                 "test_scheduled_retrain",
                 "test_swaps",
@@ -218,6 +236,9 @@ def expected_tree(
         files += ["Dockerfile", ".dockerignore"]
     if s3:
         files += ["requirements/s3.in", "requirements/s3.txt"]
+    if kubernetes:
+        files += [f"deploy/kubernetes/{name}.yaml" for name in KUBERNETES_MANIFESTS]
+        files.append("tests/test_kubernetes.py")
     return sorted(files)
 
 

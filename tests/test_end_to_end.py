@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 import yaml
@@ -393,12 +393,14 @@ def gunicorn(
     env: dict[str, str] | None = None,
     venv: Path | None = None,
     command: list[str] | None = None,
+    stdout: IO[bytes] | None = None,
 ) -> Iterator[str]:
     """Serve the project with its gunicorn.conf.py on a free loopback port; yield its URL.
 
     One worker unless ``env`` says otherwise (e.g. WEB_CONCURRENCY). ``venv``: the
     virtualenv whose gunicorn runs (default: the project's .venv). ``command``: what
-    starts gunicorn instead (a bundle's run.sh).
+    starts gunicorn instead (a bundle's run.sh). ``stdout``: where the server's standard
+    output goes (default: nowhere).
     """
     port = free_port()
     process = subprocess.Popen(
@@ -416,7 +418,7 @@ def gunicorn(
             **(env or {}),
             "GUNICORN_BIND": f"127.0.0.1:{port}",
         },
-        stdout=subprocess.DEVNULL,
+        stdout=stdout or subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
@@ -751,10 +753,16 @@ def test_package_installs_into_a_fresh_virtualenv_serves_and_refuses_tampering(
     assert not other.exists()
 
 
-def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path) -> None:
-    """gunicorn's workers log what they answer; make drift and make scores read it."""
+@pytest.mark.parametrize("sink", ["file", "stdout"])
+def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path, sink: str) -> None:
+    """gunicorn's workers log what they answer; make drift and make scores read it: the
+    local log, or (sink stdout) the server's output as a log collector would export it."""
     prefix = f"{DEFAULT_MODULE.upper()}__"
+    exported = tmp_path / "exports" / "replica-1.jsonl"
+    exported.parent.mkdir()
+    logs = [f"LOGS={tmp_path}/exports/*.jsonl"] if sink == "stdout" else []
     env = {
+        f"{prefix}MONITORING__LOG__SINK": sink,
         **{key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")},
         f"{prefix}PATHS__PREDICTION_LOG": str(tmp_path / "logs/predictions.jsonl"),
         f"{prefix}PATHS__DRIFT_REPORT": str(tmp_path / "drift.json"),
@@ -766,7 +774,8 @@ def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path)
     rows, records = training_records(project, 60)
     labels = tmp_path / "labels.csv"
     with (
-        gunicorn(project, {**env, "WEB_CONCURRENCY": "2"}) as base,
+        open(exported, "wb") as output,
+        gunicorn(project, {**env, "WEB_CONCURRENCY": "2"}, stdout=output) as base,
         open(labels, "w", encoding="utf-8", newline="") as stream,
     ):
         writer = csv.writer(stream)
@@ -782,9 +791,10 @@ def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path)
             for index, row in enumerate(rows[start : start + 10]):
                 writer.writerow([f"b{start}", index, row[schema["target"]]])
     # gunicorn has stopped: its workers wrote what they had queued on the way out.
+    assert (tmp_path / "logs/predictions.jsonl").exists() == (sink == "file")
     with webhook() as (url, posted):  # NOTIFY=1: the report goes to the team's chat
         drift = subprocess.run(
-            ["make", "drift", "NOTIFY=1"],
+            ["make", "drift", "NOTIFY=1", *logs],
             cwd=project,
             env={**env, f"{prefix}NOTIFY__WEBHOOK__URL": url},
             capture_output=True,
@@ -800,7 +810,7 @@ def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path)
     assert set(report["features"]) == {*schema["numeric"], *schema["categorical"]}
     assert "<svg" in (tmp_path / "drift.html").read_text(encoding="utf-8")
     scores = subprocess.run(
-        ["make", "scores", f"LABELS={labels}"],
+        ["make", "scores", f"LABELS={labels}", *logs],
         cwd=project,
         env=env,
         capture_output=True,
@@ -813,3 +823,11 @@ def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path)
     live = json.loads((tmp_path / "live.json").read_text(encoding="utf-8"))
     assert live["labels"]["matched"] == 60
     assert (live["compared"], live["degraded"]) == (1, False)
+
+
+def test_make_setup_store_s3_installs_boto3_for_a_store_on_s3(project: Path) -> None:
+    """docs/deployment.md: a model store on S3 needs boto3 (requirements/store-s3.txt)."""
+    result = make_without_terminal(project, "setup-store-s3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    check = [str(project / ".venv/bin/python"), "-c", "import boto3"]
+    assert subprocess.run(check, capture_output=True, check=False).returncode == 0

@@ -20,16 +20,26 @@ from helpers import TEMPLATE, TOOLS, bake, expected_tree, parse_structured_files
 
 CHOICES = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
 OPTIONS = ("python_version", "ci", "docker", "dvc_remote", "license")
+# deploy meets every answer of the other options without doubling the matrix: it follows the
+# parity of the other answers' indexes, so each fixed answer still sees both deploy values.
+PAIRED = "deploy"
 # Every workflow a bake with ci=github holds: each passes actionlint, calls existing targets.
 WORKFLOWS = ("ci.yml", "retrain.yml")
 COMBINATIONS = [
-    dict(zip(OPTIONS, values, strict=True))
-    for values in itertools.product(*(CHOICES[name] for name in OPTIONS))
+    {
+        **dict(zip(OPTIONS, values, strict=True)),
+        PAIRED: CHOICES[PAIRED][sum(indexes) % len(CHOICES[PAIRED])],
+    }
+    for indexes, values in zip(
+        itertools.product(*(range(len(CHOICES[name])) for name in OPTIONS)),
+        itertools.product(*(CHOICES[name] for name in OPTIONS)),
+        strict=True,
+    )
 ]
 
 
 def label(answers: dict[str, str]) -> str:
-    return "-".join(answers[name] for name in OPTIONS)
+    return "-".join(answers[name] for name in (*OPTIONS, PAIRED))
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +74,12 @@ def tool(*command: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 
 def test_the_matrix_covers_every_answer() -> None:
     assert len(COMBINATIONS) == 3 * 2 * 2 * 3 * 4
-    for name in OPTIONS:
+    for name in (*OPTIONS, PAIRED):
         assert {answers[name] for answers in COMBINATIONS} == set(CHOICES[name])
+    for name in OPTIONS:  # every answer meets both deploy answers
+        for value in CHOICES[name]:
+            met = {answers[PAIRED] for answers in COMBINATIONS if answers[name] == value}
+            assert met == set(CHOICES[PAIRED]), (name, value)
 
 
 def test_every_combination_has_the_exact_tree(bakes: dict) -> None:
@@ -75,8 +89,21 @@ def test_every_combination_has_the_exact_tree(bakes: dict) -> None:
             ci=answers["ci"] == "github",
             docker=answers["docker"] == "yes",
             s3=answers["dvc_remote"] == "s3",
+            kubernetes=answers["deploy"] == "kubernetes",
         )
         assert project_files(project) == expected, name
+
+
+def test_the_kubernetes_manifests_are_the_same_whatever_the_other_answers(bakes: dict) -> None:
+    """They depend on the project's names only: tests/test_kubernetes.py validates them."""
+    distinct = {
+        tuple(
+            (path.name, path.read_bytes()) for path in sorted((project / "deploy").rglob("*.yaml"))
+        )
+        for answers, project in bakes.values()
+        if answers["deploy"] == "kubernetes"
+    }
+    assert len(distinct) == 1
 
 
 def test_every_combination_parses(bakes: dict) -> None:

@@ -19,6 +19,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     model_validator,
@@ -40,6 +42,8 @@ DEBUG_ENV = f"{ENV_PREFIX}_DEBUG"
 # The SMTP password is read from here only, never from params.yaml (notify.email).
 SMTP_PASSWORD_ENV = f"{ENV_PREFIX}_SMTP_PASSWORD"
 PARAMS_FILE = "params.yaml"
+# paths.registry given as one of these is an object store's URL (prediction/objects.py).
+REMOTE_SCHEMES = ("s3://",)
 
 
 class ConfigError(ValueError):
@@ -64,7 +68,11 @@ class PathSettings(_Section):
     metadata: Path
     metrics: Path
     predictions: Path
+    # A folder, or an object store's URL (s3://bucket/prefix) that replicas share: then
+    # ``registry`` is this machine's mirror of it (``registry_cache``) and the URL is
+    # ``registry_url`` (prediction/mirror.py).
     registry: Path
+    registry_cache: Path
     retrain_jobs: Path
     # Monitoring (see the monitoring section of params.yaml).
     reference_profile: Path
@@ -75,6 +83,25 @@ class PathSettings(_Section):
     bundles: Path
     retrain_report: Path
     retrain_report_html: Path
+
+    _registry_url: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remote_registry(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        """``registry: s3://...``: keep the URL, read and write through the mirror."""
+        url = None
+        if isinstance(data, dict) and str(data.get("registry", "")).startswith(REMOTE_SCHEMES):
+            url = str(data["registry"]).rstrip("/")
+            data = {**data, "registry": data.get("registry_cache")}
+        paths = handler(data)
+        paths._registry_url = url
+        return paths
+
+    @property
+    def registry_url(self) -> str | None:
+        """The object store's URL when ``paths.registry`` is one, else None."""
+        return self._registry_url
 
 
 class DataSettings(_Section):
@@ -160,6 +187,9 @@ class PredictionLogSettings(_Section):
     """The log of served predictions: on or off, its size bound, what it must not hold."""
 
     enabled: bool = True
+    # file: paths.prediction_log on this machine; stdout: one JSON line per record on the
+    # worker's standard output, for a cluster's log collector (docs/monitoring.md).
+    sink: Literal["file", "stdout"] = "file"
     max_bytes: int = Field(default=10_485_760, ge=1024)
     backups: int = Field(default=5, ge=0)
     queue_size: int = Field(default=1000, ge=1)

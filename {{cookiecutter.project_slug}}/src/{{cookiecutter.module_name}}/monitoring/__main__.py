@@ -29,6 +29,9 @@ from {{ cookiecutter.module_name }}.monitoring.findings import (
     drift_next_steps,
 )
 from {{ cookiecutter.module_name }}.monitoring.logs import (
+    LogFilesError,
+    LoggedRecords,
+    read_exported,
     read_log,
     window,
 )
@@ -57,23 +60,39 @@ from {{ cookiecutter.module_name }}.storage import (
 EXIT_OK, EXIT_ALERT, EXIT_UNUSABLE = 0, 1, 2
 
 
+def read_records(settings: Settings, logs: list[str] | None) -> tuple[LoggedRecords, str]:
+    """The logged records and where they came from: the files matching ``logs`` (exported
+    by a log collector), else the local log ``paths.prediction_log``."""
+    if logs:
+        try:
+            return read_exported(logs), ", ".join(logs)
+        except LogFilesError as error:
+            raise MonitoringError(str(error)) from None
+    return read_log(settings.paths.prediction_log), str(settings.paths.prediction_log)
+
+
 def run_drift(
     settings: Settings,
     version: str | None = None,
     now: datetime | None = None,
     check: bool = False,
+    logs: list[str] | None = None,
 ) -> int:
     """Write the drift reports of the served (or given) version; with ``check`` the exit
-    code says drift."""
+    code says drift.
+
+    ``logs``: glob patterns of files exported from a log collector, read instead of the
+    local log.
+    """
     reference = load_reference(settings, version)
     options = settings.monitoring.drift
-    logged = read_log(settings.paths.prediction_log)
+    logged, source = read_records(settings, logs)
     ours = logged.select(logged.meta["model_version"].isin(reference.logged_versions).to_numpy())
     records = window(ours, options.window_days, options.max_records, now or datetime.now(UTC))
     if len(records) < options.min_records:
         raise MonitoringError(
             f"only {len(records)} logged record(s) of model {reference.version} to compare "
-            f"({len(logged)} in the log {settings.paths.prediction_log}, window_days "
+            f"({len(logged)} in the log {source}, window_days "
             f"{options.window_days}, max_records {options.max_records}); at least "
             f"{options.min_records} are needed (monitoring.drift.min_records): wait for traffic"
         )
@@ -121,11 +140,13 @@ def rollback_target(settings: Settings, reference: Reference) -> str | None:
     return pointer.history[-1]
 
 
-def run_scores(settings: Settings, labels_path: Path, check: bool = False) -> int:
+def run_scores(
+    settings: Settings, labels_path: Path, check: bool = False, logs: list[str] | None = None
+) -> int:
     """Write live metrics from a labels file; with ``check`` the exit code says whether
     they degraded."""
     labels = read_labels(labels_path, settings.feature_schema.target)
-    report = live_scores(settings, labels, read_log(settings.paths.prediction_log))
+    report = live_scores(settings, labels, read_records(settings, logs)[0])
     write_json(settings.paths.live_metrics, report)
     print(describe(report))
     print(f"report: {settings.paths.live_metrics}")
@@ -149,6 +170,13 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument(
             "--check", action="store_true", help="exit 1 on drift / degraded scores (cron, CI)"
         )
+        command.add_argument(
+            "--logs",
+            action="append",
+            metavar="GLOB",
+            help="files exported from a log collector (JSON lines; a glob, ** spans folders; "
+            "repeatable) instead of the local prediction log",
+        )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on bad usage, 0 on --help
@@ -158,11 +186,12 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "drift" and args.notify:
             return run_and_notify(
-                settings, lambda: run_drift(settings, args.version, check=args.check)
+                settings,
+                lambda: run_drift(settings, args.version, check=args.check, logs=args.logs),
             )
         if args.command == "drift":
-            return run_drift(settings, args.version, check=args.check)
-        return run_scores(settings, args.labels, check=args.check)
+            return run_drift(settings, args.version, check=args.check, logs=args.logs)
+        return run_scores(settings, args.labels, check=args.check, logs=args.logs)
     except (ConfigError, MonitoringError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_UNUSABLE

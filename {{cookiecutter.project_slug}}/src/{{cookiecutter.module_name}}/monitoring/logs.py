@@ -1,9 +1,18 @@
-"""Read the prediction log (the live file and its rotated copies) into data frames."""
+"""Read the prediction log into data frames: the live file and its rotated copies, or the
+files a cluster's log collector exported (``monitoring.log.sink: stdout``).
+
+A collector's files hold the worker's standard output: prediction records, one JSON line
+each, perhaps among other lines and perhaps wrapped in the collector's own JSON (Docker's
+and Kubernetes' ``{"log": "<line>", ...}``, or a ``message`` field): records are unwrapped,
+anything else is skipped and counted.
+"""
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -48,10 +57,44 @@ class LoggedRecords:
         return self.select((self.meta["time"] >= pd.Timestamp(start)).to_numpy())
 
 
+class LogFilesError(ValueError):
+    """A pattern given for exported log files matches no file."""
+
+
+def exported_files(patterns: Sequence[str]) -> list[Path]:
+    """The files the glob ``patterns`` match (``**`` spans folders), sorted, each once."""
+    files: dict[Path, None] = {}
+    for pattern in patterns:
+        matched = sorted(Path(name) for name in glob.glob(pattern, recursive=True))
+        matched = [path for path in matched if path.is_file()]
+        if not matched:
+            raise LogFilesError(
+                f"no file matches {pattern!r}: give the files your log collector exported "
+                "(JSON lines), e.g. --logs 'exports/*.jsonl'"
+            )
+        files.update(dict.fromkeys(matched))
+    return list(files)
+
+
 def read_log(path: Path) -> LoggedRecords:
     """Every whole record of the log at ``path`` and its rotated files; lines that are not
     (cut by a crash or a full disk) are skipped with a warning."""
-    files = log_files(path)
+    return read_files(log_files(path))
+
+
+def read_exported(patterns: Sequence[str]) -> LoggedRecords:
+    """Every record in the files a log collector exported, oldest first (by time: the
+    files of several replicas interleave)."""
+    records = read_files(exported_files(patterns))
+    order = records.meta["time"].argsort(kind="stable").to_numpy()
+    return LoggedRecords(
+        records.meta.iloc[order].reset_index(drop=True),
+        records.features.iloc[order].reset_index(drop=True),
+    )
+
+
+def read_files(files: Sequence[Path]) -> LoggedRecords:
+    """Every whole record of ``files``, in order; other lines are skipped with a warning."""
     rows: list[dict[str, Any]] = []
     skipped = 0
     for file in files:
@@ -89,6 +132,10 @@ def _parse(line: str) -> dict[str, Any] | None:
         record = json.loads(line)
     except ValueError:
         return None
+    if isinstance(record, dict) and "features" not in record:  # a collector's wrapper
+        inner = record.get("log", record.get("message"))
+        if isinstance(inner, str):
+            return _parse(inner)
     if not isinstance(record, dict) or not isinstance(record.get("features"), dict):
         return None
     if any(name not in record for name in META) or not isinstance(record["record"], int):

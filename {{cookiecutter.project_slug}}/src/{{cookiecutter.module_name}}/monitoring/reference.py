@@ -51,7 +51,9 @@ class Reference:
 def served_version(settings: Settings) -> str | None:
     """The prod version of the model store, or None when nothing was promoted."""
     try:
-        pointer = ModelStore(settings.paths.registry).read_pointer()
+        store = ModelStore.from_settings(settings)
+        store.sync()  # a store shared in an object store: its current pointer
+        pointer = store.read_pointer()
     except ModelLoadError as error:
         raise MonitoringError(str(error)) from None
     return pointer.version if pointer else None
@@ -61,7 +63,7 @@ def version_metadata(settings: Settings, version: str | None) -> tuple[dict[str,
     """(metadata, reference profile path) of a stored version, or of the last trained model
     when ``version`` is None or names it (its hash version). A hash version that was
     registered since is found in the store by its lineage (``trained_as``)."""
-    store = ModelStore(settings.paths.registry)
+    store = ModelStore.from_settings(settings)
     if version is not None and not VERSION_PATTERN.match(version):
         version = registered_as(store, version) or version
     if version is not None and VERSION_PATTERN.match(version):

@@ -97,8 +97,9 @@ def package_version(project_version: str, model_version: str) -> str:
 
 def prod_model(settings: Settings) -> tuple[ModelStore, str, dict[str, Any]]:
     """The store, the prod version and its metadata, verified the way the server loads it."""
-    store = ModelStore(settings.paths.registry)
+    store = ModelStore.from_settings(settings)
     try:
+        store.sync()
         pointer = store.read_pointer()
         if pointer is None:
             raise PackagingError(

@@ -1,10 +1,14 @@
 """The model store the server reads: one folder per version and a ``prod`` pointer.
 
-Layout under ``paths.registry`` (written only by the registry, read here)::
+Layout under ``paths.registry`` (written only by the registry, read here; ``layout.py``)::
 
     prod.json                  {"version": "v2.0.0", "history": ["v1.0.0"]}
     versions/v2.0.0/           the artifact and its metadata.json, exactly as registered
     audit.jsonl                one JSON line per promotion or rollback
+
+``paths.registry`` may also be an object store's URL (``s3://bucket/prefix``), shared by
+replicas on several machines: each machine then reads its own mirror of it
+(``mirror.py``), with this same code.
 
 The pointer is replaced atomically, so a reader sees the old version or the new one,
 never a mix. Serving needs nothing but this folder: no git, no DVC. Before any
@@ -22,12 +26,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.prediction import mirror
+from {{ cookiecutter.module_name }}.prediction.layout import (
+    AUDIT_FILE,
+    METADATA_FILE,
+    POINTER_FILE,
+    PROD_STAGE,
+    VERSION_PATTERN,
+    VERSIONS_FOLDER,
+)
 from {{ cookiecutter.module_name }}.prediction.loader import (
     ModelLoadError,
     load_certified,
@@ -35,6 +47,11 @@ from {{ cookiecutter.module_name }}.prediction.loader import (
     read_metadata,
 )
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.prediction.objects import (
+    ObjectStore,
+    ObjectStoreError,
+    open_object_store,
+)
 from {{ cookiecutter.module_name }}.storage import read_json
 
 log = logging.getLogger(__name__)
@@ -48,6 +65,23 @@ PROD_STAGE = "prod"
 VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+$")
 MOVES = frozenset({"promote", "rollback"})  # audit events that move the prod pointer
 ABANDONED = "abandoned"  # a move whose audit line was written but whose pointer never moved
+
+__all__ = [
+    "AUDIT_FILE",
+    "METADATA_FILE",
+    "POINTER_FILE",
+    "PROD_STAGE",
+    "VERSIONS_FOLDER",
+    "VERSION_PATTERN",
+    "ModelStore",
+    "Pointer",
+    "StoreUnreachable",
+    "load_served_model",
+]
+
+
+class StoreUnreachable(ModelLoadError):
+    """The remote store could not be read (network, credentials): try again later."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +98,40 @@ class Pointer:
 
 @dataclass(frozen=True)
 class ModelStore:
-    """Paths inside the store; the one place that knows its layout."""
+    """Paths inside the store; the one place that knows its layout.
+
+    ``remote``: the object store (``s3://bucket/prefix``) when ``paths.registry`` is one;
+    ``root`` is then this machine's mirror of it (``paths.registry_cache``), which
+    ``sync`` brings up to date and everything else reads exactly as a local store.
+    """
 
     root: Path
+    remote: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelStore:
+        """The store ``paths.registry`` names (a folder, or an object store's mirror)."""
+        return cls(settings.paths.registry, settings.paths.registry_url)
+
+    @property
+    def objects(self) -> ObjectStore | None:
+        """The remote object store, or None for a store that is only a folder."""
+        return open_object_store(self.remote) if self.remote else None
+
+    @property
+    def location(self) -> str:
+        """Where the store is, for messages: its URL, else its folder."""
+        return self.remote or str(self.root)
+
+    def sync(self, every_version: bool = False) -> None:
+        """Bring the mirror up to date with the remote store (nothing for a folder): the
+        pointer, the audit log and the prod version's files (``every_version``: all)."""
+        try:
+            objects = self.objects
+            if objects is not None:
+                mirror.pull(self.root, objects, every_version)
+        except (ObjectStoreError, ValueError, KeyError, OSError) as error:
+            raise StoreUnreachable(f"cannot read the model store {self.remote}: {error}") from None
 
     @property
     def pointer_path(self) -> Path:
@@ -181,8 +246,9 @@ def load_served_model(settings: Settings) -> LoadedModel:
     The returned metadata gains a ``serving`` entry saying where the model came from, so
     ``/metadata`` shows whether a person promoted it.
     """
-    store = ModelStore(settings.paths.registry)
+    store = ModelStore.from_settings(settings)
     trusted = settings.serving.trusted_types
+    store.sync()
     pointer = store.read_pointer()
     if pointer is not None:
         model = store.load_version(pointer.version, trusted, settings.inference.runtime)
@@ -203,7 +269,7 @@ def load_served_model(settings: Settings) -> LoadedModel:
         )
     if not settings.serving.serve_unpromoted:
         raise ModelLoadError(
-            f"no version is in prod in the model store {store.root}: promote one with "
+            f"no version is in prod in the model store {store.location}: promote one with "
             "`make promote VERSION=...` (serving.serve_unpromoted is false)"
         )
     model = load_model(

@@ -24,6 +24,7 @@ from {{ cookiecutter.module_name }}.prediction_log.line_format import (
 )
 from {{ cookiecutter.module_name }}.prediction_log.rotating_file import (
     RotatingFile,
+    StreamLines,
 )
 
 if TYPE_CHECKING:  # the writer process imports this module: it must stay light (no pandas)
@@ -51,7 +52,11 @@ def never_raising(on_error: ErrorCounter) -> ErrorCounter:
 
 
 class PredictionLog:
-    """Appends records to a size-bounded, rotated JSON-lines file; safe across processes."""
+    """Appends records to a size-bounded, rotated JSON-lines file; safe across processes.
+
+    With ``stream_fd`` (``monitoring.log.sink: stdout``) the same lines go to that stream
+    instead (the worker's standard output, read by a cluster's log collector).
+    """
 
     def __init__(
         self,
@@ -62,10 +67,15 @@ class PredictionLog:
         hashed: Sequence[str] = (),
         salt: str = "",
         on_error: ErrorCounter | None = None,
+        stream_fd: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.encoder = LineEncoder(exclude, hashed, salt)
-        self.file = RotatingFile(self.path, max_bytes, backups, self._count_too_large)
+        self.file: RotatingFile | StreamLines = (
+            RotatingFile(self.path, max_bytes, backups, self._count_too_large)
+            if stream_fd is None
+            else StreamLines(stream_fd, max_bytes, self._count_too_large)
+        )
         self.on_error = never_raising(on_error or (lambda reason, records: None))
         self._last_warning = -WARN_EVERY
 

@@ -155,6 +155,7 @@ def writer_setup(settings: Settings) -> WriterSetup:
         tuple(options.exclude),
         tuple(options.hash),
         os.environ.get(SALT_ENV, ""),
+        options.sink,
     )
 
 

@@ -43,6 +43,10 @@ class WriterSetup:
     exclude: tuple[str, ...]
     hashed: tuple[str, ...]
     salt: str
+    # "file": append to ``path``; "stdout": write to ``stdout_fd``, the worker's standard
+    # output handed to the writer process (its own fd 1 is the reply pipe).
+    sink: str = "file"
+    stdout_fd: int | None = None
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,37 @@ def _write_all_or_nothing(handle: int, data: bytes, size: int) -> None:
         raise
 
 
+class StreamLines:
+    """Writes lines to an open stream (the worker's stdout) for a platform's log collector.
+
+    One ``write`` call per line: on a pipe (a container's stdout) a write of up to
+    PIPE_BUF bytes (4 KiB on Linux) is never interleaved with another process's, so the
+    writers of several workers sharing one stdout keep each record on a line of its own.
+    The collector, not this process, bounds and rotates what it keeps. A line longer
+    than ``max_bytes`` is dropped, as the file sink drops it.
+    """
+
+    def __init__(self, fd: int, max_bytes: int, on_too_large: Callable[[], None]) -> None:
+        self.fd = fd
+        self.max_bytes = max_bytes
+        self.on_too_large = on_too_large
+        self._thread_lock = threading.Lock()
+
+    def write(self, lines: Iterable[bytes]) -> int:
+        """Write each line whole; returns how many were dropped for being too large."""
+        dropped = 0
+        with self._thread_lock:
+            for line in lines:
+                if len(line) > self.max_bytes:
+                    self.on_too_large()
+                    dropped += 1
+                    continue
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(self.fd, view) :]
+        return dropped
+
+
 class _FileLock:
     """An exclusive ``flock`` on a lock file beside the log, held for one write."""
 

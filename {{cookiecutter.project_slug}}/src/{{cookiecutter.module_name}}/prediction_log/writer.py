@@ -71,6 +71,7 @@ class Writer:
                 setup.hashed,
                 setup.salt,
                 lambda reason, records: self.report(f"error {reason} {records}"),
+                setup.stdout_fd if setup.sink == "stdout" else None,
             )
         elif kind == "log":
             *request, shape = message[1:]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
@@ -36,6 +37,8 @@ SOURCE_ROOT = Path(__file__).resolve().parents[2]
 # Bytes of the pipe to the writer (Linux raises the default 64 KiB up to this without
 # privileges): about 100 requests of 100 records.
 PIPE_SIZE = 1 << 20
+# The worker's standard output (the descriptor, not sys.stdout: a test may capture one).
+STDOUT = 1
 
 
 class WriterPipe:
@@ -53,7 +56,15 @@ class WriterPipe:
         self.in_flight = 0  # records wholly in the pipe and not yet settled by the writer
         self.changed = threading.Condition()  # guards everything below and the pipe
         self.backlog: collections.deque[tuple[memoryview, int]] = collections.deque()
-        self.process = start_writer()
+        if setup.sink == "stdout":  # the writer writes the lines to this worker's stdout
+            stdout_fd = os.dup(STDOUT)
+            try:
+                self.process = start_writer((stdout_fd,))
+            finally:
+                os.close(stdout_fd)  # the writer holds its own copy (same number)
+            setup = dataclasses.replace(setup, stdout_fd=stdout_fd)
+        else:
+            self.process = start_writer()
         self.stdin = self.process.stdin
         assert self.stdin is not None
         self.fd = self.stdin.fileno()
@@ -160,9 +171,10 @@ def _widen(fd: int) -> None:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
-def start_writer() -> subprocess.Popen[bytes]:
+def start_writer(pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
     """The writer process: this interpreter, this code, its own session (a terminal's
-    Ctrl-C stops the server; the writer ends when the worker's pipe closes)."""
+    Ctrl-C stops the server; the writer ends when the worker's pipe closes). ``pass_fds``:
+    descriptors it inherits at the same numbers (the worker's stdout, for that sink)."""
     environment = dict(os.environ)
     paths = [str(SOURCE_ROOT), environment.get("PYTHONPATH", "")]
     environment["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
@@ -174,4 +186,5 @@ def start_writer() -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         env=environment,
         start_new_session=True,
+        pass_fds=pass_fds,
     )

@@ -42,7 +42,11 @@ class Champion:
 
 def find(settings: Settings) -> Champion:
     """The store's prod version; else the one git tags put in prod; else no champion."""
-    store = ModelStore(settings.paths.registry)
+    store = ModelStore.from_settings(settings)
+    try:
+        store.sync()
+    except ModelLoadError as error:
+        raise RegistryError(str(error)) from None
     pointer = store.read_pointer()
     if pointer is not None:
         try:

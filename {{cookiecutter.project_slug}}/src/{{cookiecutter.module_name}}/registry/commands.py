@@ -69,7 +69,7 @@ def normalize_version(text: str) -> str:
 
 
 def _store(settings: Settings) -> ModelStore:
-    return ModelStore(settings.paths.registry)
+    return ModelStore.from_settings(settings)
 
 
 @contextmanager

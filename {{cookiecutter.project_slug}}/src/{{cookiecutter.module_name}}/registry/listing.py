@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.store import (
     PROD_STAGE,
     ModelStore,
@@ -24,6 +25,7 @@ from {{ cookiecutter.module_name }}.registry import (
     publish,
     tags,
 )
+from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.storage import read_json
 
 WIDTH = 100
@@ -47,7 +49,7 @@ class Row:
 
 def list_models(settings: Settings) -> tuple[list[Row], list[str]]:
     """Every registered version with its stage and metric; warnings about inconsistencies."""
-    store = ModelStore(settings.paths.registry)
+    store = ModelStore.from_settings(settings)
     pointer = store.read_pointer()
     metric = settings.evaluate.metric
     rows, warnings = [], []
@@ -175,7 +177,11 @@ def _data_cell(data: str) -> str:
 
 def render(settings: Settings) -> list[str]:
     """The lines of ``make models``: headline, versions, warnings, last changes to prod."""
-    store = ModelStore(settings.paths.registry)
+    store = ModelStore.from_settings(settings)
+    try:
+        store.sync(every_version=True)  # a store shared in an object store: as it is now
+    except ModelLoadError as error:
+        raise RegistryError(str(error)) from None
     events = publish.read_audit(store)
     lines = _wrap(headline(store.read_pointer(), events, settings.serving.serve_unpromoted))
     rows, warnings = list_models(settings)

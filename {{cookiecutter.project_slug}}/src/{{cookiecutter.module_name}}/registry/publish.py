@@ -9,6 +9,12 @@ A promotion or rollback writes its audit line *before* it moves the pointer, so 
 moves unrecorded. A crash in between leaves a line whose move did not happen: an
 unfinished change, which ``make models`` reports and the next registry command settles
 by appending an ``abandoned`` line (``settle_unfinished``).
+
+A store in an object store (``paths.registry: s3://...``) is written through this
+machine's mirror: each command first brings the mirror up to date, works on it as on a
+local store, and sends each write up as it makes it (``prediction/mirror.py``): a version's
+files, the audit entry, then the pointer with a conditional put that fails if another
+machine moved prod since the command read it.
 """
 
 from __future__ import annotations
@@ -23,7 +29,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from {{ cookiecutter.module_name }}.prediction import mirror
 from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
+from {{ cookiecutter.module_name }}.prediction.objects import (
+    ObjectStoreError,
+    PreconditionFailed,
+)
 from {{ cookiecutter.module_name }}.prediction.store import (
     ABANDONED,
     METADATA_FILE,
@@ -44,9 +55,15 @@ log = logging.getLogger(__name__)
 LOCK_FILE = "registry.lock"
 
 
+def _remote_failure(store: ModelStore, error: Exception) -> RegistryError:
+    return RegistryError(f"the model store {store.remote} refused a write: {error}")
+
+
 @contextmanager
 def exclusive(store: ModelStore) -> Iterator[None]:
-    """Hold the store's lock: one registration, promotion or rollback at a time."""
+    """Hold the store's lock: one registration, promotion or rollback at a time (on this
+    machine; across machines the conditional pointer write keeps them apart). A store in
+    an object store is mirrored first, every version."""
     store.root.mkdir(parents=True, exist_ok=True)
     with open(store.root / LOCK_FILE, "a", encoding="utf-8") as handle:
         try:
@@ -57,6 +74,10 @@ def exclusive(store: ModelStore) -> Iterator[None]:
                 "run this again when it has finished"
             ) from None
         try:
+            try:
+                store.sync(every_version=True)
+            except ModelLoadError as error:
+                raise RegistryError(str(error)) from None
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
@@ -84,6 +105,7 @@ def export_version(
                 f"the store already holds a different {version} ({target}); "
                 "it was not registered in git: remove that folder, then register again"
             )
+        _push_version(store, version)
         return target
     store.versions_root.mkdir(parents=True, exist_ok=True)
     staging = new_path_beside(target, folder=True)  # a version folder gets the user's umask
@@ -99,7 +121,18 @@ def export_version(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+    _push_version(store, version)
     return target
+
+
+def _push_version(store: ModelStore, version: str) -> None:
+    """Upload a version to the remote store, if there is one and it lacks the version."""
+    objects = store.objects
+    if objects is not None:
+        try:
+            mirror.push_version(store.root, objects, version)
+        except ObjectStoreError as error:
+            raise _remote_failure(store, error) from None
 
 
 def _copy_onnx(artifact: Path, metadata: dict[str, Any], staging: Path) -> None:
@@ -133,13 +166,35 @@ def _copy_certified(source: Path, entry: dict[str, Any], staging: Path, what: st
 
 
 def write_pointer(store: ModelStore, pointer: Pointer) -> None:
-    """Move prod to ``pointer.version`` in one atomic replace."""
+    """Move prod to ``pointer.version`` in one atomic replace.
+
+    In an object store: a conditional put (``If-Match`` the ETag of the pointer this
+    command decided from), refused if another machine moved prod meanwhile.
+    """
+    objects = store.objects
+    if objects is not None:
+        decided_from = read_json(store.pointer_path) if store.pointer_path.is_file() else None
+        try:
+            mirror.push_pointer(objects, pointer.to_json(), decided_from)
+        except PreconditionFailed:
+            raise RegistryError(
+                f"prod was moved in {store.remote} by someone else while this command ran: "
+                "nothing was changed; run `make models` and decide again"
+            ) from None
+        except ObjectStoreError as error:
+            raise _remote_failure(store, error) from None
     write_json(store.pointer_path, pointer.to_json())
 
 
 def append_audit(store: ModelStore, entry: dict[str, Any]) -> None:
     """Append one event to the audit log (never rewritten, only appended to)."""
     line = json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n"
+    objects = store.objects
+    if objects is not None:
+        try:
+            mirror.push_audit(objects, line)
+        except ObjectStoreError as error:
+            raise _remote_failure(store, error) from None
     store.root.mkdir(parents=True, exist_ok=True)
     with open(store.audit_path, "a", encoding="utf-8") as stream:
         stream.write(line)

@@ -107,7 +107,7 @@ def restore_version(settings: Settings, tagged: TaggedVersion, say: Say) -> Path
     """Put ``tagged`` into the store from its commit's dvc.lock and DVC's cache or remote."""
     tag = f"{settings.registry.artifact}@{tagged.version}"
     say(f"{tagged.version} is not in the model store: exporting it from {tag} and DVC.")
-    store = ModelStore(settings.paths.registry)
+    store = ModelStore.from_settings(settings)
     store.root.mkdir(parents=True, exist_ok=True)
     # Staged inside the store (git-ignored), never in the workspace.
     with tempfile.TemporaryDirectory(prefix=".restore.", dir=store.root) as folder:
@@ -131,7 +131,7 @@ def verify_stored(settings: Settings, tagged: TaggedVersion) -> None:
     """
     root, paths, version = settings.root, settings.paths, tagged.version
     tag = f"{settings.registry.artifact}@{version}"
-    store = ModelStore(paths.registry)
+    store = ModelStore.from_settings(settings)
     try:
         metadata = json.loads(store.metadata_path(version).read_text(encoding="utf-8"))
         checked = [(store.artifact_path(version, metadata), _relative(paths.model, root))]

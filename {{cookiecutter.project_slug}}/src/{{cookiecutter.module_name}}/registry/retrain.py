@@ -302,7 +302,7 @@ def _retrain(
                 **progress,
             )
         version = commands.register(settings, say=say)
-        stored = read_json(ModelStore(paths.registry).metadata_path(version))
+        stored = read_json(ModelStore.from_settings(settings).metadata_path(version))
         progress["candidate"] = replace(
             progress["candidate"],
             name=f"candidate {version}",
