@@ -30,9 +30,13 @@ from werkzeug.serving import make_server
 
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
-from {{ cookiecutter.module_name }}.prediction.store import ModelStore
+from {{ cookiecutter.module_name }}.prediction.store import ModelStore, Pointer
+from {{ cookiecutter.module_name }}.registry import publish
 from {{ cookiecutter.module_name }}.serving.app import create_app
 from {{ cookiecutter.module_name }}.serving.dashboard import PROJECT
+from {{ cookiecutter.module_name }}.storage import read_json
+
+SERVED = "v1.0.0"  # the version the dashboard test puts in prod
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = (
@@ -157,12 +161,11 @@ def post(url: str, records: list[dict[str, Any]]) -> list[str]:
 def test_dashboard_shows_model_traffic_predictions_and_drift(
     browser: str,
     trained: Settings,
-    model: LoadedModel,
     example_record: dict[str, Any],
     tmp_path: Path,
 ) -> None:
     report = {
-        "model_version": model.version,
+        "model_version": SERVED,
         "reference": {"rows": 258},
         "current": {"rows": 37, "first": "2026-01-01T00:00:00+00:00", "last": None},
         "thresholds": {"psi": 0.2},
@@ -188,8 +191,12 @@ def test_dashboard_shows_model_traffic_predictions_and_drift(
         "next_steps": ["Retrain on fresh data with `make retrain`."],
     }
     (tmp_path / "drift.json").write_text(json.dumps(report), encoding="utf-8")
+    # The store holds the rollback below, so it must also hold prod: a store whose audit
+    # log records a move but has no pointer is not served at all.
     store = ModelStore(tmp_path / "store")
-    store.audit_path.parent.mkdir(parents=True)
+    metadata = {**read_json(trained.paths.metadata), "version": SERVED}
+    publish.export_version(store, SERVED, trained.paths.model, metadata)
+    publish.write_pointer(store, Pointer(SERVED))
     change = {"event": "rollback", "at": "2026-01-02T09:30:00+00:00", "by": "Ann Lee <ann@x.org>"}
     change |= {"from": "v2.0.0", "to": "v1.0.0", "reason": XSS_LABEL, "forced": False}
     store.audit_path.write_text(json.dumps(change) + "\n", encoding="utf-8")
@@ -203,7 +210,7 @@ def test_dashboard_shows_model_traffic_predictions_and_drift(
 
     assert_rendered_cleanly(page, console)
     assert page.text["title"].strip() == f"{PROJECT} \u00b7 model dashboard"
-    assert page.text["model-version"].strip() == model.version
+    assert page.text["model-version"].strip() == SERVED
     assert page.text["predict-requests"].strip() == "3"
     assert page.text["records"].strip() == str(len(predicted) + 1)
     assert page.text["error-rate"].strip() == "0.0%"

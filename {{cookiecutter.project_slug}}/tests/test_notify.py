@@ -270,19 +270,21 @@ def test_make_retrain_notify_sends_the_report_and_keeps_its_exit_code(
     configured = notifying(settings, channels(inbox.port, hook.url))
     monkeypatch.setattr(registry_cli, "load_settings", lambda: configured)
     monkeypatch.setattr(retrain, "retrain", lambda *_args, **_kwargs: result)
-    assert registry_cli.main(["retrain", "--notify"]) == EXIT_WORSE
+    assert registry_cli.main(["retrain", "--check", "--notify"]) == EXIT_WORSE
     ((_, message),) = inbox.messages
     assert message["Subject"] == f"[demo] {retrain_notice(settings, result).subject}"
     assert parts(message)[0] == retrain_notice(settings, result).text
     assert "f1_macro" in json.loads(hook.received[0][2])["text"]
 
     hook.status = 404  # the webhook is gone: one line, and the verdict's exit code stands
-    assert registry_cli.main(["retrain", "--notify"]) == EXIT_WORSE
+    assert registry_cli.main(["retrain", "--check", "--notify"]) == EXIT_WORSE
     err = capsys.readouterr().err
     assert "retrain: The candidate is worse than prod" in err
     assert "notify: webhook NOT posted: 127.0.0.1" in err
-    assert registry_cli.main(["retrain"]) == EXIT_WORSE  # without --notify: nothing sent
-    assert len(inbox.messages) == 2
+    assert registry_cli.main(["retrain", "--check"]) == EXIT_WORSE  # no --notify: nothing sent
+    # make retrain (no --check) says the verdict in words and exits 0; the mail goes too.
+    assert registry_cli.main(["retrain", "--notify"]) == 0
+    assert len(inbox.messages) == 3
 
 
 def test_make_drift_notify_sends_what_it_printed_and_keeps_its_exit_code(

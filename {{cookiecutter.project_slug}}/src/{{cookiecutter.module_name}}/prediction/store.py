@@ -56,19 +56,14 @@ from {{ cookiecutter.module_name }}.storage import read_json
 
 log = logging.getLogger(__name__)
 
-POINTER_FILE = "prod.json"
-VERSIONS_FOLDER = "versions"
-METADATA_FILE = "metadata.json"
-AUDIT_FILE = "audit.jsonl"
-PROD_STAGE = "prod"
-# Registered versions are semantic versions (GTO's format): v1.0.0, v2.0.0, ...
-VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+$")
 MOVES = frozenset({"promote", "rollback"})  # audit events that move the prod pointer
 ABANDONED = "abandoned"  # a move whose audit line was written but whose pointer never moved
 
 __all__ = [
+    "ABANDONED",
     "AUDIT_FILE",
     "METADATA_FILE",
+    "MOVES",
     "POINTER_FILE",
     "PROD_STAGE",
     "VERSIONS_FOLDER",
@@ -76,6 +71,7 @@ __all__ = [
     "ModelStore",
     "Pointer",
     "StoreUnreachable",
+    "effective_moves",
     "load_served_model",
 ]
 
