@@ -19,7 +19,11 @@ from typing import Any
 
 import pytest
 
-from {{ cookiecutter.module_name }}.config import ENV_PREFIX, Settings, load_settings
+from {{ cookiecutter.module_name }}.config import (
+    ENV_PREFIX,
+    Settings,
+    load_settings,
+)
 from {{ cookiecutter.module_name }}.prediction.store import ModelStore, Pointer
 from {{ cookiecutter.module_name }}.registry import commands, listing
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
