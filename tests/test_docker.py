@@ -55,11 +55,13 @@ def image(project: Path, stages: tuple[Stage, Stage], tmp_path_factory: pytest.T
     """A folder laid out like the runtime image's file system."""
     build, runtime = stages
     root = tmp_path_factory.mktemp("image")
-    # Build stage: the serve lock, installed with hashes required, into /opt/venv.
-    assert build.copies() == [(["requirements/serve.txt"], "/tmp/serve.txt")]
+    # Build stage: the serve lock, installed with hashes required, into /opt/venv (and
+    # boto3's lock only with --build-arg STORE=s3: not rehearsed here).
+    assert build.copies() == [(["requirements/serve.txt", "requirements/store-s3.txt"], "/tmp/")]
     (install,) = build.all("RUN")
     assert "--require-hashes" in install
     assert "-r /tmp/serve.txt" in install
+    assert 'if [ "$STORE" = s3 ]; then' in install
     venv = root / "opt/venv"
     run(["python3", "-m", "venv", str(venv)], root)
     run(

@@ -24,14 +24,8 @@ from {{ cookiecutter.module_name }}.config import (
     Settings,
     load_settings,
 )
-from {{ cookiecutter.module_name }}.prediction.store import (
-    ModelStore,
-    Pointer,
-)
-from {{ cookiecutter.module_name }}.registry import (
-    commands,
-    listing,
-)
+from {{ cookiecutter.module_name }}.prediction.store import ModelStore, Pointer
+from {{ cookiecutter.module_name }}.registry import commands, listing
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.registry.publish import (
     append_audit,

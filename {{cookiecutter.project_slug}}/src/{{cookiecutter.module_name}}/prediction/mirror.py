@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from {{ cookiecutter.module_name }}.prediction.objects import (
 from {{ cookiecutter.module_name }}.storage import atomic_write, new_path_beside
 
 AUDIT_ATTEMPTS = 5
+FILE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 
 
 def pull(root: Path, objects: ObjectStore, every_version: bool = False) -> None:
@@ -80,7 +82,8 @@ def pull_version(root: Path, objects: ObjectStore, version: str) -> None:
     if (target / METADATA_FILE).is_file():
         return
     prefix = f"{VERSIONS_FOLDER}/{version}/"
-    keys = [key for key in objects.keys(prefix) if "/" not in key[len(prefix) :]]
+    # Plain file names only: a key never names a path outside the version's folder.
+    keys = [key for key in objects.keys(prefix) if FILE_NAME.match(key[len(prefix) :])]
     if f"{prefix}{METADATA_FILE}" not in keys:
         return  # not (yet) in the store: the loader says the version is missing
     target.parent.mkdir(parents=True, exist_ok=True)
