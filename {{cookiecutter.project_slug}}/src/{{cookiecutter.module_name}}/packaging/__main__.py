@@ -36,11 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", help="the server's Python, e.g. 3.12 (default: this one)")
     args = parser.parse_args(argv)
     try:
-        here = this_machine() if not (args.platform and args.python) else None
-        target = Target(
-            args.platform or (here.platform if here else ""),
-            args.python or (here.python if here else ""),
-        )
+        python = args.python or f"{sys.version_info.major}.{sys.version_info.minor}"
+        target = Target(args.platform or this_machine().platform, python)
         bundle = build_bundle(load_settings(), target)
     except (PackagingError, WheelBuildError, WheelhouseError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -51,7 +51,8 @@ class Target:
 
 
 def this_machine() -> Target:
-    """The platform and Python of the machine running this (glibc Linux only)."""
+    """The platform and Python of the machine running this (glibc Linux only): the
+    default target, for a server like the machine that builds the bundle."""
     libc, version = platform.libc_ver()
     if not sys.platform.startswith("linux") or libc != "glibc":
         raise WheelhouseError(
