@@ -156,6 +156,7 @@ def expected_tree(
                 "training/export",
                 "training/features",
                 "training/provenance",
+                "training/task",
                 "training/train",
             )
         ],
@@ -188,6 +189,7 @@ def expected_tree(
                 "test_prediction_log",
                 "test_registry",
                 "test_registry_failures",
+                "test_regression",
                 "test_retrain",
                 "test_schema",
                 "test_scheduled_retrain",
