@@ -264,8 +264,10 @@ def export_onnx(
         if isinstance(error, CodedInputsError):
             reason = f"the converted copy cannot take coded categorical inputs: {error}"
         else:
-            kind = type(error).__name__
-            reason = f"skl2onnx cannot convert this pipeline: {kind}: {brief(error)}"
+            # The root cause reads better than a wrapper that dumps the node's attributes.
+            cause = error.__cause__ or error.__context__ or error
+            kind = type(cause).__name__
+            reason = f"skl2onnx cannot convert this pipeline: {kind}: {brief(cause)}"
         log.warning("evaluate: no ONNX copy, scikit-learn will serve (%s)", reason)
         atomic_write(path, lambda temporary: temporary.write_bytes(b""))
         return {**entry, "status": "unavailable", "reason": reason, "sha256": None}
