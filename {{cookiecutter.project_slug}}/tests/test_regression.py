@@ -26,6 +26,12 @@ from {{ cookiecutter.module_name }}.config import (
 from {{ cookiecutter.module_name }}.monitoring.drift import (
     prediction_drift,
 )
+from {{ cookiecutter.module_name }}.monitoring.logs import (
+    LoggedRecords,
+)
+from {{ cookiecutter.module_name }}.monitoring.scores import (
+    live_scores,
+)
 from {{ cookiecutter.module_name }}.prediction.loader import (
     load_model,
 )
@@ -212,6 +218,38 @@ def test_prediction_drift_compares_value_bins_and_ks(
     moved = prediction_drift(profile, shifted, thresholds)
     assert moved["drifted"] is True
     assert moved["ks_pvalue"] < thresholds.ks_pvalue
+
+
+@pytest.mark.parametrize(("error", "degraded"), [(0.0, False), (40.0, True)])
+def test_live_scores_of_a_regressor_use_regression_metrics(
+    regression: Settings, error: float, degraded: bool
+) -> None:
+    """True numbers joined to logged predictions; an error metric degrades upward."""
+    version = read_json(regression.paths.metadata)["version"]
+    predicted = np.linspace(-5.0, 10.0, 20)
+    meta = pd.DataFrame(
+        {
+            "time": pd.Timestamp("2026-01-01", tz="UTC"),
+            "request_id": [f"r{i}" for i in range(20)],
+            "record": 0,
+            "model_version": version,
+            "prediction": [str(value) for value in predicted],
+        }
+    )
+    records = LoggedRecords(meta, pd.DataFrame(index=meta.index))
+    labels = pd.DataFrame(
+        {"request_id": meta["request_id"], "record": 0, "label": (predicted + error).astype(str)}
+    )
+    settings = regression.model_copy(
+        update={
+            "evaluate": regression.evaluate.model_copy(update={"metric": "mean_absolute_error"})
+        }
+    )
+    report = live_scores(settings, labels, records)
+    entry = report["versions"][version]
+    assert entry["task"] == "regression"
+    assert entry["live"]["mean_absolute_error"] == pytest.approx(error)
+    assert entry["degraded"] is degraded
 
 
 def test_metric_direction_comes_from_scikit_learn() -> None:
