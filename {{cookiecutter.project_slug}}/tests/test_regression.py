@@ -216,6 +216,7 @@ def test_prediction_drift_compares_value_bins_and_ks(
     shifted = pd.Series(np.asarray(profile["prediction"]["sample"]) + 50.0).astype(str)
     assert prediction_drift(profile, same, thresholds)["drifted"] is False
     moved = prediction_drift(profile, shifted, thresholds)
+    assert set(moved["reference"]) == set(moved["current"]) == set(moved["bins"]["labels"])
     assert moved["drifted"] is True
     assert moved["ks_pvalue"] < thresholds.ks_pvalue
 

@@ -126,7 +126,13 @@ def prediction_drift(
     regressor, PSI over quantile bins of the predicted values and the KS test, as for a
     numeric feature."""
     if profile["prediction"].get("kind") == "numeric":
-        return numeric_drift(profile["prediction"], predictions, thresholds)
+        values = numeric_drift(profile["prediction"], predictions, thresholds)
+        bins = values["bins"]  # shares by bin, keyed like the classes' shares below
+        return {
+            **values,
+            "reference": dict(zip(bins["labels"], bins["reference"], strict=True)),
+            "current": dict(zip(bins["labels"], bins["current"], strict=True)),
+        }
     reference = profile["prediction"]["shares"]
     # The classes are a categorical column: the same PSI, with an unseen-class bin.
     classes = categorical_drift({"shares": reference}, predictions, thresholds)
