@@ -182,6 +182,7 @@ def expected_tree(
                 "training/export",
                 "training/features",
                 "training/provenance",
+                "training/task",
                 "training/train",
             )
         ],
@@ -216,6 +217,7 @@ def expected_tree(
                 "test_prediction_log",
                 "test_registry",
                 "test_registry_failures",
+                "test_regression",
                 "test_retrain",
                 "test_s3_store",
                 "test_schema",

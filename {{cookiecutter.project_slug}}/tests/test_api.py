@@ -88,6 +88,7 @@ def test_public_metadata_is_what_a_client_needs(registered_app: Flask, trained: 
     body = response.get_json()
     assert set(body) == {
         "version",
+        "task",
         "classes",
         "schema",
         "input_example",

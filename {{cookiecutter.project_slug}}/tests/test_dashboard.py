@@ -126,7 +126,7 @@ def test_empty_state_before_any_request_or_drift_report(trained: Settings, tmp_p
     assert traffic["predict"]["requests"] == 0
     assert traffic["predict"]["error_rate"] is None
     assert traffic["predict"]["latency"]["p50_ms"] is None
-    assert traffic["predictions"] == {"records": 0, "classes": []}
+    assert traffic["predictions"] == {"records": 0, "classes": [], "values": None}
     assert shown["drift"]["status"] == "missing"
     assert "run make drift" in shown["drift"]["message"]
     assert shown["refresh_seconds"] == trained.dashboard.refresh_seconds

@@ -12,6 +12,9 @@ import pytest
 
 from {{ cookiecutter.module_name }}.config import Settings
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.scoring import (
+    improvement,
+)
 from {{ cookiecutter.module_name }}.storage import sha256_file
 from {{ cookiecutter.module_name }}.training.evaluate import (
     QualityGateError,
@@ -26,14 +29,18 @@ def test_model_beats_the_baseline_by_the_configured_margin(
     metrics: dict[str, Any], settings: Settings
 ) -> None:
     metric = settings.evaluate.metric
-    margin = metrics["model"][metric] - metrics["baseline"][metric]
+    margin = improvement(metric, metrics["model"][metric], metrics["baseline"][metric])
     assert margin >= settings.evaluate.min_improvement
     assert metrics["gate"]["passed"] is True
 
 
 def test_metadata_certifies_the_artifact(model: LoadedModel, trained: Settings) -> None:
     assert model.metadata["artifact"]["sha256"] == sha256_file(trained.paths.model)
-    assert model.metadata["schema"] == trained.feature_schema.model_dump(mode="json")
+    # The metadata's schema is params.yaml's, naming the task the estimator decided.
+    task = model.metadata["task"]
+    assert task in ("classification", "regression")
+    expected = trained.feature_schema.model_copy(update={"task": task})
+    assert model.metadata["schema"] == expected.model_dump(mode="json")
     assert set(model.metadata["libraries"]) >= {"python", "scikit-learn", "pandas"}
     assert model.metadata["metrics"]["gate"]["passed"] is True
 

@@ -68,6 +68,8 @@ class PathSettings(_Section):
     metadata: Path
     metrics: Path
     predictions: Path
+    # evaluate, regression: actual vs predicted values (a scatter plot); header only otherwise
+    predicted_vs_actual: Path = Path("reports/predicted_vs_actual.csv")
     # A folder, or an object store's URL (s3://bucket/prefix) that replicas share: then
     # ``registry`` is this machine's mirror of it (``registry_cache``) and the URL is
     # ``registry_url`` (prediction/mirror.py).
@@ -132,8 +134,15 @@ class ModelSettings(_Section):
 class EvaluateSettings(_Section):
     """Quality gate: the model must beat a naive baseline on ``metric`` by ``min_improvement``."""
 
-    metric: Literal["accuracy", "balanced_accuracy", "f1_macro", "f1_weighted"] = "f1_macro"
-    baseline_strategy: Literal["most_frequent", "prior", "stratified", "uniform"] = "most_frequent"
+    # A scikit-learn metric name for the model's task (scoring.py checks it at `train`):
+    # accuracy | balanced_accuracy | f1_macro | f1_weighted, or r2 | mean_absolute_error |
+    # root_mean_squared_error | ... for a regressor. Errors are better when lower.
+    metric: str = Field(default="f1_macro", pattern=r"^[a-z][a-z0-9_]*$")
+    # DummyClassifier's (most_frequent, prior, stratified, uniform) or DummyRegressor's
+    # (mean, median) strategy; unset: most_frequent or mean.
+    baseline_strategy: (
+        Literal["most_frequent", "prior", "stratified", "uniform", "mean", "median"] | None
+    ) = None
     min_improvement: float = Field(default=0.05, ge=0)
 
 
@@ -166,6 +175,8 @@ class InferenceSettings(_Section):
 
     runtime: Literal["auto", "onnx", "sklearn"] = "auto"
     onnx_tolerance: float = Field(default=1e-5, gt=0)
+    # Regression: a value may also differ by this share of scikit-learn's (float32 rounding).
+    onnx_relative_tolerance: float = Field(default=1e-4, ge=0)
 
 
 class BatchSettings(_Section):

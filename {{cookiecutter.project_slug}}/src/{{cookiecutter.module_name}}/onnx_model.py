@@ -25,6 +25,7 @@ from {{ cookiecutter.module_name }}.schema import FeatureSchema
 
 LABEL_OUTPUT = "label"
 PROBABILITIES_OUTPUT = "probabilities"
+VALUE_OUTPUT = "variable"  # a regressor's one output: the predicted value per row
 ONNX_FLOAT = "tensor(float)"
 ONNX_STRING = "tensor(string)"
 ONNX_CODES = "tensor(int64)"
@@ -85,10 +86,10 @@ class OnnxModel:
             zip(schema.categorical, pairs, strict=True)
         )
         outputs = {item.name for item in self.session.get_outputs()}
-        if not {LABEL_OUTPUT, PROBABILITIES_OUTPUT} <= outputs:
+        expected = {VALUE_OUTPUT} if schema.is_regression else {LABEL_OUTPUT, PROBABILITIES_OUTPUT}
+        if not expected <= outputs:
             raise OnnxModelError(
-                f"{path} has outputs {sorted(outputs)}; expected "
-                f"{LABEL_OUTPUT!r} and {PROBABILITIES_OUTPUT!r}"
+                f"{path} has outputs {sorted(outputs)}; expected {' and '.join(sorted(expected))}"
             )
 
     def inputs(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -111,8 +112,17 @@ class OnnxModel:
         (probabilities,) = self.session.run([PROBABILITIES_OUTPUT], self.inputs(features))
         return np.asarray(probabilities)
 
+    def values(self, features: pd.DataFrame) -> np.ndarray:
+        """A regressor's predicted values, one per row (float32)."""
+        (values,) = self.session.run([VALUE_OUTPUT], self.inputs(features))
+        return np.asarray(values).reshape(-1)
+
     def predict(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Labels (one per row) and class probabilities (rows x classes, float32)."""
+        """Labels (one per row) and class probabilities (rows x classes, float32); for a
+        regressor, its values and no probabilities (rows x 0)."""
+        if self.schema.is_regression:
+            values = self.values(features)
+            return values, np.empty((len(values), 0), dtype=np.float32)
         labels, probabilities = self.session.run(
             [LABEL_OUTPUT, PROBABILITIES_OUTPUT], self.inputs(features)
         )

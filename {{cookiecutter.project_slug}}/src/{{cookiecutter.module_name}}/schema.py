@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,9 @@ class FeatureSchema(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     target: str = Field(min_length=1)
+    # Optional in params.yaml (the estimator decides, and this must agree with it); a
+    # model's metadata always names it, so serving, batch and monitoring read it there.
+    task: Literal["classification", "regression"] | None = None
     numeric: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
     ranges: dict[str, tuple[float, float]] = Field(default_factory=dict)
@@ -55,6 +58,11 @@ class FeatureSchema(BaseModel):
             if low > high:
                 raise ValueError(f"schema.ranges[{name!r}]: low {low} is above high {high}")
         return self
+
+    @property
+    def is_regression(self) -> bool:
+        """Whether the model predicts a number (models from before tasks are classifiers)."""
+        return self.task == "regression"
 
     @property
     def features(self) -> list[str]:

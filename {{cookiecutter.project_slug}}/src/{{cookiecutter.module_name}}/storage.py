@@ -89,8 +89,9 @@ BUILDER_TYPES = frozenset(
     {
         "numpy.dtype",  # every pipeline: OneHotEncoder's output dtype
         # DecisionTree, RandomForest, ExtraTrees, GradientBoosting, AdaBoost classifiers
+        # and regressors
         "sklearn.tree._tree.Tree",
-        # HistGradientBoostingClassifier. skops leaves it out of its defaults because a
+        # HistGradientBoostingClassifier and Regressor. skops leaves it out of its defaults because a
         # crafted one can crash the process when it predicts (it cannot run code): the
         # checks of the stored files (sha256 at load, the git tag's md5 at promotion) must
         # keep a crafted one out.

@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover
 
 def class_labels(model: LoadedModel) -> list[str]:
     """The classes that get a probability column, or none if the model gives no probabilities."""
-    if not hasattr(model.pipeline, "predict_proba"):
+    if model.schema.is_regression or not hasattr(model.pipeline, "predict_proba"):
         return []
     return [str(label) for label in model.pipeline.classes_]
 
@@ -36,10 +36,21 @@ def probability_columns(model: LoadedModel) -> list[str]:
     return [f"probability_{label}" for label in class_labels(model)]
 
 
-def predict_rows(model: LoadedModel, features: pd.DataFrame) -> tuple[pd.Categorical, np.ndarray]:
+def predict_rows(
+    model: LoadedModel, features: pd.DataFrame
+) -> tuple[pd.Categorical | np.ndarray, np.ndarray]:
     """Labels and class probabilities of typed rows: from the ONNX copy when it serves
-    (``inference.runtime``), else from the pipeline."""
+    (``inference.runtime``), else from the pipeline. A regressor's rows get their values
+    (float64) and no probabilities."""
     onnx = model.runtime_choice.onnx
+    if model.schema.is_regression:
+        if not len(features):  # scikit-learn refuses empty input
+            values = np.empty(0)
+        elif onnx is not None:
+            values = onnx.values(features).astype(np.float64)
+        else:
+            values = np.asarray(model.pipeline.predict(features), dtype=np.float64).reshape(-1)
+        return values, np.empty((len(values), 0))
     if onnx is None or not len(features):
         return _predict(model.pipeline, features)
     classes = np.asarray(model.pipeline.classes_)

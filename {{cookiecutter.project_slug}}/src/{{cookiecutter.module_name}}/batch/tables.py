@@ -16,12 +16,13 @@ from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 
 def output_schema(model: LoadedModel, id_types: dict[str, pa.DataType]) -> pa.Schema:
     """Columns and types of the predictions file: ``row`` (1 is the first data row), the
-    id columns, ``prediction``, one ``probability_<class>`` per class, ``model_version``."""
+    id columns, ``prediction`` (a label, or a regressor's number), one
+    ``probability_<class>`` per class (none for a regressor), ``model_version``."""
     return pa.schema(
         [
             ("row", pa.int64()),
             *id_types.items(),
-            ("prediction", pa.string()),
+            ("prediction", pa.float64() if model.schema.is_regression else pa.string()),
             *[(name, pa.float64()) for name in probability_columns(model)],
             ("model_version", pa.string()),
         ]

@@ -117,9 +117,12 @@ def run_drift(
     for name, feature in report["features"].items():
         ks = "" if feature["ks_pvalue"] is None else f"  KS p {feature['ks_pvalue']:.3g}"
         print(f"{name:<24} {feature['kind']:<12} PSI {feature['psi']:.4f}{ks}  {feature['status']}")
+    prediction = report["prediction"]
+    numeric = prediction.get("kind") == "numeric"  # a regressor's values
+    ks = f"  KS p {prediction['ks_pvalue']:.3g}" if prediction.get("ks_pvalue") is not None else ""
     print(
-        f"{'predictions':<24} {'classes':<12} PSI {report['prediction']['psi']:.4f}  "
-        f"{report['prediction']['status']}"
+        f"{'predictions':<24} {'values' if numeric else 'classes':<12} PSI "
+        f"{prediction['psi']:.4f}{ks}  {prediction['status']}"
     )
     verdict = "DRIFT" if report["drift_detected"] else "no drift"
     print(

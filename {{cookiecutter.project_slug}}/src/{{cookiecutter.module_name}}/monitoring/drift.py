@@ -7,7 +7,7 @@ their own): PSI = sum((current - reference) * ln(current / reference)). An empty
 the share ``monitoring.drift.epsilon`` instead of 0 so PSI stays finite. Numeric columns
 also get the two-sample Kolmogorov-Smirnov test against the profile's sample. The
 predicted classes are compared the same way (PSI), as the model's output can shift when
-no single input does.
+no single input does; a regressor's predicted values like a numeric column (PSI and KS).
 
 A feature drifts when its PSI reaches ``psi_alert`` or (numeric) its KS p-value falls
 below ``ks_pvalue``; ``psi_warn`` only flags it as worth a look.
@@ -131,7 +131,17 @@ def categorical_drift(
 def prediction_drift(
     profile: dict[str, Any], predictions: pd.Series, thresholds: DriftSettings
 ) -> dict[str, Any]:
-    """PSI of the predicted classes' shares against those on the training data."""
+    """PSI of the predicted classes' shares against those on the training data; for a
+    regressor, PSI over quantile bins of the predicted values and the KS test, as for a
+    numeric feature."""
+    if profile["prediction"].get("kind") == "numeric":
+        values = numeric_drift(profile["prediction"], predictions, thresholds)
+        bins = values["bins"]  # shares by bin, keyed like the classes' shares below
+        return {
+            **values,
+            "reference": dict(zip(bins["labels"], bins["reference"], strict=True)),
+            "current": dict(zip(bins["labels"], bins["current"], strict=True)),
+        }
     reference = profile["prediction"]["shares"]
     # The classes are a categorical column: the same PSI, with an unseen-class bin.
     classes = categorical_drift({"shares": reference}, predictions, thresholds)

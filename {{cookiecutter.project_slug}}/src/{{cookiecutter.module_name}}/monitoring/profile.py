@@ -4,7 +4,8 @@
 version, so drift is always measured against the data of the model actually served.
 Numeric columns keep quantile bin edges with their shares (for PSI) and a bounded,
 deterministic sample of values (for the KS test); categorical columns keep the share of
-each level; the predictions keep the share of each class. Missing values are a bin of
+each level; the predictions keep the share of each class (a regressor's predicted values
+are profiled like a numeric column). Missing values are a bin of
 their own, so a rise in missing values is drift too.
 """
 
@@ -94,21 +95,30 @@ def build_profile(
     columns: dict[str, Any] = {}
     for name in schema.numeric:
         values = features[name].to_numpy(dtype="float64", na_value=np.nan)
-        edges = bin_edges(values, options.bins)
-        columns[name] = {
-            "kind": "numeric",
-            "edges": edges,
-            "shares": numeric_shares(values, edges),
-            "sample": sample(values, options.sample_size),
-        }
+        columns[name] = numeric_profile(values, options)
     for name in schema.categorical:
         columns[name] = {"kind": "categorical", "shares": level_shares(features[name])}
+    if schema.is_regression:  # predicted values: bins and a sample, like a numeric column
+        prediction = numeric_profile(np.asarray(predictions, dtype="float64"), options)
+    else:
+        prediction = {"shares": level_shares([str(label) for label in predictions])}
     return {
         "format": PROFILE_FORMAT,
         "artifact_sha256": artifact_sha256,
         "rows": len(features),
         "features": columns,
-        "prediction": {"shares": level_shares([str(label) for label in predictions])},
+        "prediction": prediction,
+    }
+
+
+def numeric_profile(values: np.ndarray, options: ProfileSettings) -> dict[str, Any]:
+    """Quantile bin edges with their shares (PSI) and a sample of values (KS)."""
+    edges = bin_edges(values, options.bins)
+    return {
+        "kind": "numeric",
+        "edges": edges,
+        "shares": numeric_shares(values, edges),
+        "sample": sample(values, options.sample_size),
     }
 
 

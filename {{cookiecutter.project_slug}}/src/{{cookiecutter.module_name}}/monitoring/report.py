@@ -42,7 +42,9 @@ def render(report: dict[str, Any]) -> str:
         _thresholds(report["thresholds"]),
         _summary(report),
         _legend(),
-        _section("Predictions", "classes", report["prediction"], _prediction_bins(report)),
+        _section(
+            "Predictions", _prediction_kind(report), report["prediction"], _prediction_bins(report)
+        ),
     ]
     features = sorted(report["features"].items(), key=lambda item: not item[1]["drifted"])
     for name, feature in features:
@@ -93,8 +95,10 @@ def _summary(report: dict[str, Any]) -> str:
         )
     prediction = report["prediction"]
     rows.append(
-        f"<tr><td><i>predictions</i></td><td>classes</td><td>{prediction['psi']:.4f}</td>"
-        f'<td></td><td></td><td class="{prediction["status"]}">{prediction["status"]}</td></tr>'
+        f"<tr><td><i>predictions</i></td><td>{_prediction_kind(report)}</td>"
+        f"<td>{prediction['psi']:.4f}</td><td>{_number(prediction.get('ks_statistic'))}</td>"
+        f"<td>{_number(prediction.get('ks_pvalue'))}</td>"
+        f'<td class="{prediction["status"]}">{prediction["status"]}</td></tr>'
     )
     for name, reason in report.get("skipped", {}).items():
         rows.append(
@@ -116,8 +120,15 @@ def _legend() -> str:
     )
 
 
+def _prediction_kind(report: dict[str, Any]) -> str:
+    """``classes``, or ``values`` for a regressor's predictions (numeric bins)."""
+    return "values" if report["prediction"].get("kind") == "numeric" else "classes"
+
+
 def _prediction_bins(report: dict[str, Any]) -> dict[str, list[Any]]:
     prediction = report["prediction"]
+    if "bins" in prediction:  # a regressor's values, in the profile's quantile bins
+        return prediction["bins"]
     labels = list(dict.fromkeys([*prediction["reference"], *prediction["current"]]))
     return {
         "labels": labels,

@@ -29,6 +29,10 @@ from {{ cookiecutter.module_name }}.monitoring.reference import (
     version_metadata,
 )
 from {{ cookiecutter.module_name }}.scoring import (
+    CLASSIFICATION,
+    REGRESSION,
+    greater_is_better,
+    improvement,
     score,
 )
 
@@ -97,25 +101,28 @@ def live_scores(settings: Settings, labels: pd.DataFrame, records: LoggedRecords
     metric, tolerance = settings.evaluate.metric, settings.monitoring.scores.tolerance
     # One model can be logged under two names (its hash version before registration, its
     # store version after): score it once, under its store version.
-    stored_name, training_of = {}, {}
+    stored_name, training_of, task_of = {}, {}, {}
     for logged in matched["model_version"].unique():
-        stored_name[logged], metrics = _training_metrics(settings, str(logged))
-        training_of[stored_name[logged]] = metrics
+        stored_name[logged], metrics, task = _training_metrics(settings, str(logged))
+        training_of[stored_name[logged]], task_of[stored_name[logged]] = metrics, task
     matched["model_version"] = matched["model_version"].map(stored_name)
     versions = {}
     for version, rows in matched.groupby("model_version", sort=True):
-        live = score(rows["label"], rows["prediction"])
+        live = _live(rows, task_of[version], metric)
         training = training_of[version]
         difference = {
             name: round(live[name] - training[name], 6) for name in live if name in training
         }
+        # Worse by more than the tolerance: a score fell, or an error rose.
+        worse = metric in difference and improvement(metric, live[metric], training[metric])
         versions[str(version)] = {
+            "task": task_of[version],
             "rows": len(rows),
             "first": rows["time"].min().isoformat(),
             "live": live,
             "training": training,
             "difference": difference,
-            "degraded": metric in difference and difference[metric] < -tolerance,
+            "degraded": bool(metric in difference and worse < -tolerance),
         }
     report: dict[str, Any] = {
         "labels": {
@@ -156,17 +163,36 @@ def describe(report: dict[str, Any]) -> str:
             lines.append(f"  {name:<18} live {value:.4f}{versus}{marker}")
         if entry["degraded"]:
             lines.append(
-                f"  DEGRADED: live {report['metric']} is more than {report['tolerance']} below training"
+                f"  DEGRADED: live {report['metric']} is more than {report['tolerance']} "
+                f"{'below' if greater_is_better(report['metric']) else 'above'} training"
             )
     return "\n".join(lines)
 
 
-def _training_metrics(settings: Settings, version: str) -> tuple[str, dict[str, float]]:
-    """(the version's store name, its test-split metrics at training); the name as logged
-    and no metrics if its metadata is gone."""
+def _live(rows: pd.DataFrame, task: str, metric: str) -> dict[str, float]:
+    """The metrics of one version's labelled rows; a regressor's labels and predictions
+    are numbers (a label that is not one is refused, naming it)."""
+    if task != REGRESSION:
+        return score(rows["label"], rows["prediction"])
+    labels = pd.to_numeric(rows["label"], errors="coerce")
+    bad = rows.loc[labels.isna(), "label"]
+    if len(bad):
+        raise MonitoringError(
+            f"the model predicts numbers, but some true values are not: "
+            f"{bad.head(SHOWN).tolist()}; fix those rows of the labels file"
+        )
+    predicted = pd.to_numeric(rows["prediction"], errors="coerce")
+    return score(labels, predicted, REGRESSION, metric)
+
+
+def _training_metrics(settings: Settings, version: str) -> tuple[str, dict[str, float], str]:
+    """(the version's store name, its test-split metrics at training, its task); the name
+    as logged, no metrics and params.yaml's task (else classification) if its metadata is
+    gone."""
     try:
         metadata, _ = version_metadata(settings, version)
     except MonitoringError:
-        return version, {}
+        return version, {}, settings.feature_schema.task or CLASSIFICATION
     metrics = dict((metadata.get("metrics") or {}).get("model") or {})
-    return str(metadata.get("version", version)), metrics
+    task = metadata.get("task") or CLASSIFICATION
+    return str(metadata.get("version", version)), metrics, task

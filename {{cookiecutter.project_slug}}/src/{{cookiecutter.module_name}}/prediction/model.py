@@ -50,8 +50,16 @@ class LoadedModel:
         """The engine in use: ``onnx`` or ``sklearn``."""
         return self.runtime_choice.active
 
+    @property
+    def task(self) -> str:
+        """``classification`` or ``regression``, as the metadata's schema names it."""
+        return "regression" if self.schema.is_regression else "classification"
+
     def predict(self, features: pd.DataFrame) -> list[dict[str, Any]]:
-        """Predict typed feature rows: one label and class probabilities per row."""
+        """Predict typed feature rows: one label and class probabilities per row, or a
+        regressor's number (a float, no probabilities)."""
+        if self.schema.is_regression:
+            return [{"prediction": value} for value in self.values(features).tolist()]
         has_probabilities = hasattr(self.pipeline, "predict_proba")
         if self.runtime_choice.onnx is not None:
             labels, probabilities = self.runtime_choice.onnx.predict(features)
@@ -66,6 +74,13 @@ class LoadedModel:
             for row, values in zip(result, rounded, strict=True):
                 row["probabilities"] = dict(zip(classes, values, strict=True))
         return result
+
+    def values(self, features: pd.DataFrame) -> np.ndarray:
+        """A regressor's predicted values (float64), from the engine in use."""
+        if self.runtime_choice.onnx is not None:
+            return self.runtime_choice.onnx.values(features).astype(np.float64)
+        estimator, transformed = self._final_step(features)
+        return np.asarray(estimator.predict(transformed), dtype=np.float64).reshape(-1)
 
     def _final_step(self, features: pd.DataFrame) -> tuple[Any, Any]:
         """The final estimator and its input: a Pipeline's transforms run once, not once

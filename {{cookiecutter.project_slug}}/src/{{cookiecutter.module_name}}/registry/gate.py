@@ -16,10 +16,14 @@ from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.registry.failures import one_line
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.schema import SchemaError
-from {{ cookiecutter.module_name }}.scoring import score
+from {{ cookiecutter.module_name }}.scoring import (
+    improvement,
+    score,
+)
 from {{ cookiecutter.module_name }}.training.data import (
     DataError,
     load_split,
+    target_values,
 )
 
 
@@ -49,7 +53,10 @@ class Comparison:
         """True when there is no champion, or the candidate is not worse beyond tolerance."""
         if self.champion_problem is not None:
             return False
-        return self.champion is None or self.candidate >= self.champion - self.tolerance
+        if self.champion is None:
+            return True
+        # A score must not fall, an error must not rise, by more than the tolerance.
+        return improvement(self.metric, self.candidate, self.champion) >= -self.tolerance
 
     def to_json(self) -> dict[str, object]:
         """For the audit log."""
@@ -83,10 +90,17 @@ def holdout(settings: Settings) -> tuple[pd.DataFrame, pd.Series]:
 UNSCORABLE = (SchemaError, ValueError, TypeError)
 
 
-def scores_on(model: LoadedModel, features: pd.DataFrame, target: pd.Series) -> dict[str, float]:
-    """Every metric ``evaluate`` reports, for one model on the holdout (its own schema)."""
+def scores_on(
+    model: LoadedModel, features: pd.DataFrame, target: pd.Series, metric: str = ""
+) -> dict[str, float]:
+    """Every metric ``evaluate`` reports, for one model on the holdout (its own schema and
+    task: a classifier's labels, or a regressor's numbers)."""
     rows = model.schema.coerce_features(features)
-    return score(target, model.pipeline.predict(rows))
+    try:
+        actual = target_values(target, model.task)
+    except DataError as error:
+        raise SchemaError(str(error)) from None
+    return score(actual, model.pipeline.predict(rows), model.task, metric)
 
 
 def compare(settings: Settings, candidate: LoadedModel, champion: LoadedModel | None) -> Comparison:
@@ -95,7 +109,7 @@ def compare(settings: Settings, candidate: LoadedModel, champion: LoadedModel | 
     tolerance = settings.registry.tolerance
     features, target = holdout(settings)
     try:
-        mine = scores_on(candidate, features, target)
+        mine = scores_on(candidate, features, target, metric)
     except UNSCORABLE as error:
         raise RegistryError(
             f"candidate {candidate.version} cannot be scored on the holdout: {one_line(str(error))}"
@@ -103,7 +117,7 @@ def compare(settings: Settings, candidate: LoadedModel, champion: LoadedModel | 
     if champion is None:
         return Comparison(metric, tolerance, candidate_scores=mine)
     try:
-        theirs = scores_on(champion, features, target)
+        theirs = scores_on(champion, features, target, metric)
     except UNSCORABLE as error:
         problem = (
             f"prod {champion.version} cannot be scored on this holdout ({one_line(str(error))})"

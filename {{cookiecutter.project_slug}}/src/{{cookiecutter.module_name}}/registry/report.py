@@ -16,6 +16,9 @@ from {{ cookiecutter.module_name }}.registry.outcome import (
     ModelFacts,
     Outcome,
 )
+from {{ cookiecutter.module_name }}.scoring import (
+    greater_is_better,
+)
 from {{ cookiecutter.module_name }}.storage import atomic_write
 
 Block = tuple[str, Any]
@@ -97,7 +100,7 @@ def blocks(settings: Settings, outcome: Outcome) -> list[Block]:
                 f"Gate: {'passed' if comparison.passed else 'refused'}: candidate "
                 f"{comparison.metric} {comparison.candidate:.4f} vs prod "
                 f"{comparison.champion:.4f}; a candidate more than registry.tolerance "
-                f"{comparison.tolerance} below prod is refused."
+                f"{comparison.tolerance} {_worse_side(comparison.metric)} prod is refused."
             )
         content.append(("p", verdict))
         if outcome.champion_source:
@@ -186,3 +189,8 @@ def write(settings: Settings, outcome: Outcome) -> None:
         atomic_write(
             path, lambda temporary, text=text: temporary.write_text(text, encoding="utf-8")
         )
+
+
+def _worse_side(metric: str) -> str:
+    """``below`` for a score, ``above`` for an error (scikit-learn's direction)."""
+    return "below" if greater_is_better(metric) else "above"

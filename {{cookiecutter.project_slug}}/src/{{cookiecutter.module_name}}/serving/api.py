@@ -141,13 +141,14 @@ def predict() -> Any:
         index
         for index, row in enumerate(predictions)
         if not all(math.isfinite(p) for p in row.get("probabilities", {}).values())
+        or (isinstance(row["prediction"], float) and not math.isfinite(row["prediction"]))
     ]
     if extreme:
         raise RequestError(
             422,
             "unpredictable",
             f"record(s) {extreme[:10]}: values too extreme for the model to give "
-            "probabilities; check their magnitudes",
+            "probabilities or a finite value; check their magnitudes",
         )
     current_app.extensions["metrics"].count_predictions(predictions)
     request_key = request_id(request.headers.get(REQUEST_ID_HEADER))

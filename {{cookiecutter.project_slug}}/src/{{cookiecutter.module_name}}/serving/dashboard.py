@@ -72,6 +72,7 @@ def model_summary(settings: Settings) -> dict[str, Any]:
             "baseline": metrics.get("baseline", {}).get(name),
         },
         "rows": metrics.get("rows", {}),
+        "task": model.task,
         "classes": model.metadata.get("classes", []),
         "refused_update": refused and without_root(refused, settings.root),
     }

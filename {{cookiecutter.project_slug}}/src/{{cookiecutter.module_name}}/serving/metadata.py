@@ -17,7 +17,7 @@ from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.serving.validation import RequestError
 
 # Keys of the model's metadata a client may read, in the order they are shown.
-PUBLIC_KEYS = ("version", "classes", "schema", "input_example", "serving")
+PUBLIC_KEYS = ("version", "task", "classes", "schema", "input_example", "serving")
 # The public side of a refused update: that it happened, not the reason (it names paths).
 REFUSED = (
     "the prod pointer moved to a version this server refused to load: it still serves "

@@ -29,6 +29,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 REQUESTS = "http_requests_total"
 LATENCY = "http_request_duration_seconds"
 PREDICTIONS = "predictions_total"
+PREDICTED_VALUES = "predicted_value"
 # Seconds; a single prediction takes milliseconds, a 1,000-row batch tens of them.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Label values no client can choose: every series costs memory in each worker and in
@@ -37,6 +38,12 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
+# A regressor's predictions go into one histogram, not a counter per value (that would
+# be a series per distinct number). Its buckets must fit any target's scale without
+# knowing it, and stay the same across workers and model reloads: 1, 2 and 5 times each
+# power of ten from 0.01 to a million, either side of zero.
+_STEPS = [step * 10.0**power for power in range(-2, 7) for step in (1, 2, 5)]
+VALUE_BUCKETS = (*sorted(-step for step in _STEPS), 0.0, *_STEPS)
 OTHER_METHOD = "other"
 UNMATCHED = "unmatched"
 
@@ -73,6 +80,8 @@ class Metrics:
             ["prediction"],
             registry=self.registry,
         )
+        # Made on a regressor's first prediction: a classifier's scrape stays as it was.
+        self.predicted_values: Histogram | None = None
         self.prediction_log_errors = Counter(
             "prediction_log_errors_total",
             "Records answered but not written to the prediction log, by reason "
@@ -82,8 +91,21 @@ class Metrics:
         )
 
     def count_predictions(self, predictions: list[dict[str, Any]]) -> None:
-        """Add one to each predicted class's counter per record."""
-        for label, count in Tally(row["prediction"] for row in predictions).items():
+        """Add one to each predicted class's counter per record; a regressor's values
+        go into the histogram of predicted values instead."""
+        labels = [row["prediction"] for row in predictions]
+        if labels and isinstance(labels[0], float):
+            if self.predicted_values is None:
+                self.predicted_values = Histogram(
+                    PREDICTED_VALUES,
+                    "Values predicted by a regression model, one observation per record.",
+                    buckets=VALUE_BUCKETS,
+                    registry=self.registry,
+                )
+            for value in labels:
+                self.predicted_values.observe(value)
+            return
+        for label, count in Tally(labels).items():
             self.predictions.labels(label).inc(count)
 
     def count_log_error(self, reason: str, records: int) -> None:

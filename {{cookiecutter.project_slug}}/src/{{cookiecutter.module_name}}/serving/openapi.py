@@ -35,6 +35,13 @@ PREDICTION = {
         "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
     },
 }
+# A regressor answers a number per record, and no probabilities.
+VALUE_PREDICTION = {
+    "type": "object",
+    "required": ["prediction"],
+    "properties": {"prediction": {"type": "number", "description": "the predicted value"}},
+    "additionalProperties": False,
+}
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -164,7 +171,7 @@ def build_openapi(schema: FeatureSchema, limits: ServingSettings, version: str) 
         "components": {
             "schemas": {
                 "Record": record,
-                "Prediction": PREDICTION,
+                "Prediction": VALUE_PREDICTION if schema.is_regression else PREDICTION,
                 "PredictResponse": {
                     "type": "object",
                     "required": ["model_version", "request_id", "predictions"],

@@ -16,6 +16,7 @@ from prometheus_client.metrics_core import Metric
 
 from {{ cookiecutter.module_name }}.serving.metrics import (
     LATENCY,
+    PREDICTED_VALUES,
     PREDICTIONS,
     REQUESTS,
 )
@@ -83,6 +84,7 @@ def summarise(families: Iterable[Metric]) -> dict[str, Any]:
     counts: dict[str, float] = defaultdict(float)
     sums: dict[str, float] = defaultdict(float)
     classes: dict[str, float] = defaultdict(float)
+    values: dict[float, float] = defaultdict(float)  # a regressor's: bound -> cumulative count
     for family in families:
         for sample in family.samples:
             labels = sample.labels
@@ -98,6 +100,8 @@ def summarise(families: Iterable[Metric]) -> dict[str, Any]:
                 sums[labels["endpoint"]] += sample.value
             elif sample.name == PREDICTIONS:
                 classes[labels["prediction"]] += sample.value
+            elif sample.name == f"{PREDICTED_VALUES}_bucket":
+                values[float(labels["le"])] += sample.value
     endpoints = [
         {
             "endpoint": endpoint,
@@ -111,7 +115,9 @@ def summarise(families: Iterable[Metric]) -> dict[str, Any]:
         (row for row in endpoints if row["endpoint"] == PREDICT_ENDPOINT),
         {"endpoint": PREDICT_ENDPOINT, "requests": 0, "errors": 0, "latency": _latency([], 0, 0)},
     )
-    records = sum(classes.values())
+    value_buckets = sorted(values.items())
+    counted = value_buckets[-1][1] if value_buckets else 0.0
+    records = sum(classes.values()) + counted
     return {
         "requests": _whole(sum(requests.values())),
         "predict": {
@@ -125,5 +131,46 @@ def summarise(families: Iterable[Metric]) -> dict[str, Any]:
                 {"label": label, "count": _whole(count), "share": count / records}
                 for label, count in sorted(classes.items(), key=lambda item: (-item[1], item[0]))
             ],
+            "values": _values(value_buckets, counted) if counted else None,
         },
     }
+
+
+def _values(buckets: Buckets, count: float) -> dict[str, Any]:
+    """A regressor's predicted values: median and 5th/95th percentiles (estimated from the
+    histogram's buckets) and the count in each bucket that holds any. (prometheus_client
+    gives no ``_sum`` for buckets below zero, so there is no mean.)"""
+    per_bucket, previous, lower = [], 0.0, -math.inf
+    for bound, cumulative in buckets:
+        if cumulative > previous:
+            per_bucket.append(
+                {
+                    "above": None if math.isinf(lower) else lower,
+                    "upto": None if math.isinf(bound) else bound,
+                    "count": _whole(cumulative - previous),
+                }
+            )
+        previous, lower = cumulative, bound
+    return {
+        "count": _whole(count),
+        "p05": _value_quantile(0.05, buckets),
+        "p50": _value_quantile(0.5, buckets),
+        "p95": _value_quantile(0.95, buckets),
+        "buckets": per_bucket,
+    }
+
+
+def _value_quantile(q: float, buckets: Buckets) -> float | None:
+    """``quantile`` for buckets that start below zero: linear inside the bucket holding
+    the rank; at either open end, the nearest finite bound."""
+    total = buckets[-1][1]
+    rank = q * total
+    lower_bound, lower_count = None, 0.0
+    for bound, count in buckets:
+        if count >= rank and count > lower_count:
+            if math.isinf(bound) or lower_bound is None:
+                return lower_bound if math.isinf(bound) else bound
+            fraction = (rank - lower_count) / (count - lower_count)
+            return lower_bound + (bound - lower_bound) * fraction
+        lower_bound, lower_count = bound, count
+    return lower_bound

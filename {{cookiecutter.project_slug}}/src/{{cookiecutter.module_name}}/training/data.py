@@ -19,7 +19,14 @@ from {{ cookiecutter.module_name }}.config import (
     SplitSettings,
 )
 from {{ cookiecutter.module_name }}.schema import FeatureSchema, SchemaError
+from {{ cookiecutter.module_name }}.scoring import (
+    CLASSIFICATION,
+    REGRESSION,
+)
 from {{ cookiecutter.module_name }}.storage import atomic_write
+from {{ cookiecutter.module_name }}.training.task import (
+    training_task,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +112,11 @@ def _check_ranges(features: pd.DataFrame, schema: FeatureSchema) -> None:
 
 
 def split(
-    frame: pd.DataFrame, target: str, options: SplitSettings
+    frame: pd.DataFrame, target: str, options: SplitSettings, *, classes: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split rows into train and test, stratified by the target when asked and possible."""
-    stratify = frame[target] if options.stratify else None
+    """Split rows into train and test, stratified by the target when asked and possible
+    (``classes``: a classifier's target; a regression target has no classes to keep)."""
+    stratify = frame[target] if options.stratify and classes else None
     if stratify is not None and frame[target].value_counts().min() < 2:
         log.warning("a target class has a single row: splitting without stratification")
         stratify = None
@@ -142,7 +150,8 @@ def run_split(settings: Settings) -> tuple[int, int]:
     """Stage ``split``: cleaned CSV -> train and test CSVs."""
     schema = settings.feature_schema
     cleaned = read_csv(settings.paths.clean_data, schema, settings.data)
-    train, test = split(cleaned, schema.target, settings.split)
+    classes = training_task(settings) == CLASSIFICATION
+    train, test = split(cleaned, schema.target, settings.split, classes=classes)
     write_csv(train, settings.paths.train_data)
     write_csv(test, settings.paths.test_data)
     log.info("split: %d train rows, %d test rows", len(train), len(test))
@@ -162,3 +171,20 @@ def load_split(path: Path, settings: Settings) -> tuple[pd.DataFrame, pd.Series]
         return schema.coerce_features(frame), frame[schema.target].astype(str)
     except SchemaError as error:
         raise DataError(f"{path}: {error}; rebuild it with `make train` (dvc repro)") from None
+
+
+def target_values(target: pd.Series, task: str) -> pd.Series:
+    """The target as a model of ``task`` learns it: labels (text), or numbers to regress.
+
+    Raises DataError naming a value that is not a number for a regression target.
+    """
+    if task != REGRESSION:
+        return target.astype(str)
+    numbers = pd.to_numeric(target, errors="coerce")
+    text = target[numbers.isna() & target.notna()]
+    if len(text):
+        raise DataError(
+            f"the regression target holds text (e.g. {text.iloc[0]!r}): choose a classifier "
+            "for model.estimator, or a numeric schema.target"
+        )
+    return numbers.astype("float64")

@@ -1,47 +1,39 @@
 """Fit one scikit-learn Pipeline (features + estimator) and save it as the artifact.
 
+The estimator decides the task (classification or regression, training/task.py); a
+mismatch with params.yaml or the target stops here, before anything is fitted.
+
 The artifact is written with skops, a format that loads without running arbitrary
 code, and atomically, so a failed run never replaces a good model with a broken one.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 import skops.io as sio
-from sklearn.base import ClassifierMixin, clone, is_classifier
+from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.module_name }}.config import ModelSettings, Settings
+from {{ cookiecutter.module_name }}.config import (
+    Settings,
+)
 from {{ cookiecutter.module_name }}.storage import atomic_write
-from {{ cookiecutter.module_name }}.training.data import load_split
+from {{ cookiecutter.module_name }}.training.data import (
+    load_split,
+    target_values,
+)
 from {{ cookiecutter.module_name }}.training.features import build_preprocessor
+from {{ cookiecutter.module_name }}.training.task import (
+    TrainingError,
+    build_estimator,
+    check_target,
+    training_task,
+)
+
+__all__ = ["TrainingError", "build_estimator", "build_pipeline", "run_train", "training_task"]
 
 log = logging.getLogger(__name__)
-
-
-class TrainingError(ValueError):
-    """The model settings in params.yaml cannot produce a model."""
-
-
-def build_estimator(options: ModelSettings) -> ClassifierMixin:
-    """Instantiate ``model.estimator`` (a dotted path) with ``model.params``."""
-    module_name, _, class_name = options.estimator.rpartition(".")
-    try:
-        estimator_class = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError, ValueError):
-        raise TrainingError(
-            f"model.estimator {options.estimator!r} cannot be imported: give a dotted path "
-            "such as sklearn.ensemble.RandomForestClassifier"
-        ) from None
-    try:
-        estimator = estimator_class(**options.params)
-    except TypeError as error:
-        raise TrainingError(f"model.params do not fit {options.estimator}: {error}") from None
-    if not is_classifier(estimator):
-        raise TrainingError(f"model.estimator {options.estimator!r} is not a classifier")
-    return estimator
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
@@ -52,8 +44,10 @@ def build_pipeline(settings: Settings) -> Pipeline:
 
 def run_train(settings: Settings) -> Pipeline:
     """Stage ``train``: fit on the train split and save the whole pipeline."""
+    task = training_task(settings)
     features, target = load_split(settings.paths.train_data, settings)
-    pipeline = clone(build_pipeline(settings)).fit(features, target)
+    check_target(target, task, settings)
+    pipeline = clone(build_pipeline(settings)).fit(features, target_values(target, task))
     atomic_write(settings.paths.model, lambda path: sio.dump(pipeline, path))
-    log.info("train: fitted %s on %d rows", settings.model.estimator, len(features))
+    log.info("train: fitted %s (%s) on %d rows", settings.model.estimator, task, len(features))
     return pipeline
