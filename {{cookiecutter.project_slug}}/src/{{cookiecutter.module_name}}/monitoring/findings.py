@@ -17,6 +17,9 @@ from typing import Any
 from {{ cookiecutter.module_name }}.monitoring.profile import (
     UNSEEN_LEVEL,
 )
+from {{ cookiecutter.module_name }}.scoring import (
+    greater_is_better,
+)
 
 # A level or class is named when its share moved by at least this much (absolute).
 SHARE_CHANGE = 0.05
@@ -212,8 +215,9 @@ def score_findings(report: dict[str, Any]) -> list[str]:
             )
             continue
         way = "down" if live < trained else "up" if live > trained else "unchanged"
+        worse = "below" if greater_is_better(metric) else "above"  # an error grows when worse
         verdict = (
-            f"more than the tolerance {tolerance} below training: retrain (`make retrain`) or "
+            f"more than the tolerance {tolerance} {worse} training: retrain (`make retrain`) or "
             "roll back (`make rollback`)"
             if entry["degraded"]
             else "within the tolerance: nothing to do"
