@@ -19,7 +19,16 @@ TOOLS = Path(sys.executable).parent  # ruff and friends live beside the test int
 DEFAULT_SLUG = "penguin-classifier"
 DEFAULT_MODULE = "penguin_classifier"
 # The generated project's docs/ pages, one per job; its README links each of them.
-DOCS_PAGES = ("batch", "data", "deployment", "monitoring", "registry", "serving", "updating")
+DOCS_PAGES = (
+    "batch",
+    "data",
+    "deployment",
+    "experiments",
+    "monitoring",
+    "registry",
+    "serving",
+    "updating",
+)
 # Answers that break naive templates: quotes, apostrophes, non-ASCII, braces, backslashes.
 AWKWARD = {
     "project_name": 'Zoë\'s "Quoted" Ünïcode Project',
@@ -65,11 +74,13 @@ def expected_tree(
         *[f"docs/{page}.md" for page in DOCS_PAGES],
         "dvc.yaml",
         "gunicorn.conf.py",
+        "notebooks/01-tmpl-explore.ipynb",
+        "notebooks/README.md",
         "params.yaml",
         "pyproject.toml",
         *[
             f"requirements/{name}.{ext}"
-            for name in ("build", "dev", "serve", "train", "uv")
+            for name in ("build", "dev", "notebook", "serve", "train", "uv")
             for ext in ("in", "txt")
         ],
         *[
