@@ -164,10 +164,12 @@ def expected_tree(
                 "training/__main__",
                 "training/data",
                 "training/evaluate",
+                "training/experiments",
                 "training/export",
                 "training/features",
                 "training/provenance",
                 "training/train",
+                "training/tune",
             )
         ],
         *[
@@ -204,6 +206,7 @@ def expected_tree(
                 "test_scheduled_retrain",
                 "test_swaps",
                 "test_trusted_types",
+                "test_tune",
             )
         ],
         f"src/{module}/packaging/install.sh",

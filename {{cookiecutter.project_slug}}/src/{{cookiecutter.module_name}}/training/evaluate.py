@@ -33,6 +33,7 @@ from {{ cookiecutter.module_name }}.training.export import export_onnx
 from {{ cookiecutter.module_name }}.training.provenance import (
     training_source,
 )
+from {{ cookiecutter.module_name }}.training.train import tuned
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def build_metadata(
         "classes": [str(label) for label in pipeline.classes_],
         "metrics": metrics,
         "params": {
-            "model": settings.model.model_dump(mode="json"),
+            "model": tuned(settings).model.model_dump(mode="json"),  # the params it was fit with
             "split": settings.split.model_dump(mode="json"),
             "evaluate": settings.evaluate.model_dump(mode="json"),
         },
