@@ -185,6 +185,7 @@ def expected_tree(
                 "test_dashboard",
                 "test_dashboard_browser",
                 "test_data",
+                "test_experiments",
                 "test_features",
                 "test_fuzz",
                 "test_gunicorn",

@@ -54,7 +54,7 @@ def commands(action: str, value: str | None, jobs: int) -> list[list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the DVC commands of one action; exit 2 with a readable message on a bad value."""
-    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.module_name }}.training.experiments")
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.experiments")
     parser.add_argument("action", choices=["run", "queue", "apply"])
     parser.add_argument("--jobs", type=int, default=2, help="experiments run at a time (queue)")
     parser.add_argument("value", nargs="?", help="SET (run, queue) or NAME (apply)")

@@ -25,9 +25,16 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 
 from {{ cookiecutter.module_name }}.config import SearchDimension, Settings
 from {{ cookiecutter.module_name }}.scoring import score
-from {{ cookiecutter.module_name }}.storage import atomic_write, sha256_file, write_json
+from {{ cookiecutter.module_name }}.storage import (
+    atomic_write,
+    sha256_file,
+    write_json,
+)
 from {{ cookiecutter.module_name }}.training.data import load_split
-from {{ cookiecutter.module_name }}.training.train import build_pipeline, with_model_params
+from {{ cookiecutter.module_name }}.training.train import (
+    build_pipeline,
+    with_model_params,
+)
 
 log = logging.getLogger(__name__)
 
