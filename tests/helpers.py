@@ -19,7 +19,16 @@ TOOLS = Path(sys.executable).parent  # ruff and friends live beside the test int
 DEFAULT_SLUG = "penguin-classifier"
 DEFAULT_MODULE = "penguin_classifier"
 # The generated project's docs/ pages, one per job; its README links each of them.
-DOCS_PAGES = ("batch", "data", "deployment", "monitoring", "registry", "serving", "updating")
+DOCS_PAGES = (
+    "batch",
+    "data",
+    "deployment",
+    "experiments",
+    "monitoring",
+    "registry",
+    "serving",
+    "updating",
+)
 # Answers that break naive templates: quotes, apostrophes, non-ASCII, braces, backslashes.
 AWKWARD = {
     "project_name": 'Zoë\'s "Quoted" Ünïcode Project',
@@ -78,11 +87,13 @@ def expected_tree(
         *[f"docs/{page}.md" for page in DOCS_PAGES],
         "dvc.yaml",
         "gunicorn.conf.py",
+        "notebooks/01-tmpl-explore.ipynb",
+        "notebooks/README.md",
         "params.yaml",
         "pyproject.toml",
         *[
             f"requirements/{name}.{ext}"
-            for name in ("build", "dev", "serve", "store-s3", "train", "uv")
+            for name in ("build", "dev", "notebook", "serve", "store-s3", "train", "uv")
             for ext in ("in", "txt")
         ],
         *[
@@ -179,11 +190,13 @@ def expected_tree(
                 "training/__main__",
                 "training/data",
                 "training/evaluate",
+                "training/experiments",
                 "training/export",
                 "training/features",
                 "training/provenance",
                 "training/task",
                 "training/train",
+                "training/tune",
             )
         ],
         *[
@@ -199,6 +212,7 @@ def expected_tree(
                 "test_dashboard",
                 "test_dashboard_browser",
                 "test_data",
+                "test_experiments",
                 "test_features",
                 "test_fuzz",
                 "test_gunicorn",
@@ -224,6 +238,7 @@ def expected_tree(
                 "test_scheduled_retrain",
                 "test_swaps",
                 "test_trusted_types",
+                "test_tune",
             )
         ],
         f"src/{module}/packaging/install.sh",

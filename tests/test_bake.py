@@ -47,9 +47,9 @@ def test_structured_files_parse(default_project: Path) -> None:
 
 def test_dvc_pipeline_has_the_four_stages_wired_to_params(default_project: Path) -> None:
     pipeline = yaml.safe_load((default_project / "dvc.yaml").read_text(encoding="utf-8"))
-    assert list(pipeline["stages"]) == ["prepare", "split", "train", "evaluate"]
+    assert list(pipeline["stages"]) == ["prepare", "split", "tune", "train", "evaluate"]
     for name, stage in pipeline["stages"].items():
-        assert stage["cmd"] == f"python -m {DEFAULT_MODULE}.training {name}"
+        assert stage["cmd"] == f"PYTHONPATH=src python -m {DEFAULT_MODULE}.training {name}"
         assert stage["params"], name
         assert all(str(dep).startswith(("${paths.", "src/")) for dep in stage["deps"]), name
     evaluate = pipeline["stages"]["evaluate"]

@@ -88,7 +88,7 @@ def test_pipeline_outputs_and_lock(project: Path) -> None:
     assert metrics["model"]["f1_macro"] > metrics["baseline"]["f1_macro"] + 0.1
     assert (project / "models/model.skops").is_file()
     lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8"))
-    assert set(lock["stages"]) == {"prepare", "split", "train", "evaluate"}
+    assert set(lock["stages"]) == {"prepare", "split", "tune", "train", "evaluate"}
 
 
 def test_setup_starts_the_repository_on_main(project: Path) -> None:

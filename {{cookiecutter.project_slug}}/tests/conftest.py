@@ -28,6 +28,7 @@ from {{ cookiecutter.module_name }}.storage import read_json
 from {{ cookiecutter.module_name }}.training.data import run_prepare, run_split
 from {{ cookiecutter.module_name }}.training.evaluate import run_evaluate
 from {{ cookiecutter.module_name }}.training.train import run_train
+from {{ cookiecutter.module_name }}.training.tune import run_tune
 
 
 def redirect_outputs(settings: Settings, folder: Path) -> Settings:
@@ -67,10 +68,11 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def trained(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Run prepare, split, train and evaluate into a temp folder; return its settings."""
+    """Run prepare, split, tune, train and evaluate into a temp folder; return its settings."""
     trained_settings = redirect_outputs(settings, tmp_path_factory.mktemp("pipeline"))
     run_prepare(trained_settings)
     run_split(trained_settings)
+    run_tune(trained_settings)  # nothing to do unless params.yaml turns tuning on
     run_train(trained_settings)
     run_evaluate(trained_settings)
     return trained_settings

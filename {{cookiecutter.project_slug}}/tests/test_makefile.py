@@ -39,6 +39,10 @@ CASES = [
     ("score", "ERRORS", {"INPUT": "in.csv", "OUTPUT": "out.csv"}),
     ("scores", "LABELS", {}),
     ("lock", "LOCK_PYTHON", {}),
+    ("experiment", "SET", {}),
+    ("experiments-queue", "SET", {}),
+    ("experiments-queue", "JOBS", {}),
+    ("experiment-apply", "NAME", {}),
 ]
 RECORDER = '#!/bin/sh\nprintf "%s\\0" "$@" > "$ARGS_FILE"\n'
 

@@ -85,6 +85,10 @@ class PathSettings(_Section):
     bundles: Path
     retrain_report: Path
     retrain_report_html: Path
+    # make tune (defaults, so a params.yaml from before tuning still loads).
+    tune_study: Path = Path("models/tune/study.db")
+    tune_best: Path = Path("reports/tune/best.json")
+    tune_trials: Path = Path("reports/tune/trials.csv")
 
     _registry_url: str | None = PrivateAttr(default=None)
 
@@ -144,6 +148,45 @@ class EvaluateSettings(_Section):
         Literal["most_frequent", "prior", "stratified", "uniform", "mean", "median"] | None
     ) = None
     min_improvement: float = Field(default=0.05, ge=0)
+
+
+class SearchDimension(_Section):
+    """The range of one hyper-parameter: float or int (``low``..``high``), or ``choices``."""
+
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False  # sample on a log scale (positive ranges spanning decades, such as C)
+    step: float | None = Field(default=None, gt=0)
+    choices: tuple[Any, ...] = ()
+
+    @model_validator(mode="after")
+    def _complete(self) -> SearchDimension:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical dimension needs choices: [a, b, ...]")
+        elif self.low is None or self.high is None or self.low > self.high:
+            raise ValueError(f"a {self.type} dimension needs low <= high")
+        return self
+
+
+class TuneSettings(_Section):
+    """``make tune``: an Optuna search over ``space``, cross-validated on the train split."""
+
+    trials: int = Field(default=0, ge=0)  # 0: off, train uses model.params as they are
+    timeout: float | None = Field(default=None, gt=0)
+    metric: str | None = None  # None: evaluate.metric
+    cv_folds: int = Field(default=5, ge=2)
+    seed: int = 42
+    jobs: int = Field(default=1, ge=1)
+    storage: str | None = None  # None: a SQLite file at paths.tune_study; else a database URL
+    space: dict[str, SearchDimension] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _space_when_on(self) -> TuneSettings:
+        if self.trials and not self.space:
+            raise ValueError("trials > 0 needs a search space: tune.space.<param>: {type: ...}")
+        return self
 
 
 # A type's full dotted name as skops.io.get_untrusted_types prints it (sklearn.tree._tree.Tree).
@@ -306,6 +349,7 @@ class Settings(BaseSettings):
     split: SplitSettings
     model: ModelSettings
     evaluate: EvaluateSettings = EvaluateSettings()
+    tune: TuneSettings = TuneSettings()
     serving: ServingSettings = ServingSettings()
     registry: RegistrySettings = RegistrySettings()
     inference: InferenceSettings = InferenceSettings()

@@ -24,15 +24,24 @@ from {{ cookiecutter.module_name }}.training.evaluate import (
     run_evaluate,
 )
 from {{ cookiecutter.module_name }}.training.train import TrainingError, run_train
+from {{ cookiecutter.module_name }}.training.tune import TuningError, run_tune
 
 STAGES: dict[str, Callable[[Settings], Any]] = {
     "prepare": run_prepare,
     "split": run_split,
+    "tune": run_tune,
     "train": run_train,
     "evaluate": run_evaluate,
 }
 # Errors a user can meet and fix: reported in one line, without a traceback.
-USER_ERRORS = (ConfigError, DataError, TrainingError, QualityGateError, UntrustedArtifactError)
+USER_ERRORS = (
+    ConfigError,
+    DataError,
+    TrainingError,
+    TuningError,
+    QualityGateError,
+    UntrustedArtifactError,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

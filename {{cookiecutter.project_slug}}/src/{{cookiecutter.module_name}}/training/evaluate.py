@@ -47,6 +47,7 @@ from {{ cookiecutter.module_name }}.training.task import (
     baseline_strategy,
     estimator_task,
 )
+from {{ cookiecutter.module_name }}.training.train import tuned
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ def build_metadata(
         **classes,
         "metrics": metrics,
         "params": {
-            "model": settings.model.model_dump(mode="json"),
+            "model": tuned(settings).model.model_dump(mode="json"),  # the params it was fit with
             "split": settings.split.model_dump(mode="json"),
             "evaluate": settings.evaluate.model_dump(mode="json"),
         },

@@ -1,0 +1,136 @@
+"""Hyper-parameter search (the ``tune`` stage) on synthetic data in a temporary folder.
+
+The data, the estimator and its search space are built here, so these tests hold whatever
+dataset and estimator params.yaml names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from {{ cookiecutter.module_name }}.config import (
+    ModelSettings,
+    SearchDimension,
+    Settings,
+    TuneSettings,
+)
+from {{ cookiecutter.module_name }}.schema import FeatureSchema
+from {{ cookiecutter.module_name }}.storage import read_json
+from {{ cookiecutter.module_name }}.training.train import TrainingError, run_train
+from {{ cookiecutter.module_name }}.training.tune import TuningError, run_tune
+
+SPACE = {
+    "C": SearchDimension(type="float", low=0.001, high=100.0, log=True),
+    "fit_intercept": SearchDimension(type="categorical", choices=(True, False)),
+}
+
+
+def synthetic_settings(settings: Settings, folder: Path, **tune: Any) -> Settings:
+    """Settings for 120 synthetic rows (two numeric columns, one categorical, a 0/1 target)
+    in ``folder``, a logistic regression and a small search of ``SPACE``."""
+    generator = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "a": generator.normal(size=120),
+            "b": generator.normal(size=120),
+            "c": generator.choice(["x", "y"], size=120),
+        }
+    )
+    frame["y"] = np.where(frame["a"] + 0.5 * generator.normal(size=120) > 0, "yes", "no")
+    frame.to_csv(folder / "train.csv", index=False)
+    options = {"trials": 4, "cv_folds": 2, "seed": 7, "space": SPACE, "metric": None} | tune
+    return settings.model_copy(
+        update={
+            "feature_schema": FeatureSchema(target="y", numeric=("a", "b"), categorical=("c",)),
+            "model": ModelSettings(
+                estimator="sklearn.linear_model.LogisticRegression", params={"max_iter": 500}
+            ),
+            "tune": TuneSettings(**options),
+        }
+    ).with_paths(
+        train_data=folder / "train.csv",
+        model=folder / "model.skops",
+        tune_study=folder / "study.db",
+        tune_best=folder / "best.json",
+        tune_trials=folder / "trials.csv",
+    )
+
+
+def test_a_tiny_search_finishes_and_the_same_seed_gives_the_same_trials(
+    settings: Settings, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    result = run_tune(synthetic_settings(settings, first))
+    assert result["enabled"]
+    assert result["trials"] == 4
+    assert set(result["params"]) == set(SPACE)
+    run_tune(synthetic_settings(settings, second))  # a fresh study in another database
+    assert read_json(first / "best.json") == read_json(second / "best.json")
+    assert (first / "trials.csv").read_bytes() == (second / "trials.csv").read_bytes()
+    trials = pd.read_csv(first / "trials.csv")
+    assert list(trials["trial"]) == [0, 1, 2, 3]
+    assert trials["best"].iloc[-1] == pytest.approx(result["best_value"], abs=1e-6)
+
+
+def test_the_trained_model_uses_the_best_params_and_keeps_the_others(
+    settings: Settings, tmp_path: Path
+) -> None:
+    tuned_settings = synthetic_settings(settings, tmp_path)
+    best = run_tune(tuned_settings)["params"]
+    model = run_train(tuned_settings).named_steps["model"].get_params()
+    assert {name: model[name] for name in best} == best
+    assert model["max_iter"] == 500  # model.params outside the search space stay as set
+
+
+def test_a_second_run_resumes_the_study(settings: Settings, tmp_path: Path) -> None:
+    run_tune(synthetic_settings(settings, tmp_path, trials=3))
+    before = pd.read_csv(tmp_path / "trials.csv")
+    result = run_tune(synthetic_settings(settings, tmp_path, trials=5))
+    after = pd.read_csv(tmp_path / "trials.csv")
+    assert result["trials"] == 5
+    pd.testing.assert_frame_equal(after.iloc[:3], before)  # the first three are kept, not rerun
+
+
+def test_tuning_off_writes_an_empty_result_and_train_uses_model_params(
+    settings: Settings, tmp_path: Path
+) -> None:
+    off = synthetic_settings(settings, tmp_path, trials=0)
+    assert run_tune(off) == {"enabled": False, "params": {}}
+    assert not (tmp_path / "study.db").exists()
+    model = run_train(off).named_steps["model"].get_params()
+    assert (model["C"], model["max_iter"]) == (1.0, 500)
+
+
+def test_train_refuses_tuning_without_a_search_result(settings: Settings, tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match="make tune"):
+        run_train(synthetic_settings(settings, tmp_path))
+
+
+def test_an_unknown_metric_is_named(settings: Settings, tmp_path: Path) -> None:
+    with pytest.raises(TuningError, match="not_a_metric"):
+        run_tune(synthetic_settings(settings, tmp_path, metric="not_a_metric"))
+
+
+def test_a_search_space_needs_complete_dimensions() -> None:
+    with pytest.raises(ValidationError, match="low <= high"):
+        SearchDimension(type="int", low=5, high=1)
+    with pytest.raises(ValidationError, match="choices"):
+        SearchDimension(type="categorical")
+    with pytest.raises(ValidationError, match="search space"):
+        TuneSettings(trials=3)
+
+
+@pytest.mark.slow
+def test_parallel_jobs_share_one_study(settings: Settings, tmp_path: Path) -> None:
+    result = run_tune(synthetic_settings(settings, tmp_path, trials=2, jobs=2))
+    # Each process stops once the study holds 2 finished trials; one may be under way then.
+    assert 2 <= result["trials"] <= 3
+    assert len(pd.read_csv(tmp_path / "trials.csv")) == result["trials"]
