@@ -69,7 +69,7 @@ def expected_tree(
         "pyproject.toml",
         *[
             f"requirements/{name}.{ext}"
-            for name in ("build", "dev", "serve", "train", "uv")
+            for name in ("build", "dask", "dev", "serve", "spark", "train", "uv")
             for ext in ("in", "txt")
         ],
         *[
@@ -103,6 +103,10 @@ def expected_tree(
                 "batch/run",
                 "batch/tables",
                 "batch/writers",
+                "batch/dask_engine",
+                "batch/inputs",
+                "batch/spark_engine",
+                "batch/workers",
                 "serving/dashboard",
                 "serving/drift_report",
                 "prediction_log/appender",
@@ -166,6 +170,8 @@ def expected_tree(
                 "test_api",
                 "test_architecture",
                 "test_batch",
+                "test_batch_dask",
+                "test_batch_spark",
                 "test_batch_writers",
                 "test_config",
                 "test_corner_cases",

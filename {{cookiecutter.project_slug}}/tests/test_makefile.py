@@ -36,6 +36,9 @@ CASES = [
     ("score", "INPUT", {"OUTPUT": "out.csv"}),
     ("score", "OUTPUT", {"INPUT": "in.csv"}),
     ("score", "ERRORS", {"INPUT": "in.csv", "OUTPUT": "out.csv"}),
+    ("score", "ENGINE", {"INPUT": "in.csv", "OUTPUT": "out.csv"}),
+    ("score", "WORKERS", {"INPUT": "in.csv", "OUTPUT": "out.csv"}),
+    ("score", "SCHEDULER", {"INPUT": "in.csv", "OUTPUT": "out.csv"}),
     ("scores", "LABELS", {}),
     ("lock", "LOCK_PYTHON", {}),
 ]
