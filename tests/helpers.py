@@ -19,7 +19,16 @@ TOOLS = Path(sys.executable).parent  # ruff and friends live beside the test int
 DEFAULT_SLUG = "penguin-classifier"
 DEFAULT_MODULE = "penguin_classifier"
 # The generated project's docs/ pages, one per job; its README links each of them.
-DOCS_PAGES = ("batch", "data", "deployment", "monitoring", "registry", "serving", "updating")
+DOCS_PAGES = (
+    "batch",
+    "data",
+    "deployment",
+    "monitoring",
+    "registry",
+    "scaling",
+    "serving",
+    "updating",
+)
 # Answers that break naive templates: quotes, apostrophes, non-ASCII, braces, backslashes.
 AWKWARD = {
     "project_name": 'Zoë\'s "Quoted" Ünïcode Project',

@@ -62,8 +62,8 @@ from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
 from {{ cookiecutter.module_name }}.storage import atomic_path
 
 # CSV bytes per partition: big enough that a task's overhead (a few ms) is noise, small
-# enough that a worker holds a few at once.
-DEFAULT_BLOCKSIZE = 64 * 2**20
+# enough that a file of a few hundred MB gives every worker several partitions.
+DEFAULT_BLOCKSIZE = 16 * 2**20
 # Partitions computed ahead of the one being written, per worker: keeps every worker busy
 # while the driver holds only a few partitions' results.
 AHEAD_PER_WORKER = 2
