@@ -26,6 +26,7 @@ DOCS_PAGES = (
     "experiments",
     "monitoring",
     "registry",
+    "scaling",
     "serving",
     "updating",
 )
@@ -93,7 +94,7 @@ def expected_tree(
         "pyproject.toml",
         *[
             f"requirements/{name}.{ext}"
-            for name in ("build", "dev", "notebook", "serve", "store-s3", "train", "uv")
+            for name in ("build", "dask", "dev", "notebook", "serve", "spark", "store-s3", "train", "uv")
             for ext in ("in", "txt")
         ],
         *[
@@ -128,6 +129,10 @@ def expected_tree(
                 "batch/run",
                 "batch/tables",
                 "batch/writers",
+                "batch/dask_engine",
+                "batch/inputs",
+                "batch/spark_engine",
+                "batch/workers",
                 "serving/dashboard",
                 "serving/drift_report",
                 "prediction_log/appender",
@@ -206,6 +211,8 @@ def expected_tree(
                 "test_api",
                 "test_architecture",
                 "test_batch",
+                "test_batch_dask",
+                "test_batch_spark",
                 "test_batch_writers",
                 "test_config",
                 "test_corner_cases",

@@ -2,20 +2,27 @@
 
 INPUT is a CSV or Parquet file of any size; it is scored chunk by chunk into OUTPUT
 (``.csv`` or ``.parquet``), and rows that cannot be scored go to an errors file with the
-reason (see ``run.py``).
+reason (see ``run.py``). ``--engine dask`` scores on a Dask cluster instead
+(``dask_engine.py``): INPUT may then be a folder or a glob, and OUTPUT a dataset folder.
+The engine is imported only when chosen, so the local engine never needs Dask.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from {{ cookiecutter.module_name }}.batch.paths import BatchError
 from {{ cookiecutter.module_name }}.batch.run import (
     EXIT_FAILED,
     EXIT_ROWS_REJECTED,
     run_batch,
 )
-from {{ cookiecutter.module_name }}.config import ConfigError
+from {{ cookiecutter.module_name }}.config import (
+    ConfigError,
+    load_settings,
+)
 from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
 
 
@@ -23,10 +30,42 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, score the file; report user errors in one line."""
     args = parser().parse_args(argv)
     try:
+        if args.engine == "dask":
+            return run_dask(args)
+        if args.workers is not None or args.scheduler is not None:
+            raise BatchError("--workers and --scheduler need --engine dask")
         return run_batch(args.input, args.output, args.errors, args.chunk_size, args.id_columns)
     except (ConfigError, ModelLoadError, RuntimeError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def run_dask(args: argparse.Namespace) -> int:
+    """Score on Dask: loaded only here, so a missing install is one line that says what to do."""
+    if args.workers is not None and args.scheduler is not None:
+        raise BatchError("give --workers (a local cluster) or --scheduler (yours), not both")
+    if args.workers is not None and args.workers < 1:
+        raise BatchError(f"--workers must be at least 1, got {args.workers}")
+    try:
+        from {{ cookiecutter.module_name }}.batch.dask_engine import score_with_dask
+    except ImportError as error:
+        raise BatchError(
+            f"the Dask engine needs dask and distributed ({error}): run make setup-dask"
+        ) from None
+    settings = load_settings()
+    if args.chunk_size is not None:
+        raise BatchError("--chunk-size is for the local engine; Dask partitions the input itself")
+    summary = score_with_dask(
+        args.input,
+        Path(args.output),
+        settings,
+        errors=Path(args.errors) if args.errors else None,
+        id_columns=args.id_columns,
+        workers=args.workers,
+        scheduler=args.scheduler,
+    )
+    print(summary.describe())
+    return summary.exit_code
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,9 +78,17 @@ def parser() -> argparse.ArgumentParser:
         f"are in the errors file; {EXIT_FAILED} nothing written (the message says why); "
         "2 wrong arguments",
     )
-    batch.add_argument("input", help="the rows to score: a .csv or .parquet file")
     batch.add_argument(
-        "-o", "--output", required=True, help="where to write predictions (.csv or .parquet)"
+        "input",
+        help="the rows to score: a .csv or .parquet file (with --engine dask also a folder "
+        "of them or a quoted glob)",
+    )
+    batch.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="where to write predictions (.csv or .parquet; with --engine dask a name "
+        "without extension is a Parquet dataset folder)",
     )
     batch.add_argument(
         "--errors",
@@ -55,6 +102,20 @@ def parser() -> argparse.ArgumentParser:
         dest="id_columns",
         action="append",
         help="input column to copy into the output; repeat for several (default: batch.id_columns)",
+    )
+    batch.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="local (default): this process; dask: a Dask cluster (make setup-dask)",
+    )
+    batch.add_argument(
+        "--workers",
+        type=int,
+        help="Dask: worker processes of a local cluster (default: one per core)",
+    )
+    batch.add_argument(
+        "--scheduler", help="Dask: the address of your cluster's scheduler (tcp://host:8786)"
     )
     return batch
 

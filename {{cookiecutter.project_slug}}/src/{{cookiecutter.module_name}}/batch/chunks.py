@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype
 
 from {{ cookiecutter.module_name }}.batch.paths import BatchError
 from {{ cookiecutter.module_name }}.batch.predictions import (
@@ -70,26 +71,48 @@ def check_chunk(
     missing += [name for name in id_columns if name not in chunk.columns]
     if missing:
         raise BatchError(f"the data lacks the column(s) {missing}")
+    ids = chunk
+    chunk = numbers_where_possible(chunk, model.schema.numeric)
     problems = model.schema.row_problems(chunk).to_numpy(dtype=object)
     valid = problems == ""
     rows = np.arange(first_row, first_row + len(chunk), dtype="int64")
     errors = pd.DataFrame(
         {
             "row": rows[~valid],
-            **_columns(chunk, id_columns, ~valid),
+            **_columns(ids, id_columns, ~valid),
             "error": problems[~valid].astype(str),
         }
     )
     return CheckedChunk(
         errors=errors,
         rows=rows[valid],
-        ids=_columns(chunk, id_columns, valid),
+        ids=_columns(ids, id_columns, valid),
         # The ONNX copy takes each categorical column as labels and codes: a categorical
         # chunk's own codes serve, with no label made per row (onnx_model.py).
         features=model.schema.coerce_features(
             chunk.loc[valid], copy=False, categories=model.runtime_choice.onnx is not None
         ),
     )
+
+
+def numbers_where_possible(chunk: pd.DataFrame, numeric: Sequence[str]) -> pd.DataFrame:
+    """Numeric columns read as text (one bad value makes a CSV reader keep a whole column
+    as text) turned into numbers value by value, the values that are not kept as text.
+
+    So a row's verdict and message depend on that row alone, not on which other rows share
+    its chunk or partition: every engine (local chunks, Dask partitions, Spark batches)
+    gives the same errors file. Only all-text columns change: numbers are left alone (the
+    usual case), and so are columns of mixed objects (booleans must stay booleans).
+    """
+    converted = {}
+    for name in numeric:
+        column = chunk[name]
+        if infer_dtype(column, skipna=True) != "string":
+            continue
+        numbers = pd.to_numeric(column, errors="coerce")
+        kept = numbers.isna() & column.notna()
+        converted[name] = column.astype(object).where(kept, numbers) if kept.any() else numbers
+    return chunk.assign(**converted) if converted else chunk
 
 
 def predict_checked(model: LoadedModel, checked: CheckedChunk) -> ScoredChunk:

@@ -124,7 +124,7 @@ def score_file(
     errors = Path(errors) if errors else default_errors_path(output, settings)
     ids = tuple(settings.batch.id_columns if id_columns is None else id_columns)
     check_paths(source, output, errors)
-    _check_id_columns(ids, model)
+    check_id_columns(ids, model)
     reader = open_reader(source, model.schema, ids, settings.batch.chunk_size, settings.data)
     rows = scored = 0
     with (
@@ -178,7 +178,7 @@ def _write(result: ScoredChunk, predictions: TableWriter, refused: TableWriter) 
     refused.write(result.errors)
 
 
-def _check_id_columns(ids: Sequence[str], model: LoadedModel) -> None:
+def check_id_columns(ids: Sequence[str], model: LoadedModel) -> None:
     taken = {"row", "prediction", "model_version", "error"}
     taken |= set(probability_columns(model))
     clashes = sorted(taken.intersection(ids))
