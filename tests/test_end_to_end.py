@@ -848,7 +848,7 @@ def test_printed_advice_runs_as_printed(project: Path, tmp_path: Path) -> None:
         assert printed[0] == f"tail -n 5 {log}"
         assert printed[1:3] == ["make retrain", "make models"]
         assert printed[3].startswith("make rollback REASON='drift in ")
-        assert '"request_id": "drifted"' in run(["bash", "-c", printed[0]], project).stdout
+        assert '"request_id":"drifted"' in run(["bash", "-c", printed[0]], project).stdout
         assert "v2.0.0 is in prod" in run(["bash", "-c", printed[2]], project).stdout
         assert "v1.0.0 is back in prod (was v2.0.0)" in answering_yes(project, printed[3])
     finally:

@@ -18,10 +18,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.registry import commands, records
-from {{ cookiecutter.module_name }}.registry.lineage import RegistryError, head_commit
-from {{ cookiecutter.module_name }}.storage import md5_file, read_json, write_json
+from {{ cookiecutter.module_name }}.config import (
+    Settings,
+)
+from {{ cookiecutter.module_name }}.registry import (
+    commands,
+    records,
+)
+from {{ cookiecutter.module_name }}.registry.lineage import (
+    RegistryError,
+    head_commit,
+)
+from {{ cookiecutter.module_name }}.storage import (
+    md5_file,
+    read_json,
+    write_json,
+)
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 STATUS_NAME = "status.json"
