@@ -94,7 +94,17 @@ def expected_tree(
         "pyproject.toml",
         *[
             f"requirements/{name}.{ext}"
-            for name in ("build", "dask", "dev", "notebook", "serve", "spark", "store-s3", "train", "uv")
+            for name in (
+                "build",
+                "dask",
+                "dev",
+                "notebook",
+                "serve",
+                "spark",
+                "store-s3",
+                "train",
+                "uv",
+            )
             for ext in ("in", "txt")
         ],
         *[

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -834,3 +835,131 @@ def test_make_setup_store_s3_installs_boto3_for_a_store_on_s3(project: Path) -> 
     assert result.returncode == 0, result.stdout + result.stderr
     check = [str(project / ".venv/bin/python"), "-c", "import boto3"]
     assert subprocess.run(check, capture_output=True, check=False).returncode == 0
+
+
+DRIFTED_LOG = """
+import sys
+from {module}.config import load_settings
+from {module}.prediction_log.appender import PredictionLog
+from {module}.training.data import load_split
+settings = load_settings()
+features, _ = load_split(settings.paths.train_data, settings)
+frame = features.sample(200, replace=True, random_state=0).reset_index(drop=True)
+for name in settings.feature_schema.numeric:
+    frame[name] = frame[name] + 2 * frame[name].std()
+log = PredictionLog(settings.paths.prediction_log, 10_000_000, 1)
+assert log.log("drifted", sys.argv[1], frame, ["?"] * len(frame))
+"""
+
+
+def answering_yes(project: Path, command: str) -> str:
+    """Run a printed command as a person would: in a terminal, answering y; its output."""
+    import pty  # POSIX only, like the rest of these tests
+
+    controller, terminal = pty.openpty()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
+    process = subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=project,
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    os.write(controller, b"y\n")
+    out, err = process.communicate(timeout=300)
+    os.close(controller)
+    os.close(terminal)
+    assert process.returncode == 0, f"{command}:\n{out}\n{err}"
+    return out
+
+
+def test_printed_advice_runs_as_printed(project: Path, tmp_path: Path) -> None:
+    """Issue 20 items 3 and 6: every command the retrain report, a retrain job's status and
+    make drift print is run here exactly as printed (make retrain runs in the test above).
+
+    A POST /retrain job's candidate becomes v1 with its status's command; a retrain's
+    candidate is dropped with the report's command (DVC's autostage staged its dvc.lock),
+    then trained again and registered with the report's command as v2; drift of v2 in prod
+    names the log, make models and make rollback, which puts v1 back. The shared project
+    is put back as it was found.
+    """
+    params_path = project / "params.yaml"
+    original = params_path.read_text(encoding="utf-8")
+    python = str(project / ".venv/bin/python")
+    job_id = "ab" * 16
+    jobs = project / "models/retrain"
+    prefix = DEFAULT_MODULE.upper()
+    log = tmp_path / "predictions.jsonl"
+    monitoring = {  # the drift log and reports in tmp_path, never the project's
+        **{k: v for k, v in os.environ.items() if not k.startswith("VIRTUAL_ENV")},
+        f"{prefix}__PATHS__PREDICTION_LOG": str(log),
+        f"{prefix}__PATHS__DRIFT_REPORT": str(tmp_path / "drift.json"),
+        f"{prefix}__PATHS__DRIFT_HTML": str(tmp_path / "drift.html"),
+    }
+    try:
+        run(["git", "add", "-A"], project)
+        run(["git", "commit", "--quiet", "-m", "Train v1"], project)
+        # The job, as POST /retrain starts it (its runner and command, synchronously here).
+        (jobs / job_id).mkdir(parents=True)
+        status_file = jobs / job_id / "status.json"
+        status_file.write_text(json.dumps({"job_id": job_id, "status": "queued"}), "utf-8")
+        (jobs / job_id / "train.log").touch()
+        runner = f"{DEFAULT_MODULE}.serving.retrain_jobs"
+        training = [python, "-m", f"{DEFAULT_MODULE}.training", "all"]
+        run([python, "-m", runner, str(project), str(jobs / job_id), "--", *training], project)
+        status = json.loads(status_file.read_text(encoding="utf-8"))
+        assert status["register_with"] == f"make register JOB={job_id}", status
+        registered = run(["bash", "-c", status["register_with"]], project).stdout
+        assert "Registered v1.0.0" in registered
+        assert run(["git", "status", "--porcelain", "--untracked-files=no"], project).stdout == ""
+        run(["make", "promote", "VERSION=v1", "YES=1"], project)
+
+        params = yaml.safe_load(original)
+        params["model"]["numeric_imputer"] = "mean"
+        params_path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+        run(["git", "commit", "--quiet", "-am", "Try the mean imputer"], project)
+        said = run(["make", "retrain"], project).stdout
+        assert "is not registered yet" in said or "worse than prod" in said, said
+        report = (project / "reports/retrain.md").read_text(encoding="utf-8")
+        assert "| git commit | uncommitted changes on " in report
+        drop = report.split("To drop it: `", 1)[1].split("`", 1)[0]
+        run(["bash", "-c", drop], project)
+        assert run(["git", "status", "--porcelain", "--untracked-files=no"], project).stdout == ""
+        lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8"))
+        (out,) = [o for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.skops"]
+        model_md5 = hashlib.md5((project / "models/model.skops").read_bytes()).hexdigest()
+        assert model_md5 == out["md5"]  # the committed model is back, not the candidate
+
+        run(["make", "train"], project)  # the candidate again (DVC's run cache)
+        register = re.search(r"To register it(?: anyway)?: `([^`]+)`", report).group(1)
+        assert "Registered v2.0.0" in run(["bash", "-c", register], project).stdout
+        run(["make", "promote", "VERSION=v2", "FORCE=e2e: any v2 will do", "YES=1"], project)
+
+        run(
+            [python, "-c", DRIFTED_LOG.format(module=DEFAULT_MODULE), "v2.0.0"],
+            project,
+            env=monitoring,
+        )
+        said = run(["make", "drift"], project, env=monitoring).stdout
+        steps = [line for line in said.splitlines() if line.startswith("- ")]
+        commands = [line.split("`")[1::2] for line in steps]
+        printed = [command for found in commands for command in found]
+        assert printed[0] == f"tail -n 5 {log}"
+        assert printed[1:3] == ["make retrain", "make models"]
+        assert printed[3].startswith("make rollback REASON='drift in ")
+        assert '"request_id":"drifted"' in run(["bash", "-c", printed[0]], project).stdout
+        assert "v2.0.0 is in prod" in run(["bash", "-c", printed[2]], project).stdout
+        assert "v1.0.0 is back in prod (was v2.0.0)" in answering_yes(project, printed[3])
+    finally:
+        params_path.write_text(original, encoding="utf-8")
+        shutil.rmtree(project / "models/registry", ignore_errors=True)
+        shutil.rmtree(jobs, ignore_errors=True)
+        for name in ("retrain.md", "retrain.html"):
+            (project / "reports" / name).unlink(missing_ok=True)
+        run(["git", "update-ref", "-d", "HEAD"], project)  # back to "no commit yet"
+        run(["make", "train"], project)  # DVC's run cache restores the original model
+        tags = run(["git", "tag", "--list", "model*"], project).stdout.split()
+        if tags:
+            run(["git", "tag", "--delete", *tags], project)

@@ -136,6 +136,13 @@ def test_report_names_candidate_and_champion_metrics(project: Project) -> None:
         row = f"| {label} | {value:.4f} | {other:.4f} | {value - other:+.4f} |"
         assert row in markdown
         assert f"<td>{value:.4f}</td><td>{other:.4f}</td>" in page
+    # The verdict, then the comparison in one sentence, before any table.
+    gate = outcome.comparison
+    said = (
+        f"On the same holdout the candidate's f1_macro is {gate.candidate:.4f}, better than "
+        f"prod v1.0.0's {gate.champion:.4f} ({gate.candidate - gate.champion:+.4f})."
+    )
+    assert markdown.split("\n\n")[1:3] == [outcome.summary, said]
     assert "Gate: passed" in markdown
     assert "registry.tolerance 0.02" in markdown
     assert "`make promote VERSION=v2.0.0`" in markdown
@@ -199,6 +206,7 @@ def test_a_worse_candidate_is_flagged_and_not_registered(project: Project) -> No
     tags_before, store_before = model_tags(project), snapshot(project.store().root)
     outcome = retrain.retrain(project.settings, pipeline(project), commit=True, say=quiet)
     assert (outcome.status, outcome.exit_code) == ("worse", EXIT_WORSE)
+    assert "To register it anyway: `git add dvc.lock" in outcome.next_steps[1]
     champion = recorded(project, "v1.0.0")["f1_macro"]
     markdown, page = read_report(project.settings)
     assert "candidate worse than prod, not registered" in markdown
@@ -389,3 +397,20 @@ def test_register_job_refuses_what_no_commit_here_reproduces(project: Project) -
     with pytest.raises(RegistryError, match="trained on uncommitted changes on 0123456789ab"):
         jobs.register_job(settings, job_id, say=quiet)
     assert model_tags(project) == tags_before
+
+
+def test_a_worse_candidate_that_is_a_registered_version_is_named_not_sent_to_register(
+    project: Project,
+) -> None:
+    assert retrain.retrain(project.settings, pipeline(project), commit=True, say=quiet).version
+    commands.promote(project.settings, "v2", yes, say=quiet)
+    set_params(project, "model", **STUMP)  # v1's inputs again: worse than v2, registered
+    outcome = retrain.retrain(project.settings, pipeline(project), commit=True, say=quiet)
+    assert (outcome.status, outcome.version) == ("worse", "v1.0.0")
+    assert outcome.summary.endswith("it is v1.0.0, registered before.")
+    assert not any("make register" in step for step in outcome.next_steps)
+    markdown, _ = read_report(project.settings)
+    assert "candidate (= v1.0.0, already registered)" in markdown
+    v1_commit = project.git("rev-list", "-n", "1", "model@v1.0.0")
+    assert f"| git commit | {v1_commit[:12]} |" in markdown  # its tag's, not this checkout's
+    assert "make register" not in markdown

@@ -27,6 +27,7 @@ from {{ cookiecutter.module_name }}.monitoring.drift import (
 from {{ cookiecutter.module_name }}.monitoring.findings import (
     drift_findings,
     drift_next_steps,
+    drift_text,
 )
 from {{ cookiecutter.module_name }}.monitoring.logs import (
     LogFilesError,
@@ -109,21 +110,7 @@ def run_drift(
     }
     write_json(settings.paths.drift_report, report)
     write_html(settings.paths.drift_html, report)
-    for line in report["findings"]:
-        print(line)
-    for line in report["next_steps"]:
-        print(f"- {line}")
-    print()
-    for name, feature in report["features"].items():
-        ks = "" if feature["ks_pvalue"] is None else f"  KS p {feature['ks_pvalue']:.3g}"
-        print(f"{name:<24} {feature['kind']:<12} PSI {feature['psi']:.4f}{ks}  {feature['status']}")
-    prediction = report["prediction"]
-    numeric = prediction.get("kind") == "numeric"  # a regressor's values
-    ks = f"  KS p {prediction['ks_pvalue']:.3g}" if prediction.get("ks_pvalue") is not None else ""
-    print(
-        f"{'predictions':<24} {'values' if numeric else 'classes':<12} PSI "
-        f"{prediction['psi']:.4f}{ks}  {prediction['status']}"
-    )
+    print(drift_text(report))
     verdict = "DRIFT" if report["drift_detected"] else "no drift"
     print(
         f"{verdict} (model {reference.version}, {len(records)} records); reports: "

@@ -228,3 +228,22 @@ def score_findings(report: dict[str, Any]) -> list[str]:
             f"{verdict}."
         )
     return found
+
+
+def drift_text(report: dict[str, Any]) -> str:
+    """The drift report as text (the terminal, a mail): findings, steps, then the numbers."""
+    lines = [*report.get("findings", []), *(f"- {step}" for step in report.get("next_steps", []))]
+    lines.append("")
+    for name, feature in report["features"].items():
+        ks = "" if feature["ks_pvalue"] is None else f"  KS p {feature['ks_pvalue']:.3g}"
+        lines.append(
+            f"{name:<24} {feature['kind']:<12} PSI {feature['psi']:.4f}{ks}  {feature['status']}"
+        )
+    prediction = report["prediction"]
+    numeric = prediction.get("kind") == "numeric"  # a regressor's values
+    ks = f"  KS p {prediction['ks_pvalue']:.3g}" if prediction.get("ks_pvalue") is not None else ""
+    lines.append(
+        f"{'predictions':<24} {'values' if numeric else 'classes':<12} PSI "
+        f"{prediction['psi']:.4f}{ks}  {prediction['status']}"
+    )
+    return "\n".join(lines)

@@ -18,7 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.config import (
+    Settings,
+)
 from {{ cookiecutter.module_name }}.registry import (
     commands,
     records,
@@ -30,6 +32,7 @@ from {{ cookiecutter.module_name }}.registry.lineage import (
 from {{ cookiecutter.module_name }}.storage import (
     md5_file,
     read_json,
+    write_json,
 )
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -85,6 +88,17 @@ def check_same_inputs(settings: Settings, job_id: str, metadata: dict[str, Any])
         )
 
 
+def workspace_names(metadata: dict[str, Any], renamed: dict[str, str]) -> dict[str, Any]:
+    """The metadata with the files it names (artifact, ONNX copy, profile) as the pipeline
+    names them: the job named each after its path's key (``onnx_model.onnx``)."""
+    return {
+        key: {**entry, "file": renamed.get(str(entry["file"]), entry["file"])}
+        if isinstance(entry, dict) and "file" in entry
+        else entry
+        for key, entry in metadata.items()
+    }
+
+
 def dvc_commit(root: Path) -> None:
     """Record the copied outputs in dvc.lock (this virtualenv's dvc first on PATH)."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -114,6 +128,10 @@ def register_job(settings: Settings, job_id: str, say: commands.Say = print) -> 
         temporary = path.with_name(f".{path.name}.job")
         shutil.copy2(job_file, temporary)
         os.replace(temporary, path)
+    renamed = {job_file.name: path.name for job_file, path in outputs.items()}
+    write_json(
+        settings.paths.metadata, workspace_names(read_json(settings.paths.metadata), renamed)
+    )
     dvc_commit(settings.root)
     if records.commit_records(settings, f"Register the candidate of retrain job {job_id}"):
         say(f"Committed the pipeline's records of retrain job {job_id}.")

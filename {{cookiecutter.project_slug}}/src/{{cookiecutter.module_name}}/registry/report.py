@@ -73,6 +73,19 @@ def _metrics_rows(outcome: Outcome, gate_metric: str) -> list[list[str]]:
     return rows
 
 
+def finding(outcome: Outcome) -> str:
+    """The comparison in one sentence: which model scores better, by how much."""
+    comparison, champion = outcome.comparison, outcome.champion
+    if comparison is None or comparison.champion is None or champion is None:
+        return ""
+    change = comparison.candidate - comparison.champion
+    way = "better than" if change > 0 else "worse than" if change < 0 else "the same as"
+    return (
+        f"On the same holdout the candidate's {comparison.metric} is {comparison.candidate:.4f}, "
+        f"{way} {champion.name}'s {comparison.champion:.4f} ({change:+.4f})."
+    )
+
+
 def blocks(settings: Settings, outcome: Outcome) -> list[Block]:
     """The report's content, in order, independent of the output format."""
     artifact = settings.registry.artifact
@@ -80,6 +93,8 @@ def blocks(settings: Settings, outcome: Outcome) -> list[Block]:
         ("h1", f"Retrain of {artifact}: {HEADLINES[outcome.status]}"),
         ("p", outcome.summary),
     ]
+    if outcome.status != "worse" and finding(outcome):  # a worse summary says it already
+        content.append(("p", finding(outcome)))
     if outcome.pulled:
         content.append(("p", f"Data: {outcome.pulled}"))
     comparison = outcome.comparison

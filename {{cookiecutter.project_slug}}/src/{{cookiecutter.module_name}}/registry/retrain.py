@@ -257,11 +257,7 @@ def _retrain(
             next_steps=(
                 f"Prod is untouched: {champion_version} keeps serving.",
                 "Look at the data and the metrics above."
-                + (
-                    ""
-                    if known
-                    else " To register this candidate anyway: " + _commit(settings, message)
-                ),
+                + ("" if known else " To register it anyway: " + _commit(settings, message)),
                 f"To drop it: `{restore_command(settings)}` puts the committed pipeline "
                 "outputs back (dvc repro staged the new dvc.lock: checking it out from HEAD "
                 "undoes that too).",
