@@ -167,6 +167,7 @@ def expected_tree(
                 "test_architecture",
                 "test_batch",
                 "test_batch_writers",
+                "test_category_encoding",
                 "test_config",
                 "test_corner_cases",
                 "test_dashboard",
