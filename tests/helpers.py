@@ -151,10 +151,12 @@ def expected_tree(
                 "registry/tags",
                 "training/__init__",
                 "training/__main__",
+                "training/adopt",
                 "training/data",
                 "training/evaluate",
                 "training/export",
                 "training/features",
+                "training/inference",
                 "training/provenance",
                 "training/train",
             )
@@ -163,6 +165,7 @@ def expected_tree(
             f"tests/{name}.py"
             for name in (
                 "conftest",
+                "test_adopt",
                 "test_api",
                 "test_architecture",
                 "test_batch",

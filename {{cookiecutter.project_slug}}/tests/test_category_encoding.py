@@ -14,7 +14,11 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.module_name }}.batch.readers import open_reader
-from {{ cookiecutter.module_name }}.config import DataSettings, DriftSettings, ServingSettings
+from {{ cookiecutter.module_name }}.config import (
+    DataSettings,
+    DriftSettings,
+    ServingSettings,
+)
 from {{ cookiecutter.module_name }}.monitoring.drift import categorical_drift
 from {{ cookiecutter.module_name }}.monitoring.scores import read_labels
 from {{ cookiecutter.module_name }}.schema import (
@@ -24,7 +28,11 @@ from {{ cookiecutter.module_name }}.schema import (
     category_labels,
 )
 from {{ cookiecutter.module_name }}.serving.validation import parse_records
-from {{ cookiecutter.module_name }}.training.data import DataError, clean, read_raw
+from {{ cookiecutter.module_name }}.training.data import (
+    DataError,
+    clean,
+    read_raw,
+)
 
 SCHEMA = FeatureSchema(target="y", numeric=("x",), categorical=("code",))
 OPTIONS = DataSettings(na_values=("NA", ""), min_rows=2)

@@ -19,7 +19,11 @@ from {{ cookiecutter.module_name }}.config import (
     Settings,
     SplitSettings,
 )
-from {{ cookiecutter.module_name }}.schema import FeatureSchema, SchemaError, category_labels
+from {{ cookiecutter.module_name }}.schema import (
+    FeatureSchema,
+    SchemaError,
+    category_labels,
+)
 from {{ cookiecutter.module_name }}.storage import atomic_write
 
 log = logging.getLogger(__name__)
@@ -65,21 +69,27 @@ RAW_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 def read_raw(path: Path, schema: FeatureSchema, options: DataSettings) -> pd.DataFrame:
     """Read the raw data: one CSV or Parquet file, or every such file in a folder (sorted
     by path, hidden files skipped), as one frame."""
+    files = raw_files(path)
+    if len(files) == 1:
+        return _read_file(files[0], schema, options)
+    return pd.concat([_read_file(file, schema, options) for file in files], ignore_index=True)
+
+
+def raw_files(path: Path) -> list[Path]:
+    """``path`` itself, or for a folder its CSV and Parquet files (sorted, hidden skipped)."""
     path = Path(path)
-    if path.is_dir():
-        files = sorted(
-            found
-            for found in path.rglob("*")
-            if found.is_file()
-            and found.suffix.lower() in RAW_FORMATS
-            and not any(part.startswith(".") for part in found.relative_to(path).parts)
-        )
-        if not files:
-            raise DataError(
-                f"folder {path} (paths.raw_data) holds no {' or '.join(RAW_FORMATS)} file"
-            )
-        return pd.concat([_read_file(file, schema, options) for file in files], ignore_index=True)
-    return _read_file(path, schema, options)
+    if not path.is_dir():
+        return [path]
+    files = sorted(
+        found
+        for found in path.rglob("*")
+        if found.is_file()
+        and found.suffix.lower() in RAW_FORMATS
+        and not any(part.startswith(".") for part in found.relative_to(path).parts)
+    )
+    if not files:
+        raise DataError(f"folder {path} holds no {' or '.join(RAW_FORMATS)} file")
+    return files
 
 
 def _read_file(path: Path, schema: FeatureSchema, options: DataSettings) -> pd.DataFrame:
