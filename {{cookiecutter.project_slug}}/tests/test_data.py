@@ -14,6 +14,7 @@ from {{ cookiecutter.module_name }}.training.data import (
     clean,
     load_split,
     read_csv,
+    read_raw,
     split,
 )
 
@@ -23,7 +24,7 @@ OPTIONS = DataSettings(min_rows=2)
 
 @pytest.fixture(scope="module")
 def raw(settings: Settings) -> pd.DataFrame:
-    return read_csv(settings.paths.raw_data, settings.feature_schema, settings.data)
+    return read_raw(settings.paths.raw_data, settings.feature_schema, settings.data)
 
 
 def test_raw_data_has_every_schema_column(raw: pd.DataFrame, settings: Settings) -> None:
