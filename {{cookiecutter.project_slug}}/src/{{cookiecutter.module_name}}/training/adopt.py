@@ -194,7 +194,7 @@ def dvc_add(path: Path, root: Path) -> None:
         check=False,
     )
     if result.returncode != 0:
-        raise AdoptError(f"dvc add {path} failed: {(result.stderr or result.stdout).strip()}")
+        raise AdoptError(f"DVC could not track {path}: {(result.stderr or result.stdout).strip()}")
 
 
 def confirmed(yes: bool) -> bool:
@@ -204,7 +204,7 @@ def confirmed(yes: bool) -> bool:
     if not sys.stdin.isatty():
         print("Nothing written: no terminal to ask. To accept, run again with YES=1.")
         return False
-    answer = input("Write these changes to params.yaml and dvc add the data? [y/N] ")
+    answer = input("Write these changes to params.yaml and track the data with DVC? [y/N] ")
     if answer.strip().lower() in ("y", "yes"):
         return True
     print("Nothing written.")
