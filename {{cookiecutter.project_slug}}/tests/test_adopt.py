@@ -17,9 +17,20 @@ import pandas as pd
 import pytest
 import yaml
 
-from {{ cookiecutter.module_name }}.config import default_params_path, load_settings
-from {{ cookiecutter.module_name }}.training.adopt import adopt, main, round_trip_yaml
-from {{ cookiecutter.module_name }}.training.inference import InferenceError, infer
+from {{ cookiecutter.module_name }}.config import (
+    PARAMS_ENV,
+    default_params_path,
+    load_settings,
+)
+from {{ cookiecutter.module_name }}.training.adopt import (
+    adopt,
+    main,
+    round_trip_yaml,
+)
+from {{ cookiecutter.module_name }}.training.inference import (
+    InferenceError,
+    infer,
+)
 
 ROWS = 60
 
@@ -132,6 +143,6 @@ def test_round_trip_gives_params_back_unchanged() -> None:
 
 
 def test_adopt_of_absent_data_is_one_line_error(project: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setenv("{{ cookiecutter.module_name | upper }}_PARAMS", str(project / "params.yaml"))
+    monkeypatch.setenv(PARAMS_ENV, str(project / "params.yaml"))
     assert main(["--target", "y", "--yes", str(project / "absent.csv")]) == 1
     assert "absent.csv not found" in capsys.readouterr().err

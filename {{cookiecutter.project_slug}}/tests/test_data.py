@@ -7,7 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.module_name }}.config import DataSettings, Settings
+from {{ cookiecutter.module_name }}.config import (
+    DataSettings,
+    Settings,
+)
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
 from {{ cookiecutter.module_name }}.training.data import (
     DataError,

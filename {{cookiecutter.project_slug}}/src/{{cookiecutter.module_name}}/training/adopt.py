@@ -252,7 +252,9 @@ def adopt(data: Path, target: str, yes: bool, params_path: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m ...training.adopt --target COLUMN [--yes] DATA``; exit 1 if not written."""
-    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.module_name }}.training.adopt")
+    parser = argparse.ArgumentParser(
+        prog="python -m {{ cookiecutter.module_name }}.training.adopt",
+    )
     parser.add_argument("data", type=Path, help="a CSV or Parquet file, or a folder of them")
     parser.add_argument("--target", required=True, help="the column to predict")
     parser.add_argument("--yes", action="store_true", help="write without asking")
