@@ -6,6 +6,7 @@ params.yaml points at.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -47,19 +48,21 @@ from {{ cookiecutter.module_name }}.serving.validation import (
     RequestError,
     parse_records,
 )
-from {{ cookiecutter.module_name }}.training.data import load_split
+from {{ cookiecutter.module_name }}.training.data import (
+    load_split,
+    read_raw,
+)
 from {{ cookiecutter.module_name }}.training.train import build_pipeline
 
 
 @pytest.fixture(scope="module")
 def raw(trained: Settings) -> pd.DataFrame:
-    """The raw data with an id column; some rows have gaps, none is invalid."""
-    frame = pd.read_csv(
-        trained.paths.raw_data,
-        sep=trained.data.separator,
-        na_values=list(trained.data.na_values),
-        dtype=str,
-    )
+    """The raw data with an id column; some rows have gaps, none is invalid.
+
+    Read as training reads it (CSV or Parquet, a file or a folder), then as the text a CSV
+    holds, so tests can put a bad value in any column."""
+    typed = read_raw(trained.paths.raw_data, trained.feature_schema, trained.data)
+    frame = pd.read_csv(io.StringIO(typed.to_csv(index=False)), dtype=str)
     frame.insert(0, "record_id", [f"id-{index:04d}" for index in range(len(frame))])
     return frame
 
@@ -86,7 +89,8 @@ def api_predictions(model: LoadedModel, frame: pd.DataFrame) -> list[dict[str, A
 
 
 # A version id is hex and can be all digits (e.g. "700971727558"): read it back as text.
-TEXT_COLUMNS = {"record_id": str, "model_version": str}
+# Class labels are text too: integer classes are the labels "0" and "1" in the API's answers.
+TEXT_COLUMNS = {"record_id": str, "model_version": str, "prediction": str}
 
 
 def assert_matches_api(output: pd.DataFrame, model: LoadedModel, frame: pd.DataFrame) -> None:

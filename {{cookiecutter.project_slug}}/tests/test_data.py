@@ -7,13 +7,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.module_name }}.config import DataSettings, Settings
+from {{ cookiecutter.module_name }}.config import (
+    DataSettings,
+    Settings,
+)
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
 from {{ cookiecutter.module_name }}.training.data import (
     DataError,
     clean,
     load_split,
     read_csv,
+    read_raw,
     split,
 )
 
@@ -23,7 +27,7 @@ OPTIONS = DataSettings(min_rows=2)
 
 @pytest.fixture(scope="module")
 def raw(settings: Settings) -> pd.DataFrame:
-    return read_csv(settings.paths.raw_data, settings.feature_schema, settings.data)
+    return read_raw(settings.paths.raw_data, settings.feature_schema, settings.data)
 
 
 def test_raw_data_has_every_schema_column(raw: pd.DataFrame, settings: Settings) -> None:

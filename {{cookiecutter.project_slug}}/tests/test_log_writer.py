@@ -34,6 +34,7 @@ from {{ cookiecutter.module_name }}.prediction_log.rotating_file import (
 from {{ cookiecutter.module_name }}.prediction_log.writer import (
     Writer,
 )
+from {{ cookiecutter.module_name }}.schema import FeatureSchema
 from {{ cookiecutter.module_name }}.serving.requests import (
     records_adapter,
 )
@@ -157,13 +158,16 @@ def test_the_writer_types_records_exactly_as_request_validation_does(
 ) -> None:
     """The writer re-reads bodies without pydantic or pandas: its columns must equal what
     validation made of the same records, or drift would compare different values."""
-    schema = model.schema
+    schema = with_both_kinds(model.schema)
     numeric, categorical = schema.numeric[0], schema.categorical[0]
+    example_record = {**example_record, categorical: example_record.get(categorical, "x")}
     records = [
         example_record,
         {**example_record, numeric: None, categorical: None},  # missing values
         {**example_record, numeric: int(example_record[numeric])},  # an integer number
         {**example_record, categorical: 3},  # an integer label
+        {**example_record, categorical: 3.0},  # the same label, as a whole-number float
+        {**example_record, categorical: "3.0"},  # and as the text a float column gives
         {**example_record, "not_a_feature": [1, 2]},  # an extra column, ignored
     ]
     validated = to_frame(records_adapter(schema, "ignore").validate_python(records), schema)
@@ -174,13 +178,25 @@ def test_the_writer_types_records_exactly_as_request_validation_does(
     columns = record_shape(schema).columns(records)
     assert columns == expected
     assert all(type(value) is float for value in columns[numeric] if value is not None)
-    assert columns[categorical][3] == "3"
+    assert columns[categorical][3:6] == ["3", "3", "3"]
+
+
+def with_both_kinds(schema: FeatureSchema) -> FeatureSchema:
+    """``schema``, plus a categorical column if it has none (a dataset of numbers only)."""
+    if schema.categorical and schema.numeric:
+        return schema
+    return FeatureSchema(
+        target=schema.target,
+        numeric=schema.numeric or ("a_number",),
+        categorical=schema.categorical or ("a_label",),
+    )
 
 
 def test_records_validation_would_refuse_are_refused(model: LoadedModel) -> None:
-    shape = record_shape(model.schema)
-    numeric, categorical = model.schema.numeric[0], model.schema.categorical[0]
-    good = dict.fromkeys(model.schema.features)
+    schema = with_both_kinds(model.schema)
+    shape = record_shape(schema)
+    numeric, categorical = schema.numeric[0], schema.categorical[0]
+    good = dict.fromkeys(schema.features)
     for bad in ({**good, numeric: "1"}, {**good, numeric: True}, {**good, categorical: 1.5}):
         with pytest.raises(ValueError, match="column"):
             shape.columns([bad])
@@ -251,7 +267,9 @@ def test_a_request_larger_than_the_pipe_is_written_without_another_request(
     records wait (unlogged, and lost if the worker is killed) for the next request."""
     path = tmp_path / "p.jsonl"
     client = PredictionLogClient(setup_for(trained, path), 10, Errors())
-    records = 12_000
+    # Twice the pipe, whatever a record's size: a dataset with many columns must not fill
+    # the log file past monitoring.log.max_bytes (it would rotate mid-test).
+    records = 2 * writer_pipe.PIPE_SIZE // len(body_of([example_record])) + 1
     body = body_of([example_record] * records)
     assert len(body) > writer_pipe.PIPE_SIZE
     assert client.submit("huge", "v1", model.schema, body, ["a"] * records)

@@ -21,6 +21,7 @@ from {{ cookiecutter.module_name }}.training.evaluate import (
     run_evaluate,
 )
 from {{ cookiecutter.module_name }}.training.provenance import (
+    md5_data,
     training_source,
 )
 
@@ -66,8 +67,12 @@ def test_metadata_names_the_code_and_data_that_made_it(
     model: LoadedModel, trained: Settings
 ) -> None:
     source = model.metadata["source"]
-    raw_md5 = hashlib.md5(trained.paths.raw_data.read_bytes(), usedforsecurity=False)
-    assert list(source["data_md5"].values()) == [raw_md5.hexdigest()]
+    raw = trained.paths.raw_data
+    if raw.is_dir():  # a folder of files: one md5 over their paths and md5s
+        expected = md5_data(raw)
+    else:
+        expected = hashlib.md5(raw.read_bytes(), usedforsecurity=False).hexdigest()
+    assert list(source["data_md5"].values()) == [expected]
     commit = source["git_commit"]
     assert commit is None or re.fullmatch(r"[0-9a-f]{40}", commit), commit
     assert (source["git_dirty"] is None) == (commit is None)

@@ -203,17 +203,13 @@ def perturbed_copy(source: Path, target: Path, change: str) -> Path:
     return target
 
 
-@pytest.mark.parametrize(
-    ("change", "reason"),
-    [("coefficients", "probability differs"), ("labels", "another class")],
-)
+@pytest.mark.parametrize("change", ["coefficients", "labels"])
 def test_gate_refuses_a_perturbed_onnx_model(
     trained: Settings,
     onnx_model: LoadedModel,
     test_split: pd.DataFrame,
     tmp_path: Path,
     change: str,
-    reason: str,
 ) -> None:
     if trained.model.estimator != "sklearn.linear_model.LogisticRegression":
         pytest.skip("the perturbation edits a linear model's coefficients")
@@ -226,7 +222,14 @@ def test_gate_refuses_a_perturbed_onnx_model(
     broken = perturbed_copy(trained.paths.onnx_model, tmp_path / "model.onnx", change)
     parity = check_parity(pipeline, OnnxModel(broken, schema), rows, tolerance)
     assert not parity.passed
-    assert reason in parity.reason()
+    if change == "coefficients":
+        # A nudge moves every probability; on a row near a tie it may flip the class too,
+        # and then the verdict names the class first: the probability check bites anyway.
+        assert parity.max_probability_difference > tolerance
+        assert parity.class_mismatches or "probability differs" in parity.reason()
+    else:
+        assert parity.class_mismatches > 0
+        assert "another class" in parity.reason()
 
 
 def test_parity_verdict_refuses_a_copy_that_outputs_nan() -> None:

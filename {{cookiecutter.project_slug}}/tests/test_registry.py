@@ -1,7 +1,9 @@
 """The model registry: versions, the champion/challenger gate, promotion, rollback, audit.
 
-Each test works in a throw-away git repository holding this project's params.yaml and
-raw data. Models are trained in-process; ``dvc.lock`` is written the way ``dvc repro``
+Each test works in a throw-away git repository holding this project's params.yaml,
+pointed at synthetic data built here (whatever data the project trains on, the models
+these tests compare must rank the same way: a real model beats a one-split stump, which
+beats always answering the majority class). Models are trained in-process; ``dvc.lock`` is written the way ``dvc repro``
 records it (md5 of each stage's deps and outs), so the registry's checks run for real.
 """
 
@@ -16,6 +18,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -71,16 +75,56 @@ def quiet(_text: str) -> None:
     """Swallow the commands' messages (tests assert on state, not on prose)."""
 
 
+SYNTHETIC_ROWS = 400
+SYNTHETIC_RAW = "data/raw/synthetic.csv"
+
+
+def synthetic_data(path: Path) -> None:
+    """Integer classes 0/1 set by two numeric columns (a stump sees one) and a categorical
+    one with gaps: a linear model scores near 1, a stump clearly less, the majority class
+    far less."""
+    rng = np.random.default_rng(7)
+    x1, x2 = rng.normal(size=SYNTHETIC_ROWS), rng.normal(size=SYNTHETIC_ROWS)
+    group = rng.choice(["a", "b", ""], SYNTHETIC_ROWS)
+    frame = pd.DataFrame({"x1": x1, "x2": x2, "group": group, "y": (x1 + x2 > 0).astype(int)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+
+
+def synthetic_params(params: dict[str, Any]) -> dict[str, Any]:
+    """This project's params with the schema, model and metric of the synthetic data."""
+    params = {**params, "paths": {**params["paths"], "raw_data": SYNTHETIC_RAW}}
+    params["data"] = {**params["data"], "min_rows": 50}
+    params["schema"] = {"target": "y", "numeric": ["x1", "x2"], "categorical": ["group"]}
+    params["split"] = {**params["split"], "stratify": True}
+    params["model"] = {
+        **params["model"],
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "params": {"C": 1.0, "max_iter": 1000},
+    }
+    params["evaluate"] = {
+        **params["evaluate"],
+        "metric": "f1_macro",
+        "baseline_strategy": "most_frequent",
+    }
+    params["batch"] = {**params["batch"], "id_columns": []}
+    log = params["monitoring"]["log"]
+    params["monitoring"] = {**params["monitoring"], "log": {**log, "exclude": [], "hash": []}}
+    return params
+
+
 class Project:
-    """A git repository with this project's params and raw data, trained in-process."""
+    """A git repository with this project's params on synthetic data, trained in-process."""
 
     def __init__(self, root: Path, source: Settings) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        self.params = yaml.safe_load((source.root / "params.yaml").read_text(encoding="utf-8"))
-        raw = source.paths.raw_data.relative_to(source.root)
-        (root / raw).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source.paths.raw_data, root / raw)
+        params = yaml.safe_load((source.root / "params.yaml").read_text(encoding="utf-8"))
+        self.params = synthetic_params(params)
+        synthetic_data(root / SYNTHETIC_RAW)
+        (root / "params.yaml").write_text(
+            yaml.safe_dump(self.params, sort_keys=False), encoding="utf-8"
+        )
         self.git("init", "--quiet")
         self.git("config", "user.name", "Test Person")
         self.git("config", "user.email", "person@example.com")
@@ -168,7 +212,7 @@ def cache_outputs(project: Project) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def two_versions(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """v1 (the project's model) in prod, v2 (a worse stump) registered but not promoted."""
+    """v1 (a logistic regression) in prod, v2 (a worse stump) registered but not promoted."""
     project = Project(tmp_path_factory.mktemp("registry") / "project", settings)
     project.train()
     cache_outputs(project)
@@ -306,6 +350,40 @@ def test_force_with_a_reason_promotes_and_the_audit_log_says_so(worse: Project) 
     assert last["metrics"]["candidate"] < last["metrics"]["champion"]
     assert last["at"].endswith("+00:00")
     assert project.served_version() == "v2.0.0"
+
+
+def test_a_new_dataset_needs_new_schema_instead_of_a_gate_failure(project: Project) -> None:
+    # A model of other columns (as after `make adopt`): prod cannot be scored on its holdout.
+    project.params["schema"] = {**project.params["schema"], "numeric": ["x1"]}
+    project.train()
+    cache_outputs(project)
+    project.commit("Adopt a dataset with other columns")
+    version = commands.register(project.settings, say=quiet)
+    with pytest.raises(RegistryError) as refused:
+        commands.promote(project.settings, version, yes, say=quiet)
+    message = str(refused.value)
+    assert "prod v1.0.0 was trained on another dataset" in message
+    assert f"make promote VERSION={version} NEW_SCHEMA=1" in message
+    assert "FORCE" not in message
+    assert project.store().read_pointer().version == "v1.0.0"
+    said: list[str] = []
+    assert commands.promote(project.settings, version, yes, say=said.append, new_schema=True)
+    assert project.store().read_pointer().version == version
+    assert any("NEW_SCHEMA=1 confirms" in line for line in said)
+    last = audit(project)[-1]
+    assert last["metrics"]["new_schema"] is True
+
+
+def test_the_command_line_passes_new_schema_on(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[bool] = []
+    monkeypatch.setenv(PARAMS_ENV, str(project.root / "params.yaml"))
+    monkeypatch.setattr(
+        commands, "promote", lambda *args, **kwargs: calls.append(kwargs["new_schema"])
+    )
+    assert registry_main(["promote", "--new-schema", "--yes", "v2"]) == 0
+    assert calls == [True]
 
 
 def test_promotion_without_a_persons_yes_changes_nothing(project: Project) -> None:

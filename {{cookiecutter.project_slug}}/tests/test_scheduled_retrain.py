@@ -11,6 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -220,16 +221,8 @@ def test_a_worse_candidate_is_flagged_and_not_registered(project: Project) -> No
 def broken_data(project: Project) -> None:
     """Replace the raw data with rows that lack the target column."""
     raw = project.settings.paths.raw_data
-    lines = raw.read_text(encoding="utf-8").splitlines()
-    header = lines[0].split(",")
-    target = header.index(project.settings.feature_schema.target)
-    raw.write_text(
-        "\n".join(
-            ",".join(c for i, c in enumerate(line.split(",")) if i != target) for line in lines
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    frame = pd.read_csv(raw, dtype=str, keep_default_na=False)  # a quoted header stays whole
+    frame.drop(columns=[project.settings.feature_schema.target]).to_csv(raw, index=False)
 
 
 def test_a_failed_retrain_leaves_prod_untouched_and_says_why(project: Project) -> None:

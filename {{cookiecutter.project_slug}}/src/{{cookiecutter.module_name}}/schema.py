@@ -8,6 +8,7 @@ trained on, even after params.yaml has moved on.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -222,21 +223,50 @@ def _to_float(column: pd.Series, name: str) -> np.ndarray:
 def category_label(value: Any) -> str:
     """Turn one categorical value into its string label; missing becomes ``MISSING_CATEGORY``.
 
-    Integral floats lose their ``.0`` so that 1, 1.0 and "1" name the same level
-    (pandas reads an integer column with gaps as floats).
+    The one encoding of categorical values, for every path (training's CSV or Parquet,
+    JSON requests, batch files, the prediction log): a whole number names the same level
+    whether it arrives as 2, 2.0 or "2", and as "2.0" (the text a float column with gaps
+    becomes once written to CSV). Other text is kept as it is ("02" stays "02").
     """
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return MISSING_CATEGORY
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, str):
+        return _text_label(value)
+    if isinstance(value, float | np.floating) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, np.integer):
         return str(int(value))
     return str(value)
+
+
+# Text of a whole number written as a float: "2.0", "-3.00" (not "2.", "2.5" or "1e3").
+_WHOLE_FLOAT_TEXT = re.compile(r"([+-]?[0-9]+)\.0+")
+
+
+def _text_label(text: str) -> str:
+    """``text`` without the ``.0`` of a whole number written as a float ("2.0" -> "2")."""
+    if "." not in text:  # the usual case, answered without a regular expression
+        return text
+    whole = _WHOLE_FLOAT_TEXT.fullmatch(text)
+    return whole.group(1) if whole else text
+
+
+def category_labels(values: Any) -> pd.Series:
+    """``category_label`` of each value, as a Series of strings (one call per distinct value)."""
+    series = pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values
+    codes, levels = pd.factorize(series.astype(object), use_na_sentinel=True)
+    labels = [category_label(level) for level in levels]
+    return pd.Series(_spread(labels, codes), index=series.index, dtype=object)
 
 
 def _to_category_labels(column: pd.Series) -> np.ndarray:
     """Cast a column to an object array of string labels, missing values included."""
     if isinstance(column.dtype, pd.StringDtype) or _is_text(column):  # already labels
         if len(column) < _FACTORIZE_FROM_ROWS:
-            return column.to_numpy(dtype=object, na_value=MISSING_CATEGORY)
+            texts = column.to_numpy(dtype=object, na_value=MISSING_CATEGORY)
+            labels = np.empty(len(texts), dtype=object)
+            labels[:] = [_text_label(text) for text in texts]
+            return labels
         return _labels_by_level(column)
     if isinstance(column.dtype, pd.CategoricalDtype):  # one label per level, as below
         levels = [category_label(value) for value in column.cat.categories]
@@ -275,7 +305,7 @@ def _labels_by_level(column: pd.Series) -> np.ndarray:
     hashing the rows and sharing one string object per level gives equal labels faster.
     """
     codes, levels = pd.factorize(column, use_na_sentinel=True)
-    return _spread(levels.to_numpy(dtype=object), codes)
+    return _spread([_text_label(level) for level in levels.to_numpy(dtype=object)], codes)
 
 
 def _spread(levels: Any, codes: np.ndarray) -> np.ndarray:

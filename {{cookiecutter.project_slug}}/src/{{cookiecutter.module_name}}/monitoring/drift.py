@@ -40,7 +40,7 @@ from {{ cookiecutter.module_name }}.monitoring.reference import (
     Reference,
 )
 from {{ cookiecutter.module_name }}.schema import (
-    MISSING_CATEGORY,
+    category_labels,
 )
 
 DIGITS = 6
@@ -106,7 +106,7 @@ def categorical_drift(
 ) -> dict[str, Any]:
     """PSI over the reference levels plus one bin for levels training never saw."""
     levels = list(profile["shares"])
-    labels = values.fillna(MISSING_CATEGORY).astype(str)
+    labels = category_labels(values)  # as the model saw them: 2, 2.0 and "2" are one level
     current = categorical_shares(labels, levels)
     reference = [*profile["shares"].values(), 0.0]
     value = psi(reference, list(current.values()), thresholds.epsilon)

@@ -28,6 +28,7 @@ from {{ cookiecutter.module_name }}.monitoring.reference import (
     MonitoringError,
     version_metadata,
 )
+from {{ cookiecutter.module_name }}.schema import category_labels
 from {{ cookiecutter.module_name }}.scoring import (
     CLASSIFICATION,
     REGRESSION,
@@ -66,7 +67,7 @@ def read_labels(path: Path, target: str) -> pd.DataFrame:
         {
             "request_id": frame["request_id"],
             "record": records.astype("int64"),
-            "label": frame[target],
+            "label": category_labels(frame[target]).to_numpy(),  # "1.0" is class "1"
         }
     )
     if labels.empty:

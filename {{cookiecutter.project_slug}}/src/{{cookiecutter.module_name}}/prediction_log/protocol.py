@@ -16,6 +16,7 @@ lost (``done 0`` after reading part of a frame: the worker then sends the rest);
 from __future__ import annotations
 
 import pickle
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,20 @@ HEADER = struct.Struct("!I")
 
 # The JSON types validation lets through (strict: no booleans, no numeric strings).
 NUMBER_TYPES = frozenset({float, int, type(None)})
-LABEL_TYPES = frozenset({str, int, type(None)})
+LABEL_TYPES = frozenset({str, int, float, type(None)})
+# schema.category_label's rule, here without pandas (the writer process stays light):
+# "2.0" and 2.0 are the label "2". tests/test_log_writer.py checks both give one label.
+WHOLE_FLOAT_TEXT = re.compile(r"([+-]?[0-9]+)\.0+")
+
+
+def label(value: str | int | float) -> str:
+    """The label of a validated categorical value (validation refused 2.5 already)."""
+    if type(value) is str:
+        whole = WHOLE_FLOAT_TEXT.fullmatch(value) if "." in value else None
+        return whole.group(1) if whole else value
+    if type(value) is float:
+        return str(int(value))
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -72,15 +86,12 @@ class RecordShape:
                     raise ValueError(f"column {name!r}: a value is not a number")
                 columns[name] = [None if value is None else float(value) for value in values]
             else:
-                if not set(map(type, values)) <= LABEL_TYPES:
+                if not set(map(type, values)) <= LABEL_TYPES or any(
+                    type(value) is float and not value.is_integer() for value in values
+                ):
                     raise ValueError(f"column {name!r}: a value is not a label")
                 columns[name] = [
-                    value
-                    if type(value) is str
-                    else self.missing_label
-                    if value is None
-                    else str(value)
-                    for value in values
+                    self.missing_label if value is None else label(value) for value in values
                 ]
         return columns
 

@@ -83,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     promote.add_argument("--force", metavar="REASON", help="override the gate, saying why")
     promote.add_argument("--reason", help="a note for the audit log")
     promote.add_argument("--yes", action="store_true", help="confirm without asking")
+    promote.add_argument(
+        "--new-schema",
+        action="store_true",
+        help="confirm a change of dataset: prod was trained on other columns or another target",
+    )
     rollback = commands_parser.add_parser("rollback", help="put the previous prod version back")
     rollback.add_argument("--reason", help="a note for the audit log")
     rollback.add_argument("--yes", action="store_true", help="confirm without asking")
@@ -127,7 +132,12 @@ def run(args: argparse.Namespace) -> int:
         commands.register(settings)
     elif args.command == "promote":
         commands.promote(
-            settings, args.version, ask(args.yes), force=args.force, reason=args.reason
+            settings,
+            args.version,
+            ask(args.yes),
+            force=args.force,
+            reason=args.reason,
+            new_schema=args.new_schema,
         )
     else:
         commands.rollback(settings, ask(args.yes), reason=args.reason)

@@ -217,10 +217,15 @@ def promote(
     force: str | None = None,
     reason: str | None = None,
     say: Say = print,
+    new_schema: bool = False,
 ) -> bool:
-    """Put ``version`` in prod after the gate and a person's yes; False if nothing changed."""
+    """Put ``version`` in prod after the gate and a person's yes; False if nothing changed.
+
+    ``new_schema`` confirms a change of dataset: prod was trained on other columns or
+    another target, so the gate has nothing to compare and asks for this instead.
+    """
     with _locked(settings, say):
-        return _promote(settings, version, confirm, force, reason, say)
+        return _promote(settings, version, confirm, force, reason, say, new_schema)
 
 
 def _promote(
@@ -230,6 +235,7 @@ def _promote(
     force: str | None,
     reason: str | None,
     say: Say,
+    new_schema: bool = False,
 ) -> bool:
     version = normalize_version(version)
     registered = tags.list_versions(settings.root, settings.registry.artifact)
@@ -251,9 +257,13 @@ def _promote(
     if problem:
         comparison = dataclasses.replace(comparison, champion_problem=problem)
     say(describe(comparison, version, current))
-    if not comparison.passed and not force:
+    changes_dataset = comparison.new_schema and new_schema
+    if not comparison.passed and not force and not changes_dataset:
         raise RegistryError(refusal(comparison, version, current))
-    if not comparison.passed:
+    if changes_dataset:
+        say("A new dataset: NEW_SCHEMA=1 confirms that prod changes what it predicts from.")
+        reason = reason or "new dataset (NEW_SCHEMA=1)"
+    elif not comparison.passed:
         say(f"The gate refused it, but FORCE gives a reason: {force}")
     if not confirm(f"Promote {version} to prod (now: {current or 'none'})?"):
         say("Cancelled: nothing was changed.")

@@ -37,6 +37,9 @@ class Comparison:
     candidate_scores: dict[str, float]
     champion_scores: dict[str, float] | None = None
     champion_problem: str | None = None
+    # Prod was trained on other columns or another target: a change of dataset, which no
+    # holdout can judge; promotion then asks for NEW_SCHEMA=1 instead of failing the gate.
+    new_schema: bool = False
 
     @property
     def candidate(self) -> float:
@@ -66,6 +69,7 @@ class Comparison:
             "candidate": self.candidate,
             "champion": self.champion,
             "champion_problem": self.champion_problem,
+            "new_schema": self.new_schema,
             "passed": self.passed,
         }
 
@@ -116,6 +120,11 @@ def compare(settings: Settings, candidate: LoadedModel, champion: LoadedModel | 
         ) from None
     if champion is None:
         return Comparison(metric, tolerance, candidate_scores=mine)
+    change = schema_change(champion, candidate)
+    if change:
+        return Comparison(
+            metric, tolerance, candidate_scores=mine, champion_problem=change, new_schema=True
+        )
     try:
         theirs = scores_on(champion, features, target, metric)
     except UNSCORABLE as error:
@@ -126,8 +135,25 @@ def compare(settings: Settings, candidate: LoadedModel, champion: LoadedModel | 
     return Comparison(metric, tolerance, candidate_scores=mine, champion_scores=theirs)
 
 
+def schema_change(champion: LoadedModel, candidate: LoadedModel) -> str | None:
+    """How prod's schema differs from the candidate's (other target or features), or None."""
+    old, new = champion.schema, candidate.schema
+    if old.target == new.target and set(old.features) == set(new.features):
+        return None
+    return (
+        f"prod {champion.version} was trained on another dataset (it predicts {old.target!r} "
+        f"from {len(old.features)} columns; {candidate.version} predicts {new.target!r} from "
+        f"{len(new.features)} columns), so the two cannot be scored on one holdout"
+    )
+
+
 def refusal(comparison: Comparison, version: str, champion: str | None) -> str:
     """Why the gate refused, and the exact command to override it."""
+    if comparison.new_schema:
+        return (
+            f"{comparison.champion_problem}. If this change of dataset is intended, confirm it: "
+            f"make promote VERSION={version} NEW_SCHEMA=1"
+        )
     override = f"to promote anyway: make promote VERSION={version} FORCE='your reason'"
     if comparison.champion_problem:
         return f"{comparison.champion_problem}, so the gate cannot compare; {override}"

@@ -313,7 +313,8 @@ def _retrain(
         "store copy comes from the tag and the DVC remote).",
     )
     if comparison.champion_problem:
-        summary += f" Warning: {comparison.champion_problem}; promoting needs FORCE='reason'."
+        needs = "NEW_SCHEMA=1 (a new dataset)" if comparison.new_schema else "FORCE='reason'"
+        summary += f" Warning: {comparison.champion_problem}; promoting needs {needs}."
     return Outcome(
         status="registered", summary=summary, next_steps=next_steps, version=version, **progress
     )

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,7 +26,14 @@ from {{ cookiecutter.module_name }}.schema import FeatureSchema
 
 # Strict: "3" is not a number and true is neither a number nor a label.
 Number = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
-Label = StrictStr | StrictInt | None
+
+
+# 2, 2.0 and "2" name one level (schema.category_label), as JSON writers differ on 2.0:
+# a whole-number float is a label (multipleOf 1 in /openapi.json), 2.5 is not.
+WholeNumber = Annotated[
+    float, Field(strict=True, allow_inf_nan=False, multiple_of=1), AfterValidator(int)
+]
+Label = StrictStr | StrictInt | WholeNumber | None
 ExtraPolicy = Literal["ignore", "reject"]
 
 

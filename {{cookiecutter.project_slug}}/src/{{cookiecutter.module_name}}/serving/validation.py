@@ -82,7 +82,10 @@ def to_frame(records: list[Any], schema: FeatureSchema) -> pd.DataFrame:
         else:
             # A Series, not an array: pandas would infer its string dtype from an array.
             columns[name] = pd.Series(
-                [value if type(value) is str else category_label(value) for value in values],
+                [
+                    value if type(value) is str and "." not in value else category_label(value)
+                    for value in values
+                ],
                 dtype=object,
             )
     return pd.DataFrame(columns)

@@ -1,7 +1,8 @@
-"""Load the raw CSV, validate it against the schema, clean it and split it.
+"""Load the raw data, validate it against the schema, clean it and split it.
 
-These are the ``prepare`` and ``split`` stages. Whatever CSV params.yaml points at goes
-through exactly this path, the shipped dataset included.
+These are the ``prepare`` and ``split`` stages. Whatever params.yaml points at (a CSV or
+Parquet file, or a folder of them) goes through exactly this path, the shipped dataset
+included.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from {{ cookiecutter.module_name }}.config import (
     Settings,
     SplitSettings,
 )
-from {{ cookiecutter.module_name }}.schema import FeatureSchema, SchemaError
+from {{ cookiecutter.module_name }}.schema import (
+    FeatureSchema,
+    SchemaError,
+    category_labels,
+)
 from {{ cookiecutter.module_name }}.scoring import (
     CLASSIFICATION,
     REGRESSION,
@@ -64,6 +69,51 @@ def read_csv(path: Path, schema: FeatureSchema, options: DataSettings) -> pd.Dat
         raise DataError(f"could not read {path} as CSV: {error}") from None
 
 
+# The raw data's formats, by file suffix; a folder holds any mix of them.
+RAW_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def read_raw(path: Path, schema: FeatureSchema, options: DataSettings) -> pd.DataFrame:
+    """Read the raw data: one CSV or Parquet file, or every such file in a folder (sorted
+    by path, hidden files skipped), as one frame."""
+    files = raw_files(path)
+    if len(files) == 1:
+        return _read_file(files[0], schema, options)
+    return pd.concat([_read_file(file, schema, options) for file in files], ignore_index=True)
+
+
+def raw_files(path: Path) -> list[Path]:
+    """``path`` itself, or for a folder its CSV and Parquet files (sorted, hidden skipped)."""
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    files = sorted(
+        found
+        for found in path.rglob("*")
+        if found.is_file()
+        and found.suffix.lower() in RAW_FORMATS
+        and not any(part.startswith(".") for part in found.relative_to(path).parts)
+    )
+    if not files:
+        raise DataError(f"folder {path} holds no {' or '.join(RAW_FORMATS)} file")
+    return files
+
+
+def _read_file(path: Path, schema: FeatureSchema, options: DataSettings) -> pd.DataFrame:
+    """One raw file, read by its suffix (anything but Parquet is read as CSV)."""
+    if RAW_FORMATS.get(Path(path).suffix.lower()) != "parquet":
+        return read_csv(path, schema, options)
+    if not Path(path).is_file():
+        raise DataError(
+            f"data file {path} not found: check paths in params.yaml "
+            "(or run `make pull` if the data is stored in a DVC remote)"
+        )
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as error:  # pyarrow's errors derive from these
+        raise DataError(f"could not read {path} as Parquet: {error}") from None
+
+
 def clean(
     frame: pd.DataFrame, schema: FeatureSchema, options: DataSettings
 ) -> tuple[pd.DataFrame, CleanReport]:
@@ -86,7 +136,7 @@ def clean(
     target = frame[schema.target]
     has_target = target.notna().to_numpy()
     cleaned = features[has_target].copy()
-    cleaned[schema.target] = target[has_target].astype(str).to_numpy()
+    cleaned[schema.target] = category_labels(target[has_target]).to_numpy()  # 1, 1.0: "1"
     cleaned = cleaned.reset_index(drop=True)
     report = CleanReport(len(frame), len(cleaned), int((~has_target).sum()))
     if report.rows_kept < options.min_rows:
@@ -132,9 +182,9 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def run_prepare(settings: Settings) -> CleanReport:
-    """Stage ``prepare``: raw CSV -> validated, cleaned CSV."""
+    """Stage ``prepare``: raw CSV/Parquet -> validated, cleaned CSV."""
     schema = settings.feature_schema
-    raw = read_csv(settings.paths.raw_data, schema, settings.data)
+    raw = read_raw(settings.paths.raw_data, schema, settings.data)
     cleaned, report = clean(raw, schema, settings.data)
     write_csv(cleaned, settings.paths.clean_data)
     log.info(

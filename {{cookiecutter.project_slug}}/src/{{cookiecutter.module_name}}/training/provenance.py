@@ -8,6 +8,7 @@ it in dvc.lock), so even an unregistered candidate says which code and data made
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -40,5 +41,16 @@ def training_source(settings: Settings) -> dict[str, Any]:
     return {
         "git_commit": commit,
         "git_dirty": None if status is None else bool(status),
-        "data_md5": {name: md5_file(raw)},
+        "data_md5": {name: md5_data(raw)},
     }
+
+
+def md5_data(path: Path) -> str:
+    """The md5 of the raw data: of the file, or for a folder of files, of each file's
+    relative path and md5 in path order (so renaming, adding or changing a file shows)."""
+    if not path.is_dir():
+        return md5_file(path)
+    digest = hashlib.md5(usedforsecurity=False)
+    for file in sorted(found for found in path.rglob("*") if found.is_file()):
+        digest.update(f"{file.relative_to(path).as_posix()}\t{md5_file(file)}\n".encode())
+    return f"{digest.hexdigest()}.dir"
