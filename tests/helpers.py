@@ -124,6 +124,7 @@ def expected_tree(
                 "serving/retrain_jobs",
                 "prediction/engine",
                 "prediction/store",
+                "prediction/vetting",
                 "serving/traffic",
                 "serving/validation",
                 "monitoring/__init__",

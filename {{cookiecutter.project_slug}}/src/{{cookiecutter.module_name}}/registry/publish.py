@@ -13,6 +13,7 @@ by appending an ``abandoned`` line (``settle_unfinished``).
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import logging
@@ -30,6 +31,11 @@ from {{ cookiecutter.module_name }}.prediction.store import (
     ModelStore,
     Pointer,
     effective_moves,
+)
+from {{ cookiecutter.module_name }}.prediction.vetting import (
+    file_hashes,
+    seal,
+    store_key,
 )
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.storage import (
@@ -133,8 +139,29 @@ def _copy_certified(source: Path, entry: dict[str, Any], staging: Path, what: st
 
 
 def write_pointer(store: ModelStore, pointer: Pointer) -> None:
-    """Move prod to ``pointer.version`` in one atomic replace."""
+    """Move prod to ``pointer.version`` in one atomic replace, sealed with the store key
+    when it is set (``prediction/vetting.py``)."""
+    key = store_key()
+    if key is not None:
+        pointer = dataclasses.replace(pointer, signature=seal(pointer.content(), key))
     write_json(store.pointer_path, pointer.to_json())
+
+
+def vetted_hashes(
+    store: ModelStore, pointer: Pointer, target: dict[str, Any]
+) -> dict[str, dict[str, str]]:
+    """The file hashes the new pointer vouches for: the target's, just checked against
+    git; the earlier versions' as the old pointer recorded them (for a pointer written
+    before it recorded any, as their stored metadata names them)."""
+    previous = store.read_pointer()
+    vetted = {}
+    for version in pointer.history:
+        if previous is not None and version in previous.vetted:
+            vetted[version] = previous.vetted[version]
+        elif store.metadata_path(version).is_file():
+            vetted[version] = file_hashes(read_json(store.metadata_path(version)))
+    vetted[pointer.version] = file_hashes(target)
+    return vetted
 
 
 def append_audit(store: ModelStore, entry: dict[str, Any]) -> None:
