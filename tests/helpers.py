@@ -167,6 +167,7 @@ def expected_tree(
                 "prediction/mirror",
                 "prediction/objects",
                 "prediction/store",
+                "prediction/vetting",
                 "serving/traffic",
                 "serving/validation",
                 "monitoring/__init__",

@@ -29,6 +29,7 @@ from {{ cookiecutter.module_name }}.config import (
     Settings,
     load_settings,
 )
+from {{ cookiecutter.module_name }}.prediction import vetting
 from {{ cookiecutter.module_name }}.prediction.store import (
     ModelStore,
     Pointer,
@@ -440,6 +441,36 @@ def test_a_version_replaced_with_matching_metadata_is_refused_before_it_is_opene
     plant_in_store(project, "v2.0.0", b"not even a zip file")  # refused unopened
     with pytest.raises(RegistryError, match=r"dvc\.lock at the tag records"):
         commands.promote(project.settings, "v2", yes, force="x", say=quiet)
+
+
+def test_servers_refuse_a_prod_version_changed_since_its_promotion(project: Project) -> None:
+    """Servers have no git: the pointer's record of what was vetted tells them apart."""
+    store = project.store()
+    v2 = store.artifact_path("v2.0.0", read_json(store.metadata_path("v2.0.0")))
+    plant_in_store(project, "v1.0.0", v2.read_bytes())  # a real model, with matching metadata
+    ready = create_app(project.settings).test_client().get("/health/ready")
+    assert ready.status_code == 503
+    detail = ready.get_json()["detail"]
+    assert "v1.0.0 in the store is not what was vetted at its promotion" in detail
+
+
+def test_with_the_store_key_a_pointer_must_carry_its_seal(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(vetting.KEY_ENV, "a secret the registry and servers share")
+    commands.promote(project.settings, "v2", yes, force="x", say=quiet)
+    sealed = read_json(project.store().pointer_path)
+    assert sealed["vetted"]["v2.0.0"]["artifact"] == audit(project)[-1]["sha256"]
+    assert project.served_version() == "v2.0.0"
+    # Whoever can write the store but lacks the key cannot vouch for other files.
+    forged = {**sealed, "vetted": {**sealed["vetted"], "v2.0.0": {"artifact": "0" * 64}}}
+    storage.write_json(project.store().pointer_path, forged)
+    ready = create_app(project.settings).test_client().get("/health/ready")
+    assert ready.status_code == 503
+    assert "is not sealed with this server's" in ready.get_json()["detail"]
+    storage.write_json(project.store().pointer_path, sealed)
+    monkeypatch.setenv(vetting.KEY_ENV, "another secret")
+    assert create_app(project.settings).test_client().get("/health/ready").status_code == 503
 
 
 def test_a_replaced_prod_version_is_no_champion_for_a_retrain(project: Project) -> None:

@@ -14,6 +14,7 @@ identifies a release.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -45,6 +46,11 @@ from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.store import (
     ModelStore,
     Pointer,
+)
+from {{ cookiecutter.module_name }}.prediction.vetting import (
+    file_hashes,
+    seal,
+    store_key,
 )
 from {{ cookiecutter.module_name }}.storage import write_json
 
@@ -95,6 +101,16 @@ def package_version(project_version: str, model_version: str) -> str:
     return f"{project_version}+model.{model_version.removeprefix('v')}"
 
 
+def bundle_pointer(version: str, metadata: dict[str, Any]) -> Pointer:
+    """The bundle's prod pointer: vouching for the files it ships, sealed with the store
+    key when it is set (the installed server then needs the same key)."""
+    pointer = Pointer(version, vetted={version: file_hashes(metadata)})
+    key = store_key()
+    if key is None:
+        return pointer
+    return dataclasses.replace(pointer, signature=seal(pointer.content(), key))
+
+
 def prod_model(settings: Settings) -> tuple[ModelStore, str, dict[str, Any]]:
     """The store, the prod version and its metadata, verified the way the server loads it."""
     store = ModelStore.from_settings(settings)
@@ -108,7 +124,10 @@ def prod_model(settings: Settings) -> tuple[ModelStore, str, dict[str, Any]]:
                 "make promote VERSION=..."
             )
         model = store.load_version(
-            pointer.version, settings.serving.trusted_types, settings.inference.runtime
+            pointer.version,
+            settings.serving.trusted_types,
+            settings.inference.runtime,
+            pointer.vetted.get(pointer.version),
         )
     except ModelLoadError as error:
         raise PackagingError(f"the prod model cannot be packaged: {error}") from None
@@ -180,7 +199,7 @@ def assemble(
         copy = bundled.version_dir(version) / source.name
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, copy)
-    write_json(bundled.pointer_path, Pointer(version).to_json())
+    write_json(bundled.pointer_path, bundle_pointer(version, metadata).to_json())
     wheel_version = package_version(str(project["version"]), version)
     wheel = build_wheel(root, wheel_version, folder, epoch)
     info = {

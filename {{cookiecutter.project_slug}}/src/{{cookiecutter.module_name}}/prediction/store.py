@@ -2,7 +2,8 @@
 
 Layout under ``paths.registry`` (written only by the registry, read here; ``layout.py``)::
 
-    prod.json                  {"version": "v2.0.0", "history": ["v1.0.0"]}
+    prod.json                  {"version": "v2.0.0", "history": ["v1.0.0"],
+                                "vetted": {version: file hashes}, "signature": (optional)}
     versions/v2.0.0/           the artifact and its metadata.json, exactly as registered
     audit.jsonl                one JSON line per promotion or rollback
 
@@ -52,6 +53,11 @@ from {{ cookiecutter.module_name }}.prediction.objects import (
     ObjectStoreError,
     open_object_store,
 )
+from {{ cookiecutter.module_name }}.prediction.vetting import (
+    check_seal,
+    check_vouched,
+    store_key,
+)
 from {{ cookiecutter.module_name }}.storage import read_json
 
 log = logging.getLogger(__name__)
@@ -82,14 +88,28 @@ class StoreUnreachable(ModelLoadError):
 
 @dataclass(frozen=True)
 class Pointer:
-    """Which version is in prod, and the prod versions before it (oldest first)."""
+    """Which version is in prod, and the prod versions before it (oldest first).
+
+    ``vetted`` maps versions to the file hashes their promotion vetted, ``signature`` seals
+    the rest (``vetting.py``); pointers written before these existed have neither.
+    """
 
     version: str
     history: tuple[str, ...] = ()
+    vetted: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    signature: str | None = None
+
+    def content(self) -> dict[str, Any]:
+        """What the pointer says, without its seal."""
+        content: dict[str, Any] = {"version": self.version, "history": list(self.history)}
+        if self.vetted:
+            content["vetted"] = self.vetted
+        return content
 
     def to_json(self) -> dict[str, Any]:
         """The pointer file's content."""
-        return {"version": self.version, "history": list(self.history)}
+        content = self.content()
+        return {**content, "signature": self.signature} if self.signature else content
 
 
 @dataclass(frozen=True)
@@ -167,8 +187,17 @@ class ModelStore:
             return None
         try:
             raw = read_json(self.pointer_path)
-            pointer = Pointer(str(raw["version"]), tuple(str(v) for v in raw.get("history", [])))
-        except (ValueError, KeyError, TypeError) as error:
+            vetted = {
+                str(version): {str(name): str(sha) for name, sha in hashes.items()}
+                for version, hashes in (raw.get("vetted") or {}).items()
+            }
+            pointer = Pointer(
+                str(raw["version"]),
+                tuple(str(v) for v in raw.get("history", [])),
+                vetted,
+                raw.get("signature"),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ModelLoadError(
                 f"prod pointer {self.pointer_path} is unreadable: {error}"
             ) from None
@@ -209,13 +238,20 @@ class ModelStore:
         return effective_moves(self.audit_entries())[::-1][:count]
 
     def load_version(
-        self, version: str, extra_trusted: tuple[str, ...] = (), runtime: str = "auto"
+        self,
+        version: str,
+        extra_trusted: tuple[str, ...] = (),
+        runtime: str = "auto",
+        vouched: dict[str, str] | None = None,
     ) -> LoadedModel:
-        """Load one stored version, verifying its artifact (and ONNX copy) against its metadata."""
+        """Load one stored version, verifying its artifact (and ONNX copy) against its
+        metadata, and first its metadata against the hashes its promotion ``vouched`` for."""
         metadata_path = self.metadata_path(version)
         if not metadata_path.is_file():
             raise ModelLoadError(f"version {version} is not in the store {self.root}")
         metadata = read_metadata(metadata_path)
+        if vouched is not None:
+            check_vouched(version, metadata, vouched)
         try:
             artifact = self.artifact_path(version, metadata)
         except (KeyError, TypeError) as error:
@@ -247,7 +283,7 @@ def load_served_model(settings: Settings) -> LoadedModel:
     store.sync()
     pointer = store.read_pointer()
     if pointer is not None:
-        model = store.load_version(pointer.version, trusted, settings.inference.runtime)
+        model = _load_pointed(store, pointer, pointer.version, settings)
         if model.version != pointer.version:
             raise ModelLoadError(
                 f"the store's prod pointer names {pointer.version} but that folder holds "
@@ -291,22 +327,41 @@ def load_last_good(settings: Settings) -> LoadedModel | None:
     it, not with nothing. Only versions the registry once put in prod are candidates, each
     verified as any prod version is. None when there is no pointer or none verifies.
     """
-    store = ModelStore(settings.paths.registry)
+    store = ModelStore.from_settings(settings)  # a remote store: the mirror just synced
     try:
         pointer = store.read_pointer()
     except ModelLoadError:
         return None
     for version in reversed(pointer.history if pointer else ()):
         try:
-            model = store.load_version(
-                version, settings.serving.trusted_types, settings.inference.runtime
-            )
+            model = _load_pointed(store, pointer, version, settings)
         except ModelLoadError as error:
             log.warning("earlier prod version %s refused too: %s", version, error)
             continue
         if model.version == version:
             return _with_serving_note(model, {"source": "registry", "stage": PROD_STAGE})
     return None
+
+
+def _load_pointed(
+    store: ModelStore, pointer: Pointer, version: str, settings: Settings
+) -> LoadedModel:
+    """A version the pointer names, loaded only as its promotion vetted it: with the store
+    key set, the pointer's seal must verify and name the version's hashes."""
+    key = store_key()
+    if key is not None:
+        check_seal(pointer.content(), pointer.signature, key, store.pointer_path)
+        if version not in pointer.vetted:
+            raise ModelLoadError(
+                f"the prod pointer {store.pointer_path} vouches for no hashes of {version}: "
+                "promote it again with the store key set"
+            )
+    return store.load_version(
+        version,
+        settings.serving.trusted_types,
+        settings.inference.runtime,
+        pointer.vetted.get(version),
+    )
 
 
 def _with_serving_note(model: LoadedModel, note: dict[str, str]) -> LoadedModel:

@@ -189,6 +189,7 @@ def _apply(settings: Settings, change: Change, pointer: Pointer) -> None:
     """
     store, root = _store(settings), settings.root
     target = read_json(store.metadata_path(change.target))
+    pointer = dataclasses.replace(pointer, vetted=publish.vetted_hashes(store, pointer, target))
     publish.append_audit(
         store,
         {

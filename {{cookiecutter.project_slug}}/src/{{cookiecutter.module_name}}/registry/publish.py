@@ -19,6 +19,7 @@ machine moved prod since the command read it.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import logging
@@ -41,6 +42,11 @@ from {{ cookiecutter.module_name }}.prediction.store import (
     ModelStore,
     Pointer,
     effective_moves,
+)
+from {{ cookiecutter.module_name }}.prediction.vetting import (
+    file_hashes,
+    seal,
+    store_key,
 )
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 from {{ cookiecutter.module_name }}.storage import (
@@ -166,11 +172,15 @@ def _copy_certified(source: Path, entry: dict[str, Any], staging: Path, what: st
 
 
 def write_pointer(store: ModelStore, pointer: Pointer) -> None:
-    """Move prod to ``pointer.version`` in one atomic replace.
+    """Move prod to ``pointer.version`` in one atomic replace, sealed with the store key
+    when it is set (``prediction/vetting.py``).
 
     In an object store: a conditional put (``If-Match`` the ETag of the pointer this
     command decided from), refused if another machine moved prod meanwhile.
     """
+    key = store_key()
+    if key is not None:
+        pointer = dataclasses.replace(pointer, signature=seal(pointer.content(), key))
     objects = store.objects
     if objects is not None:
         decided_from = read_json(store.pointer_path) if store.pointer_path.is_file() else None
@@ -184,6 +194,23 @@ def write_pointer(store: ModelStore, pointer: Pointer) -> None:
         except ObjectStoreError as error:
             raise _remote_failure(store, error) from None
     write_json(store.pointer_path, pointer.to_json())
+
+
+def vetted_hashes(
+    store: ModelStore, pointer: Pointer, target: dict[str, Any]
+) -> dict[str, dict[str, str]]:
+    """The file hashes the new pointer vouches for: the target's, just checked against
+    git; the earlier versions' as the old pointer recorded them (for a pointer written
+    before it recorded any, as their stored metadata names them)."""
+    previous = store.read_pointer()
+    vetted = {}
+    for version in pointer.history:
+        if previous is not None and version in previous.vetted:
+            vetted[version] = previous.vetted[version]
+        elif store.metadata_path(version).is_file():
+            vetted[version] = file_hashes(read_json(store.metadata_path(version)))
+    vetted[pointer.version] = file_hashes(target)
+    return vetted
 
 
 def append_audit(store: ModelStore, entry: dict[str, Any]) -> None:
