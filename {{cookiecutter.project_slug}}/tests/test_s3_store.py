@@ -199,7 +199,10 @@ def test_register_promote_and_rollback_write_the_store_on_s3(
 
     elsewhere = ModelStore.from_settings(on_s3(settings, store_url, tmp_path / "elsewhere"))
     elsewhere.sync(every_version=True)
-    assert elsewhere.read_pointer() == Pointer("v1.0.0", ())
+    pointer = elsewhere.read_pointer()
+    assert pointer is not None
+    assert (pointer.version, pointer.history) == ("v1.0.0", ())
+    assert set(pointer.vetted) == {"v1.0.0"}  # the hashes its promotion vouched for
     assert (elsewhere.last_change() or {})["event"] == "rollback"
     assert {path.name for path in (elsewhere.root / "versions").iterdir()} == set(GOOD)
     lines = "\n".join(listing.render(project.settings))
