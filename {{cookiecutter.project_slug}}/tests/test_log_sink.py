@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+import test_monitoring
 from {{ cookiecutter.module_name }}.config import (
     PredictionLogSettings,
     Settings,
@@ -122,12 +123,15 @@ def test_drift_reads_the_records_a_collector_exported_from_stdout(
     trained: Settings, tmp_path: Path, monkeypatch: Any, capfd: Any
 ) -> None:
     settings = with_sink(trained, tmp_path, "stdout")
-    needed = settings.monitoring.drift.min_records
-    rows = training_rows(settings, needed)
+    # The training rows themselves: no drift on any dataset (a resample may drift by chance).
+    rows = test_monitoring.same_as_training(settings, settings.monitoring.drift.min_records)
+    needed, limit = len(rows), settings.serving.max_batch_size
     capfd.readouterr()
-    serve_rows(settings, rows.iloc[: needed // 2], "replica-a")
+    for start in range(0, needed // 2, limit):  # half the rows to each replica
+        serve_rows(settings, rows.iloc[start : min(start + limit, needed // 2)], "replica-a")
     first = capfd.readouterr().out
-    serve_rows(settings, rows.iloc[needed // 2 :], "replica-b")
+    for start in range(needed // 2, needed, limit):
+        serve_rows(settings, rows.iloc[start : start + limit], "replica-b")
     second = capfd.readouterr().out
     exports = tmp_path / "exports"
     exports.mkdir()
