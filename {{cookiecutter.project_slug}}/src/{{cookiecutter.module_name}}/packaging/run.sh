@@ -27,6 +27,8 @@ export "${prefix}DRIFT_HTML=${ {{- cookiecutter.module_name | upper }}__PATHS__D
 export "${prefix}LIVE_METRICS=${ {{- cookiecutter.module_name | upper }}__PATHS__LIVE_METRICS:-$state/reports/live_metrics.json}"
 export "${prefix}RETRAIN_JOBS=${ {{- cookiecutter.module_name | upper }}__PATHS__RETRAIN_JOBS:-$state/retrain}"
 export {{ cookiecutter.module_name | upper }}_PARAMS="$here/params.yaml"
+# A release serves the version it was built from, never a model nobody promoted.
+export {{ cookiecutter.module_name | upper }}__SERVING__SERVE_UNPROMOTED=${ {{- cookiecutter.module_name | upper }}__SERVING__SERVE_UNPROMOTED:-false}
 export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-$state/pycache}
 mkdir -p "$state" "$logs"
 
