@@ -38,6 +38,10 @@ def test_predict_one_record(client: FlaskClient, example_record: dict, model: Lo
     assert body["model_version"] == model.version
     assert len(body["predictions"]) == 1
     prediction = body["predictions"][0]
+    if model.task == "regression":  # a number, no probabilities
+        assert set(prediction) == {"prediction"}
+        assert isinstance(prediction["prediction"], float)
+        return
     assert prediction["prediction"] in model.metadata["classes"]
     assert set(prediction["probabilities"]) == set(model.metadata["classes"])
 
@@ -83,19 +87,16 @@ def registered_app(trained: Settings) -> Flask:
     return app
 
 
-def test_public_metadata_is_what_a_client_needs(registered_app: Flask, trained: Settings) -> None:
+def test_public_metadata_is_what_a_client_needs(
+    registered_app: Flask, trained: Settings, model: LoadedModel
+) -> None:
     response = registered_app.test_client().get("/metadata")
     body = response.get_json()
-    assert set(body) == {
-        "version",
-        "task",
-        "classes",
-        "schema",
-        "input_example",
-        "serving",
-        "runtime",
-        "refused_update",
-    }
+    keys = {"version", "task", "schema", "input_example", "serving", "runtime", "refused_update"}
+    if model.task == "classification":  # a regressor has no classes
+        keys.add("classes")
+    assert set(body) == keys
+    assert body["task"] == model.task
     assert set(body["runtime"]) == {"active", "requested"}
     text = response.get_data(as_text=True)
     assert "ann@example.com" not in text
@@ -356,14 +357,20 @@ class NoProbabilities:
         return np.full((len(features), 2), np.nan)
 
 
-def test_non_finite_probabilities_are_422_not_invalid_json(
+class NoValues:
+    """A stand-in regressor whose predicted values overflowed (NaN)."""
+
+    def predict(self, features: Any) -> np.ndarray:
+        return np.full(len(features), np.nan)
+
+
+def test_non_finite_probabilities_or_values_are_422_not_invalid_json(
     trained: Settings, model: LoadedModel, example_record: dict
 ) -> None:
     app = create_app(trained)
     # The fake pipeline must be what computes predictions: pin the scikit-learn engine.
-    app.extensions["model"] = dataclasses.replace(
-        model, pipeline=NoProbabilities(), runtime_choice=SKLEARN_ONLY
-    )
+    fake = NoValues() if model.task == "regression" else NoProbabilities()
+    app.extensions["model"] = dataclasses.replace(model, pipeline=fake, runtime_choice=SKLEARN_ONLY)
     body = assert_json_error(app.test_client().post("/predict", json=[example_record] * 2), 422)
     assert body["error"] == "unpredictable"
     assert "[0, 1]" in body["detail"]

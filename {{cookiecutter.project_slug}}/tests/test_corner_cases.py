@@ -6,6 +6,7 @@ dataset params.yaml points at.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -25,6 +26,11 @@ def predict(model: LoadedModel, settings: Settings, payload: Any) -> list[dict[s
 
 
 def assert_valid(model: LoadedModel, rows: list[dict[str, Any]]) -> None:
+    if model.task == "regression":  # a finite number per row, no probabilities
+        for row in rows:
+            assert set(row) == {"prediction"}
+            assert math.isfinite(row["prediction"])
+        return
     classes = set(model.metadata["classes"])
     for row in rows:
         assert row["prediction"] in classes

@@ -74,11 +74,25 @@ def data(client: FlaskClient) -> dict[str, Any]:
     return response.get_json()
 
 
+def moved(record: dict[str, Any], model: LoadedModel) -> dict[str, Any]:
+    """The record with its numeric values moved (to the middle of the schema's range, or
+    up a tenth), so its prediction may differ from the record's: any dataset."""
+    other = dict(record)
+    for name in model.schema.numeric:
+        value = record.get(name)
+        if name in model.schema.ranges:
+            low, high = model.schema.ranges[name]
+            other[name] = (low + high) / 2
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            other[name] = value * 1.1
+    return other
+
+
 def test_numbers_match_what_was_sent_and_the_metrics_scrape(
     trained: Settings, tmp_path: Path, example_record: dict[str, Any], model: LoadedModel
 ) -> None:
     client = create_app(dashboard_settings(trained, tmp_path)).test_client()
-    other = {**example_record, "island": "Dream", "bill_length_mm": 50.0, "bill_depth_mm": 19.0}
+    other = moved(example_record, model)
     batches = [[example_record], [example_record, other], [other] * 3, [example_record]]
     predicted: Counter[str] = Counter()
     for batch in batches:
@@ -95,17 +109,23 @@ def test_numbers_match_what_was_sent_and_the_metrics_scrape(
     assert traffic["predict"]["error_rate"] == pytest.approx(1 / (len(batches) + 1))
     assert traffic["requests"] == len(batches) + 2
     assert traffic["predictions"]["records"] == sum(predicted.values()) == 7
-    shares = {
-        row["label"]: (row["count"], row["share"]) for row in traffic["predictions"]["classes"]
-    }
-    assert shares == {label: (n, pytest.approx(n / 7)) for label, n in predicted.items()}
+    if model.task == "regression":  # a histogram of values, no classes
+        values = traffic["predictions"]["values"]
+        assert traffic["predictions"]["classes"] == []
+        assert sum(bucket["count"] for bucket in values["buckets"]) == 7
+    else:
+        shares = {
+            row["label"]: (row["count"], row["share"]) for row in traffic["predictions"]["classes"]
+        }
+        assert shares == {label: (n, pytest.approx(n / 7)) for label, n in predicted.items()}
     latency = traffic["predict"]["latency"]
     assert latency["count"] == len(batches) + 1
     assert sum(bucket["count"] for bucket in latency["buckets"]) == latency["count"]
     assert 0 < latency["p50_ms"] <= latency["p95_ms"]
     assert latency["mean_ms"] > 0
     assert shown["model"]["version"] == model.version
-    assert shown["model"]["metric"]["model"] == model.metadata["metrics"]["model"]["f1_macro"]
+    gate = model.metadata["metrics"]["gate"]["metric"]
+    assert shown["model"]["metric"]["model"] == model.metadata["metrics"]["model"][gate]
 
     # The same registry /metrics renders: the scrape (taken after) holds the same sums.
     scrape = client.get("/metrics").get_data(as_text=True)

@@ -148,6 +148,20 @@ def assert_rendered_cleanly(page: Page, console: str) -> None:
     assert console == ""
 
 
+def moved(record: dict[str, Any], model: LoadedModel) -> dict[str, Any]:
+    """(As in test_dashboard.py.) The record with its numeric values moved (to the middle of the schema's range, or
+    up a tenth), so its prediction may differ from the record's: any dataset."""
+    other = dict(record)
+    for name in model.schema.numeric:
+        value = record.get(name)
+        if name in model.schema.ranges:
+            low, high = model.schema.ranges[name]
+            other[name] = (low + high) / 2
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            other[name] = value * 1.1
+    return other
+
+
 def post(url: str, records: list[dict[str, Any]]) -> list[str]:
     request = urllib.request.Request(
         f"{url}/predict",
@@ -161,6 +175,7 @@ def post(url: str, records: list[dict[str, Any]]) -> list[str]:
 def test_dashboard_shows_model_traffic_predictions_and_drift(
     browser: str,
     trained: Settings,
+    model: LoadedModel,
     example_record: dict[str, Any],
     tmp_path: Path,
 ) -> None:
@@ -201,20 +216,27 @@ def test_dashboard_shows_model_traffic_predictions_and_drift(
     change |= {"from": "v2.0.0", "to": "v1.0.0", "reason": XSS_LABEL, "forced": False}
     store.audit_path.write_text(json.dumps(change) + "\n", encoding="utf-8")
     app = create_app(trained.with_paths(drift_report=tmp_path / "drift.json", registry=store.root))
-    other = {**example_record, "island": "Dream", "bill_length_mm": 50.0, "bill_depth_mm": 19.0}
+    other = moved(example_record, model)
+    regression = model.task == "regression"
     with serving(app) as url:
         predicted = post(url, [example_record]) + post(url, [other, other]) + post(url, [other])
-        # No trained model predicts markup; the counter is the one /predict increments.
-        app.extensions["metrics"].count_predictions([{"prediction": XSS_LABEL}])
+        if not regression:  # a regressor's page shows value ranges, never a label
+            # No trained model predicts markup; the counter is the one /predict increments.
+            app.extensions["metrics"].count_predictions([{"prediction": XSS_LABEL}])
         page, console = render(browser, f"{url}/dashboard", tmp_path / "profile")
 
     assert_rendered_cleanly(page, console)
     assert page.text["title"].strip() == f"{PROJECT} \u00b7 model dashboard"
     assert page.text["model-version"].strip() == SERVED
     assert page.text["predict-requests"].strip() == "3"
-    assert page.text["records"].strip() == str(len(predicted) + 1)
+    assert page.text["records"].strip() == str(len(predicted) + (0 if regression else 1))
     assert page.text["error-rate"].strip() == "0.0%"
-    for label in set(predicted):
+    if regression:  # a histogram of predicted values: its bars' counts add up to the records
+        assert "class-shares" not in page.text
+        assert "Predicted values: median" in page.text["predictions"]
+        counts = re.findall(r"\((\d+)\)", page.text["value-buckets"])
+        assert sum(int(n) for n in counts) == len(predicted)
+    for label in set() if regression else set(predicted):
         share = predicted.count(label) / (len(predicted) + 1)
         assert f"{label} {share * 100:.1f}% ({predicted.count(label)})" in page.text["class-shares"]
     assert page.text["latency-p50"].strip().endswith(" ms")
@@ -234,7 +256,7 @@ def test_dashboard_shows_model_traffic_predictions_and_drift(
         [100.0, 100 * 0.01 / 0.42, 100 * 0.05 / 0.42], abs=0.01
     )
     # Markup in user data is shown as text: no element was made of it, no handler ran.
-    assert XSS_LABEL in page.text["class-shares"]
+    assert XSS_LABEL in (page.text["change-list"] if regression else page.text["class-shares"])
     assert "img" not in page.tags
     assert "b" not in page.tags
     assert "data-pwned" not in page.body

@@ -38,7 +38,12 @@ def total(samples: Samples, name: str) -> float:
     return sum(number for (sample, _), number in samples.items() if sample == name)
 
 
-def test_scrape_counts_requests_errors_latency_and_classes(
+def records_predicted(samples: Samples) -> float:
+    """Records counted: per class for a classifier, in the value histogram for a regressor."""
+    return total(samples, "predictions_total") + value(samples, "predicted_value_bucket", le="+Inf")
+
+
+def test_scrape_counts_requests_errors_latency_and_predictions(
     client: FlaskClient, example_record: dict[str, Any], model: LoadedModel
 ) -> None:
     answer = client.post("/predict", json=[example_record] * 3).get_json()
@@ -66,6 +71,10 @@ def test_scrape_counts_requests_errors_latency_and_classes(
         value(samples, "http_request_duration_seconds_bucket", endpoint="/predict", le="+Inf") == 2
     )
     predicted = answer["predictions"][0]["prediction"]
+    if model.task == "regression":  # one histogram of values, no counter per class
+        assert total(samples, "predictions_total") == 0
+        assert records_predicted(samples) == 3
+        return
     assert value(samples, "predictions_total", prediction=predicted) == 3
     assert total(samples, "predictions_total") == 3
 
@@ -136,5 +145,5 @@ def test_counts_add_up_across_worker_processes(
     samples = parse(generate_latest(registry).decode())
     ok = {"endpoint": "/predict", "method": "POST", "status": "200"}
     assert value(samples, "http_requests_total", **ok) == 7
-    assert total(samples, "predictions_total") == 7
+    assert records_predicted(samples) == 7
     assert value(samples, "http_request_duration_seconds_count", endpoint="/predict") == 7

@@ -65,6 +65,7 @@ from {{ cookiecutter.module_name }}.registry import (
 from {{ cookiecutter.module_name }}.schema import (
     FeatureSchema,
 )
+from {{ cookiecutter.module_name }}.scoring import greater_is_better
 from {{ cookiecutter.module_name }}.serving.app import (
     create_app,
 )
@@ -432,12 +433,22 @@ def test_scores_join_labels_to_logged_predictions_and_compare_with_training(
     monitored: Settings, model: LoadedModel, monkeypatch: Any, capsys: Any, tmp_path: Path
 ) -> None:
     predicted = serve(monitored, training_rows(monitored, 40, seed=3), "labelled")
-    classes = model.metadata["classes"]
-    # Every label disagrees with the logged prediction: live scores are 0, below what any
-    # model that beat the baseline at training scored, whatever the data.
-    truth = [next(c for c in classes if c != label) for label in predicted]
+    regression = model.task == "regression"
+    if regression:
+        # Every true value is far from its prediction (by ten times the largest one): any
+        # error metric rises, and R² falls, past what any model that beat the baseline
+        # at training scored, whatever the data.
+        far = 10 * (max(abs(value) for value in predicted) + 1)
+        truth: list[Any] = [value + far * (-1) ** index for index, value in enumerate(predicted)]
+        unsent: Any = 0.0
+    else:
+        classes = model.metadata["classes"]
+        # Every label disagrees with the logged prediction: live scores are 0, below what
+        # any model that beat the baseline at training scored, whatever the data.
+        truth = [next(c for c in classes if c != label) for label in predicted]
+        unsent = classes[0]
     labels = pd.DataFrame({"request_id": "labelled", "record": range(40), "truth": truth})
-    labels.loc[40] = ["never-sent", 0, classes[0]]
+    labels.loc[40] = ["never-sent", 0, unsent]
     path = tmp_path / "labels.csv"
     labels.rename(columns={"truth": monitored.feature_schema.target}).to_csv(path, index=False)
 
@@ -451,7 +462,9 @@ def test_scores_join_labels_to_logged_predictions_and_compare_with_training(
         "unmatched_examples": [{"request_id": "never-sent", "record": 0}],
     }
     (entry,) = report["versions"].values()
-    assert entry["live"]["accuracy"] == 0.0
+    assert entry["task"] == model.task
+    if not regression:
+        assert entry["live"]["accuracy"] == 0.0
     training = model.metadata["metrics"]["model"]
     assert entry["training"] == training
     metric = monitored.evaluate.metric
@@ -464,10 +477,11 @@ def test_scores_join_labels_to_logged_predictions_and_compare_with_training(
     (version,) = report["versions"]
     live, trained = entry["live"][metric], training[metric]
     first = entry["first"][:16].replace("T", " ")
+    way, worse = ("down", "below") if greater_is_better(metric) else ("up", "above")
     sentence = (
-        f"Model {version}: {metric} is down, {live:.4f} on 40 labelled live requests against "
+        f"Model {version}: {metric} is {way}, {live:.4f} on 40 labelled live requests against "
         f"{trained:.4f} at training ({live - trained:+.4f}), since {first} UTC: more than the "
-        f"tolerance {monitored.monitoring.scores.tolerance} below training: retrain (`make "
+        f"tolerance {monitored.monitoring.scores.tolerance} {worse} training: retrain (`make "
         "retrain`) or roll back (`make rollback`)."
     )
     assert report["findings"] == [sentence]
@@ -476,7 +490,14 @@ def test_scores_join_labels_to_logged_predictions_and_compare_with_training(
     assert "40 of 41 labels matched" in out
 
 
-def label_logged(settings: Settings, path: Path, version: str, labels: list[str]) -> None:
+def logged_labels(model: LoadedModel) -> list[Any]:
+    """Predictions to log, and take as true: the classes, or a few numbers for a regressor."""
+    if model.task == "regression":
+        return [0.5, 1.5, -2.0, 10.0]
+    return list(model.metadata["classes"])
+
+
+def label_logged(settings: Settings, path: Path, version: str, labels: list[Any]) -> None:
     """Log one request ``r`` of ``version`` and write its true labels to ``path``."""
     frame = training_rows(settings, len(labels), seed=5)[list(settings.feature_schema.features)]
     PredictionLog(settings.paths.prediction_log, 10_000_000, 1).log("r", version, frame, labels)
@@ -498,7 +519,7 @@ def test_a_model_logged_before_registration_is_scored_under_its_store_version(
     staging.mkdir()
     write_json(staging / store.metadata_path("v1.0.0").name, {**stored, "version": "v2.0.0"})
     monitored = monitored.with_paths(metadata=tmp_path / "retrained-since.json")
-    label_logged(monitored, tmp_path / "labels.csv", metadata["version"], model.metadata["classes"])
+    label_logged(monitored, tmp_path / "labels.csv", metadata["version"], logged_labels(model))
     # Every label is the logged prediction: live scores are perfect, nothing degraded.
     assert run_cli(monitored, monkeypatch, "scores", str(tmp_path / "labels.csv")) == cli.EXIT_OK
     report = read_json(monitored.paths.live_metrics)
@@ -509,7 +530,7 @@ def test_a_model_logged_before_registration_is_scored_under_its_store_version(
 def test_labels_of_a_version_without_training_metrics_give_no_verdict(
     monitored: Settings, model: LoadedModel, monkeypatch: Any, capsys: Any, tmp_path: Path
 ) -> None:
-    label_logged(monitored, tmp_path / "labels.csv", "gone0123abcd", model.metadata["classes"])
+    label_logged(monitored, tmp_path / "labels.csv", "gone0123abcd", logged_labels(model))
     code = run_cli(monitored, monkeypatch, "scores", str(tmp_path / "labels.csv"))
     assert code == cli.EXIT_UNUSABLE
     report = read_json(monitored.paths.live_metrics)
