@@ -52,6 +52,10 @@ def synthetic_settings(settings: Settings, folder: Path, **tune: Any) -> Setting
                 estimator="sklearn.linear_model.LogisticRegression", params={"max_iter": 500}
             ),
             "tune": TuneSettings(**options),
+            # The synthetic target is a class: the project's own metric may be a regression one.
+            "evaluate": settings.evaluate.model_copy(
+                update={"metric": "f1_macro", "baseline_strategy": None}
+            ),
         }
     ).with_paths(
         train_data=folder / "train.csv",
