@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.module_name }}.batch.chunks import score_chunk
 from {{ cookiecutter.module_name }}.batch.run import load_scoring_model
-from {{ cookiecutter.module_name }}.config import Settings
+from {{ cookiecutter.module_name }}.config import InferenceSettings, Settings
 from {{ cookiecutter.module_name }}.onnx_model import (
     OnnxModel,
     OnnxModelError,
@@ -37,6 +37,7 @@ from {{ cookiecutter.module_name }}.training.data import load_split
 from {{ cookiecutter.module_name }}.training.export import (
     Parity,
     check_parity,
+    check_value_parity,
     convert,
     edge_rows,
     export_onnx,
@@ -55,7 +56,19 @@ def with_model(settings: Settings, folder: Path, **model_changes: Any) -> Settin
     )
 
 
-def assert_same_predictions(first: list[dict], second: list[dict], tolerance: float) -> None:
+def assert_same_predictions(
+    first: list[dict], second: list[dict], inference: InferenceSettings
+) -> None:
+    """The same classes and probabilities within the gate's tolerance; for a regressor, the
+    same values within its absolute plus relative tolerance (the copy computes in float32)."""
+    if first and "probabilities" not in first[0]:
+        assert [row["prediction"] for row in first] == pytest.approx(
+            [row["prediction"] for row in second],
+            abs=inference.onnx_tolerance,
+            rel=inference.onnx_relative_tolerance,
+        )
+        return
+    tolerance = inference.onnx_tolerance
     assert [row["prediction"] for row in first] == [row["prediction"] for row in second]
     for left, right in zip(first, second, strict=True):
         for label, probability in left["probabilities"].items():
@@ -84,7 +97,10 @@ def test_runtime_follows_the_parity_verdict(model: LoadedModel, trained: Setting
     entry = model.metadata["onnx"]
     if trained.model.estimator == "sklearn.linear_model.LogisticRegression":
         assert entry["status"] == "passed", entry["reason"]  # the default must serve fast
-    if entry["status"] == "passed":
+    if entry["status"] == "passed" and model.schema.is_regression:
+        assert entry["value_mismatches"] == 0
+        assert model.runtime == "onnx"
+    elif entry["status"] == "passed":
         assert entry["max_probability_difference"] <= trained.inference.onnx_tolerance
         assert entry["class_mismatches"] == 0
         assert model.runtime == "onnx"
@@ -98,7 +114,7 @@ def test_onnx_and_sklearn_agree_on_the_test_split_and_edge_rows(
 ) -> None:
     rows = pd.concat([test_split, edge_rows(onnx_model.schema, test_split)], ignore_index=True)
     assert_same_predictions(
-        onnx_model.predict(rows), sklearn_model.predict(rows), trained.inference.onnx_tolerance
+        onnx_model.predict(rows), sklearn_model.predict(rows), trained.inference
     )
 
 
@@ -111,7 +127,7 @@ def test_missing_and_unseen_values_in_requests_agree(
     records += [{**example_record, **dict.fromkeys(schema.categorical, "never-seen")}]
     rows = parse_records(records, schema, trained.serving)
     assert_same_predictions(
-        onnx_model.predict(rows), sklearn_model.predict(rows), trained.inference.onnx_tolerance
+        onnx_model.predict(rows), sklearn_model.predict(rows), trained.inference
     )
 
 
@@ -122,6 +138,15 @@ def test_batch_scoring_uses_the_onnx_copy_and_agrees(
     assert model.runtime == "onnx"
     fast = score_chunk(model, test_split).predictions
     slow = score_chunk(sklearn_model, test_split).predictions
+    if model.schema.is_regression:
+        inference = trained.inference
+        np.testing.assert_allclose(
+            fast["prediction"],
+            slow["prediction"],
+            atol=inference.onnx_tolerance,
+            rtol=inference.onnx_relative_tolerance,
+        )
+        return
     assert fast["prediction"].tolist() == slow["prediction"].tolist()
     for column in [name for name in fast.columns if name.startswith("probability_")]:
         np.testing.assert_allclose(
@@ -324,6 +349,12 @@ def test_a_copy_exported_with_one_string_per_row_is_still_served_alike(
     assert all(codes is None for _, codes in legacy.categorical_names.values())
     rows = pd.concat([test_split, edge_rows(schema, test_split)], ignore_index=True)
     typed = schema.coerce_features(rows)
+    if schema.is_regression:
+        expected_values = legacy.values(typed)
+        for features in (typed, schema.coerce_features(rows, categories=True), typed.iloc[:3]):
+            values = copy.values(features)
+            np.testing.assert_allclose(values, expected_values[: len(features)], rtol=1e-6)
+        return
 
     expected_labels, expected = legacy.predict(typed)
     for features in (typed, schema.coerce_features(rows, categories=True), typed.iloc[:3]):
@@ -409,12 +440,26 @@ class NanInOneRow(CategoricalsOnlyOff):
         return labels, probabilities
 
 
+class NanInOneValue(CategoricalsOnlyOff):
+    """The real copy of a regressor, except that its last row's value is not a number."""
+
+    def values(self, features: pd.DataFrame) -> np.ndarray:
+        values = self.copy.values(features).copy()
+        values[-1] = np.nan
+        return values
+
+
 def test_the_gate_refuses_a_copy_with_a_nan_probability(
     onnx_model: LoadedModel, trained: Settings, test_split: pd.DataFrame
 ) -> None:
     copy = onnx_model.runtime_choice.onnx
     assert copy is not None
     tolerance = trained.inference.onnx_tolerance
+    if onnx_model.schema.is_regression:  # a regressor's gate compares values instead
+        values = check_value_parity(onnx_model.pipeline, NanInOneValue(copy), test_split, trained)
+        assert not values.passed
+        assert values.value_mismatches == 1
+        return
 
     parity = check_parity(onnx_model.pipeline, NanInOneRow(copy), test_split, tolerance)
 

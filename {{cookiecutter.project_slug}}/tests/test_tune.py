@@ -52,6 +52,10 @@ def synthetic_settings(settings: Settings, folder: Path, **tune: Any) -> Setting
                 estimator="sklearn.linear_model.LogisticRegression", params={"max_iter": 500}
             ),
             "tune": TuneSettings(**options),
+            # The synthetic target is a class: the project's own metric may be a regression one.
+            "evaluate": settings.evaluate.model_copy(
+                update={"metric": "f1_macro", "baseline_strategy": None}
+            ),
         }
     ).with_paths(
         train_data=folder / "train.csv",
@@ -107,6 +111,35 @@ def test_tuning_off_writes_an_empty_result_and_train_uses_model_params(
     assert not (tmp_path / "study.db").exists()
     model = run_train(off).named_steps["model"].get_params()
     assert (model["C"], model["max_iter"]) == (1.0, 500)
+
+
+def test_a_regressor_is_tuned_on_a_regression_metric(settings: Settings, tmp_path: Path) -> None:
+    """An error metric is minimised, whichever task the project's own data has."""
+    classified = synthetic_settings(settings, tmp_path, metric="mean_absolute_error")
+    frame = pd.read_csv(tmp_path / "train.csv")
+    frame["y"] = 3 * frame["a"] - frame["b"] + np.random.default_rng(1).normal(size=len(frame))
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    regression = classified.model_copy(
+        update={
+            "model": ModelSettings(estimator="sklearn.linear_model.Ridge", params={}),
+            "tune": classified.tune.model_copy(
+                update={"space": {"alpha": SearchDimension(type="float", low=0.01, high=10.0)}}
+            ),
+            "evaluate": settings.evaluate.model_copy(
+                update={"metric": "r2", "baseline_strategy": None}
+            ),
+        }
+    )
+    result = run_tune(regression)
+    assert (result["metric"], result["direction"]) == ("mean_absolute_error", "minimize")
+    trials = pd.read_csv(tmp_path / "trials.csv")
+    assert result["best_value"] == pytest.approx(trials["value"].min(), abs=1e-6)
+    with pytest.raises(TuningError, match="f1_macro"):
+        run_tune(
+            regression.model_copy(
+                update={"tune": regression.tune.model_copy(update={"metric": "f1_macro"})}
+            )
+        )
 
 
 def test_train_refuses_tuning_without_a_search_result(settings: Settings, tmp_path: Path) -> None:

@@ -19,12 +19,21 @@ from functools import partial
 from typing import Any
 
 import pandas as pd
-from sklearn.base import is_classifier
 from sklearn.metrics import make_scorer
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 
 from {{ cookiecutter.module_name }}.config import SearchDimension, Settings
-from {{ cookiecutter.module_name }}.scoring import score
+from {{ cookiecutter.module_name }}.scoring import (
+    CLASSIFICATION,
+    CLASSIFICATION_METRICS,
+    REGRESSION,
+    REGRESSION_METRICS,
+    MetricError,
+    check_metric,
+    greater_is_better,
+    score,
+    task_of,
+)
 from {{ cookiecutter.module_name }}.storage import (
     atomic_write,
     sha256_file,
@@ -33,13 +42,12 @@ from {{ cookiecutter.module_name }}.storage import (
 from {{ cookiecutter.module_name }}.training.data import load_split
 from {{ cookiecutter.module_name }}.training.train import (
     build_pipeline,
+    training_task,
     with_model_params,
 )
 
 log = logging.getLogger(__name__)
 
-# Metrics where a smaller value is the better model (errors); every other one is maximised.
-LOWER_IS_BETTER = frozenset({"mae", "mape", "mse", "rmse", "log_loss", "median_absolute_error"})
 # Seconds a process waits for another one's write to the SQLite file before giving up.
 SQLITE_BUSY_TIMEOUT = 60
 
@@ -54,8 +62,9 @@ def tune_metric(settings: Settings) -> str:
 
 
 def direction(metric: str) -> str:
-    """``minimize`` for error metrics, ``maximize`` for scores."""
-    return "minimize" if metric in LOWER_IS_BETTER else "maximize"
+    """``minimize`` for error metrics, ``maximize`` for scores (scikit-learn's scorers say
+    which is which)."""
+    return "maximize" if greater_is_better(metric) else "minimize"
 
 
 def study_name(settings: Settings) -> str:
@@ -92,8 +101,8 @@ def suggest(trial: Any, name: str, dimension: SearchDimension) -> Any:
     return trial.suggest_float(name, low, high, step=dimension.step, log=dimension.log)
 
 
-def _metric(actual: Any, predicted: Any, metric: str) -> float:
-    return score(actual, predicted)[metric]
+def _metric(actual: Any, predicted: Any, metric: str, task: str) -> float:
+    return score(actual, predicted, task, extra=metric)[metric]
 
 
 def cross_validated(
@@ -102,9 +111,10 @@ def cross_validated(
     """Mean of the metric over ``tune.cv_folds`` folds of the train split, for these params."""
     pipeline = build_pipeline(with_model_params(settings, params))
     metric = tune_metric(settings)
-    folds = StratifiedKFold if is_classifier(pipeline) else KFold
+    task = task_of(pipeline) or REGRESSION
+    folds = StratifiedKFold if task == CLASSIFICATION else KFold
     splitter = folds(settings.tune.cv_folds, shuffle=True, random_state=settings.tune.seed)
-    scorer = make_scorer(partial(_metric, metric=metric))
+    scorer = make_scorer(partial(_metric, metric=metric, task=task))
     values = cross_val_score(
         pipeline, features, target, cv=splitter, scoring=scorer, error_score="raise"
     )
@@ -159,11 +169,15 @@ def run_tune(settings: Settings) -> dict[str, Any]:
     import optuna
 
     metric = tune_metric(settings)
-    known = score(*[load_split(paths.train_data, settings)[1]] * 2)
-    if metric not in known:
+    task = training_task(settings)
+    try:
+        check_metric(metric, task)
+    except MetricError:
+        known = REGRESSION_METRICS if task == REGRESSION else CLASSIFICATION_METRICS
         raise TuningError(
-            f"tune.metric {metric!r} is not a metric the project computes: {', '.join(known)}"
-        )
+            f"tune.metric {metric!r} is not a {task} metric the project computes: set it to "
+            f"one of {', '.join(known)} in params.yaml"
+        ) from None
     url, name = storage_url(settings), study_name(settings)
     optuna.create_study(
         study_name=name, storage=_storage(url), direction=direction(metric), load_if_exists=True
