@@ -39,6 +39,7 @@ from {{ cookiecutter.module_name }}.batch.run import (  # noqa: E402
 from {{ cookiecutter.module_name }}.batch.workers import model_ref  # noqa: E402
 from {{ cookiecutter.module_name }}.config import Settings  # noqa: E402
 from {{ cookiecutter.module_name }}.packaging.bundle import build_bundle  # noqa: E402
+from {{ cookiecutter.module_name }}.packaging.wheelhouse import this_machine  # noqa: E402
 from {{ cookiecutter.module_name }}.prediction.store import (  # noqa: E402
     ModelStore,
     Pointer,
@@ -145,6 +146,12 @@ def test_parquet_gives_the_local_rows_numbers_and_errors(
     pd.testing.assert_frame_equal(errors, local_errors)
 
 
+def no_wheels(lock: Path, folder: Path, target: object) -> list[Path]:
+    """Stands in for the bundle's wheel download (no network in tests)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return []
+
+
 def test_the_documented_spark_submit_line_ships_the_wheel_and_the_model(
     trained: Settings, rows: pd.DataFrame, tmp_path: Path
 ) -> None:
@@ -159,7 +166,9 @@ def test_the_documented_spark_submit_line_ships_the_wheel_and_the_model(
         {**read_json(trained.paths.metadata), "version": "v1.0.0"},
     )
     publish.write_pointer(store, Pointer("v1.0.0"))
-    bundle = build_bundle(settings).path
+    # spark-submit ships the serving wheel and the model; the dependencies' wheels are the
+    # executors' business (they run the project's environment), so none is downloaded here.
+    bundle = build_bundle(settings, this_machine(), download=no_wheels).path
     name = bundle.name.removesuffix(".tar.gz")
     with tarfile.open(bundle) as tar:  # tar -xzf dist/NAME.tar.gz -C dist
         tar.extractall(bundle.parent, filter="data")
