@@ -35,6 +35,7 @@ from {{ cookiecutter.module_name }}.registry import publish
 from {{ cookiecutter.module_name }}.serving.app import create_app
 from {{ cookiecutter.module_name }}.serving.dashboard import PROJECT
 from {{ cookiecutter.module_name }}.storage import read_json
+from test_dashboard import moved
 
 SERVED = "v1.0.0"  # the version the dashboard test puts in prod
 
@@ -146,20 +147,6 @@ def assert_rendered_cleanly(page: Page, console: str) -> None:
     assert page.body.get("data-state") == "ready", page.body
     assert "data-error" not in page.body, page.body["data-error"]
     assert console == ""
-
-
-def moved(record: dict[str, Any], model: LoadedModel) -> dict[str, Any]:
-    """(As in test_dashboard.py.) The record with its numeric values moved (to the middle of the schema's range, or
-    up a tenth), so its prediction may differ from the record's: any dataset."""
-    other = dict(record)
-    for name in model.schema.numeric:
-        value = record.get(name)
-        if name in model.schema.ranges:
-            low, high = model.schema.ranges[name]
-            other[name] = (low + high) / 2
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            other[name] = value * 1.1
-    return other
 
 
 def post(url: str, records: list[dict[str, Any]]) -> list[str]:
