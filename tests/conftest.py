@@ -56,3 +56,32 @@ def template_repo(tmp_path: Path) -> Path:
     run(["git", "init", "--quiet"], copy)
     git_commit(copy, "Template v1")
     return copy
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks into the test ids
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the tests that share an expensive fixture on one xdist worker.
+
+    `pytest -n` runs tests in parallel (`--dist loadgroup` in pyproject.toml). A session
+    or module fixture is built once per worker that needs it: the set-up `project` costs
+    a minute and carries state across its tests, so every test that uses it runs on one
+    worker, in file order; so do the tests of a module that share a module fixture.
+    Independent tests (each dataset, each bake of its own) spread over the workers.
+    """
+    for item in items:
+        group = _shared_fixture_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _shared_fixture_group(item: pytest.Item) -> str | None:
+    """The name of the expensive fixture scope this test shares, or None if it shares none."""
+    if "project" in getattr(item, "fixturenames", ()):
+        return "project"
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return None
+    for definitions in info.name2fixturedefs.values():
+        if any(definition.scope == "module" for definition in definitions):
+            return item.module.__name__
+    return None
