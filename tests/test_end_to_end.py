@@ -283,15 +283,11 @@ def test_make_score_streams_a_csv_and_sets_bad_rows_aside(project: Path, tmp_pat
     broken = rows[4].split(",")
     broken[column] = "forty"
     source.write_text("\n".join([header, *rows[:4], ",".join(broken)]) + "\n", encoding="utf-8")
-    command = [".venv/bin/python", "-m", f"{DEFAULT_MODULE}.batch", str(source)]
-    refused = subprocess.run(
-        [*command, "--output", str(tmp_path / "scores.parquet")],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert refused.returncode == 3, refused.stderr
+    output = tmp_path / "scores.parquet"
+    refused = make_without_terminal(project, "score-check", f"INPUT={source}", f"OUTPUT={output}")
+    assert refused.returncode == 2, refused.stderr  # make: the command exited 3 (cron, CI)
+    assert "score-check] Error 3" in refused.stderr, refused.stderr
+    assert refused.stdout.splitlines()[-1].startswith("Done, but 1 row could not be scored: ")
     with (tmp_path / "scores.errors.csv").open(encoding="utf-8", newline="") as stream:
         errors = list(csv.DictReader(stream))
     assert errors == [
