@@ -22,7 +22,9 @@ def after_training(settings: Settings) -> str:
     """The line ``make train`` prints: the model's state and the command that comes next."""
     try:
         known = records.registered_as(settings)
-    except RegistryError:  # no commit yet, no dvc.lock: not a version, whatever else
+    # No commit or no dvc.lock yet (RegistryError), or not a git repository (GTO's own
+    # errors): not a registered version. Advice must never fail the training it follows.
+    except Exception:
         known = None
     if known is not None:
         if known == prod_version(settings):
