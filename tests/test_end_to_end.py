@@ -109,6 +109,8 @@ def test_second_repro_does_nothing(project: Path) -> None:
     output = run(["make", "train"], project).stdout
     assert "Data and pipelines are up to date." in output
     assert "Running stage" not in output
+    # The next step for a model that is not committed yet (tests/test_registry.py runs each).
+    assert "`git add -A && git commit -m 'Train the model' && make register`" in output
 
 
 # What belongs to the project, not to its tests: the tests write temporary folders only.

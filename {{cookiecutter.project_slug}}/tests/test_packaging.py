@@ -338,6 +338,7 @@ def tiny_wheel(folder: Path, name: str, text: str) -> Path:
     return wheel
 
 
+@pytest.mark.slow  # a new virtualenv with pip in it (about 4 s)
 def test_install_sh_installs_with_pip_and_no_index_on_a_host_without_uv(tmp_path: Path) -> None:
     """The bundle's install.sh on a production host that has python3 but no uv: pip
     installs the hash-pinned dependencies from the bundle's wheels/ and the project's

@@ -924,6 +924,7 @@ def run_as_printed(project: Project, line: str, answer: bytes = b"") -> str:
     return result.stdout
 
 
+@pytest.mark.slow  # two registry commands in subprocesses (about 5 s)
 @pytest.mark.skipif(shutil.which("make") is None, reason="make runs the printed commands")
 def test_make_train_says_the_next_step_for_each_state_and_it_runs_as_printed(
     project: Project, settings: Settings

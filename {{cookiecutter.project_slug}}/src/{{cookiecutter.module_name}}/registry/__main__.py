@@ -1,7 +1,6 @@
 """``python -m {{ cookiecutter.module_name }}.registry register|models|promote|rollback|retrain``.
 
-Also ``next-step``, the line ``make train`` ends with. Made for ``make``: ``make models``,
-``make promote VERSION=v2``, ``make rollback``.
+Made for ``make``: ``make models``, ``make promote VERSION=v2``, ``make rollback``.
 Promotion and rollback ask a person to confirm at the terminal; ``--yes`` (``YES=1``)
 is that confirmation given in advance, for a person who already checked the numbers.
 Automation (a scheduled retrain) only registers: it never passes ``--yes``.
@@ -20,7 +19,6 @@ from {{ cookiecutter.module_name }}.registry import (
     failures,
     jobs,
     listing,
-    next_step,
     notice,
     retrain,
 )
@@ -105,9 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     retrain_parser.add_argument(
         "--notify", action="store_true", help="send the report by email/webhook (params: notify)"
     )
-    commands_parser.add_parser(
-        "next-step", help="say what to do with the model make train just built (make train)"
-    )
     args = parser.parse_args(argv)
     try:
         return run(args)
@@ -131,9 +126,6 @@ def run(args: argparse.Namespace) -> int:
         show_models()
         return 0
     settings = load_settings()
-    if args.command == "next-step":
-        print(next_step.after_training(settings))
-        return 0
     if args.command == "register" and args.job:
         jobs.register_job(settings, args.job)
     elif args.command == "register":

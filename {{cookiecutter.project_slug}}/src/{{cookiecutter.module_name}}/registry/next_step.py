@@ -5,17 +5,31 @@ training stage had the same data, code and params as that version's commit: in p
 waiting for ``make promote``), or new: registered by ``make register`` once ``dvc.lock``
 is committed (a version names the commit that reproduces it). Each line holds the exact
 command to run, between backticks; a test runs each one as printed.
+
+``make train`` runs it as a module of its own, so that the line costs no import of the
+registry's training side (scikit-learn):
+``python -m {{ cookiecutter.module_name }}.registry.next_step``.
 """
 
 from __future__ import annotations
 
-from {{ cookiecutter.module_name }}.config import Settings
+import sys
+
+from {{ cookiecutter.module_name }}.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+)
 from {{ cookiecutter.module_name }}.prediction.loader import ModelLoadError
 from {{ cookiecutter.module_name }}.prediction.store import ModelStore
 from {{ cookiecutter.module_name }}.registry import records
 from {{ cookiecutter.module_name }}.registry.lineage import RegistryError
 
 COMMIT_THEN_REGISTER = "git add -A && git commit -m 'Train the model' && make register"
+ADVICE = (
+    "To make this model a version, commit it (dvc.lock names the data, code and params "
+    f"that made it), then register it: `{COMMIT_THEN_REGISTER}`"
+)
 
 
 def after_training(settings: Settings) -> str:
@@ -39,10 +53,7 @@ def after_training(settings: Settings) -> str:
         committed = False
     if committed:
         return "To make this model a version: `make register`"
-    return (
-        "To make this model a version, commit it (dvc.lock names the data, code and params "
-        f"that made it), then register it: `{COMMIT_THEN_REGISTER}`"
-    )
+    return ADVICE
 
 
 def prod_version(settings: Settings) -> str | None:
@@ -52,3 +63,18 @@ def prod_version(settings: Settings) -> str | None:
     except (ModelLoadError, OSError):
         return None
     return pointer.version if pointer else None
+
+
+def main() -> int:
+    """Print the line; exit 0 whatever happens (advice never fails the training)."""
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"{ADVICE} (params.yaml: {error})")
+        return 0
+    print(after_training(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
