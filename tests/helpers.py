@@ -189,6 +189,7 @@ def expected_tree(
                 "registry/jobs",
                 "registry/lineage",
                 "registry/listing",
+                "registry/next_step",
                 "registry/notice",
                 "registry/outcome",
                 "registry/publish",

@@ -157,3 +157,72 @@ def test_printed_messages_reach_dvc_through_make_or_the_virtualenv(
     )
     offenders += [f"Makefile: {text}" for text in messages if DVC_COMMAND.search(text)]
     assert offenders == []
+
+
+# The pages a person reads to run the model in production (issue 20: "can follow docs/ to
+# read drift, promote, roll back and send a report, and no command they are told to run
+# fails").
+OPERATIONS_PAGES = ("monitoring", "registry", "batch")
+# Each make target those pages show -> the test file that runs it for real, and the text of
+# that run in it (so deleting the run fails here too).
+RUN_BY = {
+    "adopt": ("test_datasets.py", 'make(project, "adopt", f"DATA={data}"'),
+    "demo": ("test_end_to_end.py", 'run(["make", "demo"]'),
+    "drift": ("test_end_to_end.py", '["make", "drift", "NOTIFY=1", *logs]'),
+    "drift-check": ("test_end_to_end.py", 'for target in ("drift-check", '),
+    "models": ("test_end_to_end.py", 'run(["make", "models"], project)'),
+    "package": ("test_end_to_end.py", 'run(["make", "package"], project)'),
+    "promote": ("test_end_to_end.py", 'run(["make", "promote", "VERSION=v1", "YES=1"]'),
+    "pull": ("test_remote.py", 'run(["make", "pull"]'),
+    "push": ("test_remote.py", 'run(["make", "push"]'),
+    "register": ("test_end_to_end.py", 'run(["make", "register"], project)'),
+    "retrain": ("test_end_to_end.py", '["make", "retrain", "COMMIT=1", "NOTIFY=1"]'),
+    "retrain-check": ("test_end_to_end.py", 'make_without_terminal(project, "retrain-check")'),
+    "rollback": ("test_end_to_end.py", '["make", "rollback", "YES=1", "REASON=e2e check"]'),
+    "score": ("test_end_to_end.py", '"make", "score", f"INPUT={source}"'),
+    "score-check": ("test_end_to_end.py", 'make_without_terminal(project, "score-check"'),
+    "scores": ("test_end_to_end.py", '["make", "scores", f"LABELS={labels}", *logs]'),
+    "scores-check": ("test_end_to_end.py", 'f"scores-check LABELS={labels}"'),
+    "train": ("test_end_to_end.py", 'run(["make", "train"], project)'),
+}
+# Shown on those pages, but not for an operator: installs Chromium with apt for the
+# dashboard's browser test (root and the network; it only prints advice without them).
+NOT_RUN = {"browser"}
+MAKE_COMMAND = re.compile(r"(?:^|[\s;&|(])make ([a-z][\w-]*)", re.MULTILINE)
+
+
+def shown_make_targets(markdown: str) -> set[str]:
+    """The make targets a page shows as commands: in code blocks and inline code."""
+    code = FENCE.findall(markdown) + re.findall(r"`([^`\n]+)`", FENCE.sub("", markdown))
+    return {target for text in code for target in MAKE_COMMAND.findall(text)}
+
+
+def test_every_make_command_of_the_operations_pages_is_run_by_a_test(
+    default_project: Path,
+) -> None:
+    shown = set().union(
+        *(
+            shown_make_targets((default_project / f"docs/{page}.md").read_text("utf-8"))
+            for page in OPERATIONS_PAGES
+        )
+    )
+    assert shown - NOT_RUN == set(RUN_BY)
+    tests = Path(__file__).parent
+    missing = {
+        target: file
+        for target, (file, run) in RUN_BY.items()
+        if run not in (tests / file).read_text(encoding="utf-8")
+    }
+    assert missing == {}
+
+
+def test_operations_pages_open_with_what_a_person_does_and_sees() -> None:
+    """Verdict first: each page's "In short" names its commands before any detail."""
+    pages = TEMPLATE / "{{cookiecutter.project_slug}}" / "docs"
+    for page, commands in {
+        "monitoring": ("make drift", "make scores", "make drift-check", "NOTIFY=1"),
+        "registry": ("make register", "make promote", "make rollback", "make retrain"),
+        "batch": ("make score", "make score-check"),
+    }.items():
+        short = (pages / f"{page}.md").read_text("utf-8").split("\n\n## ", 1)[0]
+        assert all(command in short for command in commands), page

@@ -109,6 +109,8 @@ def test_second_repro_does_nothing(project: Path) -> None:
     output = run(["make", "train"], project).stdout
     assert "Data and pipelines are up to date." in output
     assert "Running stage" not in output
+    # The next step for a model that is not committed yet (tests/test_registry.py runs each).
+    assert "`git add -A && git commit -m 'Train the model' && make register`" in output
 
 
 # What belongs to the project, not to its tests: the tests write temporary folders only.
@@ -283,15 +285,11 @@ def test_make_score_streams_a_csv_and_sets_bad_rows_aside(project: Path, tmp_pat
     broken = rows[4].split(",")
     broken[column] = "forty"
     source.write_text("\n".join([header, *rows[:4], ",".join(broken)]) + "\n", encoding="utf-8")
-    command = [".venv/bin/python", "-m", f"{DEFAULT_MODULE}.batch", str(source)]
-    refused = subprocess.run(
-        [*command, "--output", str(tmp_path / "scores.parquet")],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert refused.returncode == 3, refused.stderr
+    output = tmp_path / "scores.parquet"
+    refused = make_without_terminal(project, "score-check", f"INPUT={source}", f"OUTPUT={output}")
+    assert refused.returncode == 2, refused.stderr  # make: the command exited 3 (cron, CI)
+    assert "score-check] Error 3" in refused.stderr, refused.stderr
+    assert refused.stdout.splitlines()[-1].startswith("Done, but 1 row could not be scored: ")
     with (tmp_path / "scores.errors.csv").open(encoding="utf-8", newline="") as stream:
         errors = list(csv.DictReader(stream))
     assert errors == [
@@ -502,7 +500,10 @@ def test_make_retrain_registers_a_candidate_reports_and_never_promotes(project: 
         # Where the store is missing (a CI runner), prod comes from the git tags via DVC.
         run(["make", "promote", "VERSION=v1", "YES=1"], project)
         shutil.rmtree(project / "models/registry")
-        output = run(["make", "retrain"], project).stdout
+        # make retrain-check, as cron and CI run it: exit 0 with the same verdict in words.
+        checked = make_without_terminal(project, "retrain-check")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        output = checked.stdout
         assert "Nothing new: the candidate is v1.0.0, already registered and in prod" in output
         report = (project / "reports/retrain.md").read_text(encoding="utf-8")
         assert f"| f1_macro (gate) | {score:.4f} | {score:.4f} | +0.0000 |" in report
@@ -827,6 +828,12 @@ def test_served_requests_are_logged_and_monitored(project: Path, tmp_path: Path,
     live = json.loads((tmp_path / "live.json").read_text(encoding="utf-8"))
     assert live["labels"]["matched"] == 60
     assert (live["compared"], live["degraded"]) == (1, False)
+    if sink == "file":  # cron's and CI's targets, once: exit 0, all is well
+        for target in ("drift-check", f"scores-check LABELS={labels}"):
+            checked = subprocess.run(
+                ["make", *target.split()], cwd=project, env=env, capture_output=True, text=True
+            )
+            assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_make_setup_store_s3_installs_boto3_for_a_store_on_s3(project: Path) -> None:

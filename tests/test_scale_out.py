@@ -43,8 +43,8 @@ def test_dask_and_spark_score_as_the_local_engine_does(project: Path, tmp_path: 
         project, f"INPUT={source}", f"OUTPUT={tmp_path / 'dask.csv'}", "ENGINE=dask", "WORKERS=2"
     )
     for result in (local, on_dask):
-        assert result.returncode == 2, result.stderr  # make: the command exited 3 (rows refused)
-        assert "Error 3" in result.stderr, result.stderr
+        assert result.returncode == 0, result.stderr  # by hand: a verdict in words
+        assert "Done, but 1 row could not be scored: " in result.stdout, result.stdout
         assert f"scored {len(rows) - 1} of {len(rows)} rows" in result.stdout, result.stdout
     for name in ("{}.csv", "{}.errors.csv"):
         assert (tmp_path / name.format("dask")).read_bytes() == (

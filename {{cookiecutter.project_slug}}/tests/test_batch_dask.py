@@ -166,7 +166,7 @@ def test_command_line_scores_on_a_cluster_into_a_dataset_folder(
     rows.to_csv(source, index=False)
     output = tmp_path / "scores"
     arguments = [str(source), "-o", str(output), "--engine", "dask", "--scheduler", cluster]
-    assert main(arguments) == EXIT_ROWS_REJECTED
+    assert main([*arguments, "--check"]) == EXIT_ROWS_REJECTED  # make score-check
     assert f"scored {len(rows) - 3} of {len(rows)} rows" in capsys.readouterr().out
     assert len(pd.read_parquet(output)) == len(rows) - 3
     assert len(pd.read_csv(tmp_path / "scores.errors.csv")) == 3

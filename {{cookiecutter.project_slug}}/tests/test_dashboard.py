@@ -171,13 +171,17 @@ def test_a_refused_update_is_shown_without_server_paths(trained: Settings, tmp_p
 
 
 def test_a_drift_report_is_shown(trained: Settings, tmp_path: Path, model: LoadedModel) -> None:
-    report = drift_report(model.version)
+    said = ["bill_length_mm moved up: its median is 48.5 in live requests against 44.7."]
+    steps = ["Look at the data: `tail -n 5 logs/predictions.jsonl`."]
+    report = drift_report(model.version, findings=said, next_steps=steps)
     (tmp_path / "drift.json").write_text(json.dumps(report), encoding="utf-8")
     drift = data(create_app(dashboard_settings(trained, tmp_path)).test_client())["drift"]
     assert drift["status"] == "ok"
     assert drift["report"]["features"] == report["features"]
     assert drift["report"]["prediction"] == report["prediction"]
     assert drift["report"]["current"]["rows"] == 40
+    # The sentences the page opens with (tests/test_dashboard_browser.py sees them first).
+    assert (drift["report"]["findings"], drift["report"]["next_steps"]) == (said, steps)
 
 
 BROKEN = {

@@ -40,6 +40,8 @@ CASES = [
     ("score", "ENGINE", {"INPUT": "in.csv", "OUTPUT": "out.csv"}),
     ("score", "WORKERS", {"INPUT": "in.csv", "OUTPUT": "out.csv"}),
     ("score", "SCHEDULER", {"INPUT": "in.csv", "OUTPUT": "out.csv"}),
+    ("score-check", "INPUT", {"OUTPUT": "out.csv"}),
+    ("score-check", "OUTPUT", {"INPUT": "in.csv"}),
     ("scores", "LABELS", {}),
     ("lock", "LOCK_PYTHON", {}),
     ("experiment", "SET", {}),

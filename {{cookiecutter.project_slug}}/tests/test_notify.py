@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import email
 import email.policy
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -132,10 +135,9 @@ def channels(port: int | None = None, url: str = "", **email_options: Any) -> No
         EmailSettings(
             host="127.0.0.1",
             port=port,
-            security="none",
             sender="reports@example.com",
             recipients=RECIPIENTS,
-            **email_options,
+            **{"security": "none", **email_options},
         )
         if port
         else EmailSettings()
@@ -221,6 +223,103 @@ def test_each_failed_send_is_one_line_naming_the_channel_and_no_secret(
     assert lines[1].startswith("notify: webhook NOT posted: 127.0.0.1:")
     assert "HTTP 500" in lines[1]
     assert all("reports/retrain.md" in line and SECRET_PATH not in line for line in lines)
+
+
+def certificates(folder: Path) -> tuple[Path, ssl.SSLContext]:
+    """A certificate authority made here (its PEM file, which the client is told to trust
+    through notify.email.ca_file) and a server context with a certificate it signed for
+    127.0.0.1. cryptography comes with the training requirements; the extensions are those
+    Python's strict verification (3.13+) asks for."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.now(UTC)
+
+    def certificate(subject: str, key: Any, issuer: Any, issuer_key: Any, ca: bool) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
+            )
+        )
+        if ca:
+            usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
+        else:
+            usage = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        return builder.add_extension(usage, critical=True).sign(issuer_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test mail CA")])
+    authority = certificate("Test mail CA", ca_key, ca_name, ca_key, ca=True)
+    server = certificate("127.0.0.1", server_key, ca_name, ca_key, ca=False)
+    pem = serialization.Encoding.PEM
+    ca_file = folder / "company-ca.pem"
+    ca_file.write_bytes(authority.public_bytes(pem))
+    chain = folder / "server.pem"
+    chain.write_bytes(
+        server_key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        + server.public_bytes(pem)
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(chain)
+    return ca_file, context
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_email_over_tls_trusts_the_ca_named_in_ca_file_and_only_that(
+    security: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mail server with a certificate from a company's own CA: STARTTLS (port 587) or
+    SSL from the first byte (port 465). Without notify.email.ca_file the certificate is
+    refused (verification is never turned off); with it the login and the mail go through
+    the encrypted connection."""
+    ca_file, server_context = certificates(tmp_path)
+    box = Inbox(port=free_port())
+    tls = (
+        {"tls_context": server_context, "require_starttls": True}
+        if security == "starttls"
+        # The whole connection is TLS; aiosmtpd does not see it, so it must be told that
+        # AUTH may be offered (its default waits for STARTTLS).
+        else {"ssl_context": server_context, "auth_require_tls": False}
+    )
+    controller = Controller(
+        box, hostname="127.0.0.1", port=box.port, authenticator=box.authenticate, **tls
+    )
+    controller.start()
+    try:
+        password = {SMTP_PASSWORD_ENV: "s3cret"}
+        untrusted = channels(box.port, security=security, username="reporter")
+        assert not send_report(untrusted, REPORT, environ=password)
+        assert "certificate verify failed" in capsys.readouterr().err
+        assert (box.logins, box.messages) == ([], [])
+
+        trusted = channels(box.port, security=security, username="reporter", ca_file=str(ca_file))
+        assert send_report(trusted, REPORT, environ=password)
+        assert box.logins == [("reporter", "s3cret")]
+        ((recipients, message),) = box.messages
+        assert (recipients, message["Subject"]) == (list(RECIPIENTS), f"[demo] {REPORT.subject}")
+        assert capsys.readouterr().out == (
+            f"notify: emailed to 2 recipients via 127.0.0.1:{box.port}\n"
+        )
+    finally:
+        controller.stop()
 
 
 def test_with_nothing_configured_it_says_what_to_set(capsys: pytest.CaptureFixture[str]) -> None:

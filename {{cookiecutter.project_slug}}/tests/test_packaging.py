@@ -8,9 +8,13 @@ one from a model store whose prod version is the model trained in-process; that 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import tarfile
 import tomllib
 import zipfile
@@ -309,3 +313,73 @@ def test_a_manylinux_target_takes_the_wheels_of_older_glibc_versions() -> None:
     assert not [tag for tag in tags if "x86_64" in tag or "_2_29_" in tag]
     with pytest.raises(WheelhouseError, match="manylinux_2_28_x86_64"):
         platform_tags(Target("win_amd64", "3.11"))
+
+
+def tiny_wheel(folder: Path, name: str, text: str) -> Path:
+    """A minimal pure-Python wheel (a module, METADATA, WHEEL, RECORD): what pip needs."""
+    dist = f"{name}-1.0"
+    files = {
+        f"{name}.py": text,
+        f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
+        "Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = [
+        f"{path},sha256="
+        + base64.urlsafe_b64encode(hashlib.sha256(data.encode()).digest()).decode().rstrip("=")
+        + f",{len(data.encode())}"
+        for path, data in files.items()
+    ]
+    files[f"{dist}.dist-info/RECORD"] = "\n".join([*record, f"{dist}.dist-info/RECORD,,"]) + "\n"
+    wheel = folder / f"{dist}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return wheel
+
+
+@pytest.mark.slow  # a new virtualenv with pip in it (about 4 s)
+def test_install_sh_installs_with_pip_and_no_index_on_a_host_without_uv(tmp_path: Path) -> None:
+    """The bundle's install.sh on a production host that has python3 but no uv: pip
+    installs the hash-pinned dependencies from the bundle's wheels/ and the project's
+    wheel, with no package index (a tiny bundle of two hand-made wheels stands in)."""
+    source = Path(__file__).resolve().parents[1] / "src" / PACKAGE / "packaging"
+    bundle = tmp_path / "bundle"
+    (bundle / "wheels").mkdir(parents=True)
+    dependency = tiny_wheel(bundle / "wheels", "tinydep", "ANSWER = 42\n")
+    tiny_wheel(bundle, "tinyapp", "from tinydep import ANSWER\n")
+    digest = hashlib.sha256(dependency.read_bytes()).hexdigest()
+    (bundle / "serve.txt").write_text(f"tinydep==1.0 \\\n    --hash=sha256:{digest}\n", "utf-8")
+    shutil.copyfile(source / "install.sh", bundle / "install.sh")
+    (bundle / "install.sh").chmod(0o755)
+    shutil.copyfile(source / "manifest.py", bundle / "verify.py")
+    (bundle / manifest.MANIFEST_FILE).write_text(manifest.manifest_text(bundle), "utf-8")
+
+    tools = tmp_path / "tools"  # what such a host has on PATH: no uv
+    tools.mkdir()
+    for name in ("bash", "dirname"):
+        found = shutil.which(name)
+        assert found is not None
+        (tools / name).symlink_to(found)
+    env = {
+        "PATH": str(tools),
+        "HOME": str(tmp_path),
+        "PYTHON": sys.executable,
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_INDEX_URL": "http://127.0.0.1:9/",  # the discard port: nothing answers
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+    venv = tmp_path / "venv"
+    result = subprocess.run(
+        [str(bundle / "install.sh"), str(venv)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "every file matches MANIFEST.sha256" in result.stdout
+    assert f"{bundle}/run.sh {venv} serve" in result.stdout
+    check = [str(venv / "bin/python"), "-c", "import tinyapp; print(tinyapp.ANSWER)"]
+    assert subprocess.run(check, capture_output=True, text=True, check=True).stdout == "42\n"

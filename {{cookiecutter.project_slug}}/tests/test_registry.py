@@ -15,6 +15,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from {{ cookiecutter.module_name }}.registry import (
     champion,
     commands,
     listing,
+    next_step,
     publish,
     tags,
 )
@@ -889,3 +891,68 @@ def test_display_names_drop_emails_and_times_are_utc() -> None:
     assert listing.display_name("Ann Lee <ann@example.com>") == "Ann Lee"
     assert listing.display_name("ann.lee@example.com") == "ann.lee"
     assert listing.display_time("2026-12-04T11:12:59+01:00") == "2026-12-04 10:12"
+
+
+MAKEFILE = Path(__file__).resolve().parents[1] / "Makefile"
+
+
+def run_as_printed(project: Project, line: str, answer: bytes = b"") -> str:
+    """Run the last command of ``line`` (between backticks) through the project's Makefile,
+    as a person would in a terminal (answering ``answer`` to a question); its output."""
+    import pty  # POSIX only, as make and bash are
+
+    command = line.split("`")[-2]
+    env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
+    env[PARAMS_ENV] = str(project.root / "params.yaml")
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, answer)
+        result = subprocess.run(
+            ["bash", "-c", command],
+            cwd=project.root,
+            env=env,
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert result.returncode == 0, f"{command}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.mark.slow  # two registry commands in subprocesses (about 5 s)
+@pytest.mark.skipif(shutil.which("make") is None, reason="make runs the printed commands")
+def test_make_train_says_the_next_step_for_each_state_and_it_runs_as_printed(
+    project: Project, settings: Settings
+) -> None:
+    """Issue 20 item 6: after `make train`, commit and register a new model; promote a
+    registered one; nothing for the one in prod; register a committed one. The printed
+    commands run through the project's Makefile in this test's repository."""
+    shutil.copy(MAKEFILE, project.root / "Makefile")
+    (project.root / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    with open(project.root / ".gitignore", "a", encoding="utf-8") as ignore:
+        ignore.write("/.venv\n")
+
+    logistic = synthetic_params(project.params)["model"]  # as good as v1: the gate lets it in
+    project.train(**{**logistic, "numeric_imputer": other_imputer(settings)})  # not committed
+    said = next_step.after_training(project.settings)
+    assert "`git add -A && git commit -m 'Train the model' && make register`" in said
+    assert "Registered v3.0.0" in run_as_printed(project, said)
+
+    said = next_step.after_training(project.settings)
+    assert said.startswith("This model is v3.0.0, already registered but not in prod.")
+    assert "v3.0.0 is now in prod" in run_as_printed(project, said, answer=b"y\n")
+    assert next_step.after_training(project.settings) == (
+        "This model is v3.0.0, already registered and in prod: nothing to do."
+    )
+
+    project.train(params={**logistic["params"], "C": 0.5})
+    project.commit("Train with C=0.5")
+    # (`make register` ran above, at the end of the first state's command.)
+    assert next_step.after_training(project.settings) == (
+        "To make this model a version: `make register`"
+    )

@@ -309,6 +309,9 @@ class EmailSettings(_Section):
     sender: str = ""
     recipients: tuple[str, ...] = ()
     timeout: float = Field(default=30.0, gt=0)
+    # A PEM file of the certificate authority that signed the mail server's certificate
+    # (a company's own CA); empty: the system's trusted CAs. Verification is never off.
+    ca_file: str = ""
 
     @property
     def configured(self) -> bool:

@@ -9,9 +9,11 @@ columns, ``error``) instead of stopping the run; when no row is refused there is
 file. Both files are written under temporary names and renamed when the run succeeds, so a
 failed run never leaves a partial output.
 
-Exit codes of the command: 0 every row was scored; 3 the run finished but some rows are in
-the errors file; 1 nothing was written (missing input, unknown extension, no model, missing
-columns, unreadable file); 2 wrong arguments.
+Exit codes of the command: 0 the run finished (the summary says in words whether rows were
+refused: a refused row is news, not a crash); 1 nothing was written (missing input, unknown
+extension, no model, missing columns, unreadable file); 2 wrong arguments. With ``--check``
+(``make score-check``, for cron and CI) also 3: the run finished but some rows are in the
+errors file.
 
 The modules it drives: ``readers`` and ``writers`` for the files, ``chunks`` for the
 checks and scoring of one chunk (``score_chunk``, the seam a distributed engine calls per
@@ -87,15 +89,19 @@ class BatchSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 when every row was scored, EXIT_ROWS_REJECTED when some were not."""
+        """For ``--check``: 0 when every row was scored, EXIT_ROWS_REJECTED when some were not."""
         return EXIT_ROWS_REJECTED if self.rejected else EXIT_OK
 
     def describe(self) -> str:
-        """One line for the person who started the run."""
+        """One line for the person who started the run: the verdict, then the numbers."""
         line = f"scored {self.scored} of {self.rows} rows with model {self.model_version} into {self.output}"
         if self.rejected:
-            return f"{line}; {self.rejected} rows could not be scored, reasons in {self.errors}"
-        return f"{line}; no row was refused, so there is no errors file"
+            rows = "1 row" if self.rejected == 1 else f"{self.rejected} rows"
+            return (
+                f"Done, but {rows} could not be scored: {line}; the refused rows and the "
+                f"reasons are in {self.errors}"
+            )
+        return f"Done, every row scored: {line}; no row was refused, so there is no errors file"
 
 
 def load_scoring_model(settings: Settings) -> LoadedModel:
@@ -204,8 +210,10 @@ def run_batch(
     errors: str | None = None,
     chunk_size: int | None = None,
     id_columns: Sequence[str] | None = None,
+    check: bool = False,
 ) -> int:
-    """The ``batch`` command: load settings and the model, score, print one summary line."""
+    """The ``batch`` command: load settings and the model, score, print one summary line;
+    exit 0 once the run finished, unless ``check`` asks for EXIT_ROWS_REJECTED on refusals."""
     settings = load_settings()
     if chunk_size is not None:
         if chunk_size < 1:
@@ -223,4 +231,4 @@ def run_batch(
         id_columns=id_columns,
     )
     print(summary.describe())
-    return summary.exit_code
+    return summary.exit_code if check else EXIT_OK

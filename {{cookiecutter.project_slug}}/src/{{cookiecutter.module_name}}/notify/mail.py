@@ -43,8 +43,10 @@ def send_email(settings: EmailSettings, report: Report, environ: Mapping[str, st
         )
     server = f"{settings.host}:{settings.port}"
     message = build_message(settings, report)
-    context = ssl.create_default_context()
     try:
+        # The server's certificate is always checked, against notify.email.ca_file when
+        # set (a company's own CA), else the system's trusted authorities.
+        context = ssl.create_default_context(cafile=settings.ca_file or None)
         if settings.security == "ssl":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
                 settings.host, settings.port, timeout=settings.timeout, context=context
