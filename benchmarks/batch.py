@@ -136,6 +136,26 @@ class Cli:
 ENGINES = {"local": 0, "dask_1_worker": 1, "dask_2_workers": 2}
 
 
+def result_header(
+    rows: int, chunk: int, repeats: int, files: Any, load_at_start: float, **machine: Any
+) -> dict[str, Any]:
+    """What each result file opens with: the run's size and the machine it ran on (with
+    ``machine``'s extra facts), the load at the end beside the load at the start."""
+    return {
+        "rows": rows,
+        "chunk_size": chunk,
+        "repeats": repeats,
+        "files": files,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_1min_start": load_at_start,
+            "load_average_1min": round(os.getloadavg()[0], 1),
+            "python": platform.python_version(),
+            **machine,
+        },
+    }
+
+
 def measure_engines(
     project: Path, work: Path, rows: int, chunk: int, repeats: int
 ) -> dict[str, Any]:
@@ -163,16 +183,7 @@ def measure_engines(
         kind: {engine: min(times) for engine, times in by.items()} for kind, by in walls.items()
     }
     return {
-        "rows": rows,
-        "chunk_size": chunk,
-        "repeats": repeats,
-        "files": files,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_1min_start": load_at_start,
-            "load_average_1min": round(os.getloadavg()[0], 1),
-            "python": platform.python_version(),
-        },
+        **result_header(rows, chunk, repeats, files, load_at_start),
         "wall_seconds": {
             kind: {e: round(t, 2) for e, t in by.items()} for kind, by in best.items()
         },
@@ -268,19 +279,16 @@ def measure(project: Path, work: Path, rows: int, chunk: int, repeats: int) -> d
         for clock, key in (("wall", "seconds"), ("cpu", "cpu_seconds"))
     }
     return {
-        "rows": rows,
-        "chunk_size": chunk,
-        "repeats": repeats,
-        "files": files,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_1min_start": load_at_start,
-            "load_average_1min": round(os.getloadavg()[0], 1),
-            "python": platform.python_version(),
-            "model": inside["model"],
-            "runtime": inside["runtime"],
-            "libraries": inside["libraries"],
-        },
+        **result_header(
+            rows,
+            chunk,
+            repeats,
+            files,
+            load_at_start,
+            model=inside["model"],
+            runtime=inside["runtime"],
+            libraries=inside["libraries"],
+        ),
         "rows_per_s": {
             clock: {name: round(rows / value) for name, value in values.items()}
             for clock, values in seconds.items()

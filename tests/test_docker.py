@@ -3,7 +3,9 @@
 Slow: it replays the Dockerfile against the shared trained project: the build stage's
 hash-checked install of the serve requirements into a fresh virtualenv, the runtime
 stage's COPY instructions through the .dockerignore rules, its ENV, its CMD (gunicorn)
-and its HEALTHCHECK command, then a real prediction. hadolint runs in test_options.
+and its HEALTHCHECK command, then a real prediction. The jobs stage (`--target jobs`, the
+Kubernetes CronJobs' image) is read, not rehearsed: test_kubernetes.py checks it against
+the CronJobs. hadolint runs in test_options.
 """
 
 from __future__ import annotations
@@ -46,8 +48,27 @@ def docker_copy(
 
 @pytest.fixture(scope="module")
 def stages(project: Path) -> tuple[Stage, Stage]:
-    build, runtime = parse(project / "Dockerfile")
-    return build, runtime
+    """The serving image's stages: build, and runtime, the last (`docker build`'s target)."""
+    named = {stage.name: stage for stage in parse(project / "Dockerfile")}
+    assert list(named) == ["build", "jobs", "runtime"]
+    return named["build"], named["runtime"]
+
+
+def test_jobs_stage_installs_the_setup_lock_with_git_and_make_as_a_user(project: Path) -> None:
+    """`docker build --target jobs`: the image of deploy/kubernetes's CronJobs (validated
+    with them in test_kubernetes.py). It copies only the lock make setup installs, which
+    the build context lets in, and takes none of the project's code or models."""
+    jobs = {stage.name: stage for stage in parse(project / "Dockerfile")}["jobs"]
+    assert jobs.copies() == [(["requirements/dev.txt"], "requirements/")]
+    assert "requirements/dev.txt" in context_files(project)
+    assert not [args for args in jobs.all("COPY") if "--from" in args]
+    apt, install, user = jobs.all("RUN")
+    assert "apt-get install -y --no-install-recommends git make" in apt
+    assert "--require-hashes --no-deps -r requirements/dev.txt" in install
+    assert "sha256sum requirements/*.txt > requirements.sha256" in install
+    assert "--uid 10001" in user
+    assert jobs.all("USER") == ["10001:10001"]
+    assert jobs.env()["PATH"].startswith("/opt/venv/bin:")
 
 
 @pytest.fixture(scope="module")

@@ -94,16 +94,18 @@ def test_every_combination_has_the_exact_tree(bakes: dict) -> None:
         assert project_files(project) == expected, name
 
 
-def test_the_kubernetes_manifests_are_the_same_whatever_the_other_answers(bakes: dict) -> None:
-    """They depend on the project's names only (the ConfigMap holds params.yaml, whose
-    comments follow the answers, so it must equal the bake's own): tests/test_kubernetes.py
-    validates them."""
-    distinct = set()
+def test_the_kubernetes_manifests_follow_only_the_dvc_remote_among_the_answers(
+    bakes: dict,
+) -> None:
+    """They depend on the project's names and, for the retrain CronJob only, on dvc_remote
+    (the ConfigMap holds params.yaml, whose comments follow the answers, so it must equal
+    the bake's own): tests/test_kubernetes.py validates them for each dvc_remote."""
+    distinct: dict[str, set] = {remote: set() for remote in CHOICES["dvc_remote"]}
     for answers, project in bakes.values():
         if answers["deploy"] != "kubernetes":
             continue
         manifests = sorted((project / "deploy").rglob("*.yaml"))
-        distinct.add(
+        distinct[answers["dvc_remote"]].add(
             tuple(
                 (path.name, path.read_bytes())
                 for path in manifests
@@ -113,7 +115,14 @@ def test_the_kubernetes_manifests_are_the_same_whatever_the_other_answers(bakes:
         configmap = yaml.safe_load((project / "deploy/kubernetes/configmap.yaml").read_text())
         params = (project / "params.yaml").read_text(encoding="utf-8")
         assert configmap["data"]["params.yaml"] == params
-    assert len(distinct) == 1
+    assert all(len(files) == 1 for files in distinct.values()), distinct.keys()
+    differ = {
+        name
+        for (first,), (second,) in itertools.combinations(distinct.values(), 2)
+        for (name, text), (_, other) in zip(first, second, strict=True)
+        if text != other
+    }
+    assert differ == {"cronjob-retrain.yaml"}
 
 
 def test_every_combination_parses(bakes: dict) -> None:

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -220,7 +219,7 @@ def test_two_gunicorn_servers_on_one_s3_store_swap_together_with_no_failed_reque
 ) -> None:
     """Two servers (two machines: each its own mirror), continuous load on both; prod is
     promoted then rolled back; every request answers 200 and both follow each move."""
-    from test_swaps import post
+    from test_swaps import post, wait_until_serving
 
     admin = fill(trained, store_url, tmp_path / "admin")
     move(admin, "v1.0.0")
@@ -259,17 +258,8 @@ def test_two_gunicorn_servers_on_one_s3_store_swap_together_with_no_failed_reque
         return [post(url, example_record)[1]["model_version"] for url in urls]
 
     try:
-        deadline = time.monotonic() + 120
         for url, server in zip(urls, servers, strict=True):
-            while True:
-                try:
-                    if post(url, example_record)[0] == 200:
-                        break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    pass
-                assert server.poll() is None, "gunicorn exited"
-                assert time.monotonic() < deadline, "gunicorn was not ready in 120 s"
-                time.sleep(0.3)
+            wait_until_serving(url, server, example_record)
         clients = [threading.Thread(target=hammer, args=(url,)) for url in urls]
         for client in clients:
             client.start()

@@ -197,6 +197,23 @@ def post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
         return error.code, json.loads(error.read() or b"null")
 
 
+def wait_until_serving(
+    url: str, server: subprocess.Popen[bytes], body: dict[str, Any], seconds: float = 120
+) -> None:
+    """Return once the gunicorn ``server`` answers ``body`` at ``url`` with a 200; fail if it
+    exits first or takes longer than ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if post(url, body)[0] == 200:
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        assert server.poll() is None, "gunicorn exited"
+        assert time.monotonic() < deadline, f"gunicorn was not ready in {seconds:g} s"
+        time.sleep(0.3)
+
+
 @pytest.mark.slow
 def test_no_request_fails_while_prod_moves_under_load(
     store_settings: Settings,
@@ -231,16 +248,7 @@ def test_no_request_fails_while_prod_moves_under_load(
             results.append(post(url, example_record))
 
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if post(url, example_record)[0] == 200:
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            assert server.poll() is None, "gunicorn exited"
-            assert time.monotonic() < deadline, "gunicorn was not ready in 120 s"
-            time.sleep(0.3)
+        wait_until_serving(url, server, example_record)
         workers = [threading.Thread(target=hammer) for _ in range(4)]
         for worker in workers:
             worker.start()
