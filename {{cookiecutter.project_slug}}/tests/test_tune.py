@@ -26,7 +26,11 @@ from {{ cookiecutter.module_name }}.config import (
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
 from {{ cookiecutter.module_name }}.storage import read_json
 from {{ cookiecutter.module_name }}.training.train import TrainingError, run_train
-from {{ cookiecutter.module_name }}.training.tune import TuningError, run_tune, study_name
+from {{ cookiecutter.module_name }}.training.tune import (
+    TuningError,
+    run_tune,
+    study_name,
+)
 
 SPACE = {
     "C": SearchDimension(type="float", low=0.001, high=100.0, log=True),
