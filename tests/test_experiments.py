@@ -104,9 +104,13 @@ def test_experiments_run_queue_compare_apply_tune_and_register_through_make(
         plain, tuned = found[queued[0]], found[queued[2]]
         assert plain["model"] != tuned["model"]
         table = run(["make", "experiments"], project, env={**os.environ, "COLUMNS": "300"})
-        assert all(f"[{name}]" in table.stdout for name in (single, *queued.values()))
+        rows = {name: line for name in found for line in table.stdout.splitlines() if name in line}
+        assert set(rows) == {single, *queued.values()}
         metric = tuned["params"]["evaluate"]["metric"]
         assert tuned["model"][metric] > plain["model"][metric]  # the search found a better C
+        shown = f"{plain['model'][metric]:.5g}"  # as DVC rounds it
+        assert shown in rows[queued[0]].split()
+        assert shown not in rows[queued[2]].split()
 
         # The best applied: its params, search results, model and metrics become the workspace's.
         run(["make", "experiment-apply", f"NAME={queued[2]}"], project)
