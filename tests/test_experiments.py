@@ -54,8 +54,8 @@ def test_the_exploration_notebook_runs_top_to_bottom_and_the_hook_strips_its_out
         executed.unlink(missing_ok=True)
 
 
-def experiments_by_c(project: Path) -> dict[float, dict[str, Any]]:
-    """The experiments DVC holds, by their model.params.C: name and model metrics."""
+def experiments(project: Path) -> dict[str, dict[str, Any]]:
+    """The experiments DVC holds, by name: their params and model metrics."""
     shown = json.loads(run([".venv/bin/dvc", "exp", "show", "--json"], project).stdout)
     found = {}
     for baseline in shown:
@@ -65,52 +65,92 @@ def experiments_by_c(project: Path) -> dict[float, dict[str, Any]]:
                 params = data.get("params", {}).get("params.yaml", {}).get("data", {})
                 metrics = data.get("metrics", {}).get("reports/metrics.json", {}).get("data", {})
                 if revision.get("name") and metrics:
-                    found[params["model"]["params"]["C"]] = {
-                        "name": revision["name"],
-                        "model": metrics["model"],
-                    }
+                    found[revision["name"]] = {"params": params, "model": metrics["model"]}
     return found
 
 
-def test_tune_queue_compare_and_apply_experiments_through_make(project: Path) -> None:
-    """A tuned variant, a resumed search, two queued variants compared, one applied.
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_experiments_run_queue_compare_apply_tune_and_register_through_make(
+    project: Path,
+) -> None:
+    """A variant run here; two queued (one with a search) and compared; the best applied,
+    its search rebuilt by make tune, committed and registered with its params.
 
     It commits the shared project (DVC experiments start from a commit) and puts it back
-    as it found it: no commit, no experiment, the original params, reports and model.
+    as it found it: no commit, tag, experiment or model store; its params, reports and model.
     """
     run(["git", "add", "-A"], project)
     run(["git", "commit", "--quiet", "--no-verify", "-m", "Baseline"], project)
+    baseline = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+    # Git without its hooks: the post-checkout hook's dvc checkout is not needed to undo.
+    git = ["git", "-c", "core.hooksPath=/dev/null"]
     try:
-        # One variant, tuning on: the tune stage searches and train fits the best params.
-        run(["make", "experiment", "SET=tune.trials=2 tune.cv_folds=2"], project)
-        best = json.loads((project / "reports/tune/best.json").read_text(encoding="utf-8"))
+        # One variant, in the workspace: a stricter gate, so only evaluate runs again.
+        run(["make", "experiment", "SET=evaluate.min_improvement=0.2"], project)
+        assert read_json(project / "reports/metrics.json")["gate"]["min_improvement"] == 0.2
+        run([*git, "checkout", "--", "."], project)
+
+        # Two variants queued and run by 2 workers: C=0.01 as set, and a 2-trial search.
+        grid = "SET=tune.trials=0,2 tune.cv_folds=2 model.params.C=0.01"
+        run(["make", "experiments-queue", grid, "JOBS=2"], project)
+        found = experiments(project)
+        gates = {name: e["params"]["evaluate"]["min_improvement"] for name, e in found.items()}
+        (single,) = [name for name, gate in gates.items() if gate == 0.2]
+        queued = {e["params"]["tune"]["trials"]: n for n, e in found.items() if n != single}
+        assert set(queued) == {0, 2}
+        plain, tuned = found[queued[0]], found[queued[2]]
+        assert plain["model"] != tuned["model"]
+        table = run(["make", "experiments"], project, env={**os.environ, "COLUMNS": "300"})
+        rows = {name: line for name in found for line in table.stdout.splitlines() if name in line}
+        assert set(rows) == {single, *queued.values()}
+        metric = tuned["params"]["evaluate"]["metric"]
+        assert tuned["model"][metric] > plain["model"][metric]  # the search found a better C
+        shown = f"{plain['model'][metric]:.5g}"  # as DVC rounds it
+        assert shown in rows[queued[0]].split()
+        assert shown not in rows[queued[2]].split()
+
+        # The best applied: its params, search results, model and metrics become the workspace's.
+        run(["make", "experiment-apply", f"NAME={queued[2]}"], project)
+        params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+        assert params["tune"]["trials"] == 2
+        best = read_json(project / "reports/tune/best.json")
         assert (best["enabled"], best["trials"]) == (True, 2)
-        metadata = json.loads((project / "models/metadata.json").read_text(encoding="utf-8"))
+        trials = (project / "reports/tune/trials.csv").read_bytes()
+        assert len(trials.splitlines()) == 1 + 2  # one row per trial: a DVC plot
+        metadata = read_json(project / "models/metadata.json")
         fitted = metadata["params"]["model"]["params"]
         assert {name: fitted[name] for name in best["params"]} == best["params"]
-        # make tune again resumes the study: it already holds its 2 trials, so none is added.
+        assert read_json(project / "reports/metrics.json")["model"] == tuned["model"]
+
+        # make tune runs the search again here (a new study: the queued one stayed in its
+        # copy of the project); the same seed gives the same trials and best params.
         run(["make", "tune"], project)
-        trials = (project / "reports/tune/trials.csv").read_text(encoding="utf-8").splitlines()
-        assert len(trials) == 1 + 2
-        run(["git", "checkout", "--", "."], project)  # back to the baseline's params
+        assert (project / "models/tune/study.db").is_file()
+        assert read_json(project / "reports/tune/best.json") == best
+        assert (project / "reports/tune/trials.csv").read_bytes() == trials
 
-        run(["make", "experiments-queue", "SET=model.params.C=0.01,10", "JOBS=2"], project)
-        variants = experiments_by_c(project)
-        assert {0.01, 10} <= set(variants)
-        assert variants[0.01]["model"] != variants[10]["model"]
-        table = run(["make", "experiments"], project, env={**os.environ, "COLUMNS": "300"})
-        assert variants[0.01]["name"] in table.stdout
-        assert variants[10]["name"] in table.stdout
-
-        run(["make", "experiment-apply", f"NAME={variants[10]['name']}"], project)
-        params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-        assert params["model"]["params"]["C"] == 10
-        metrics = json.loads((project / "reports/metrics.json").read_text(encoding="utf-8"))
-        assert metrics["model"] == variants[10]["model"]
+        # Committed and registered: the version carries the applied params and its commit.
+        run(["git", "add", "-A"], project)
+        run(["git", "commit", "--quiet", "--no-verify", "-m", "Tuned C"], project)
+        assert "Registered v1.0.0" in run(["make", "register"], project).stdout
+        version = read_json(project / "models/registry/versions/v1.0.0/metadata.json")
+        assert version["params"] == metadata["params"]
+        head = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+        assert version["lineage"]["git_commit"] == head
+        shown = run(["make", "metrics"], project).stdout  # what a newcomer reads next
+        assert "reports/metrics.json" in shown
+        assert "reports/tune/best.json" in shown
     finally:
-        run(["git", "checkout", "--", "."], project)
+        run([*git, "reset", "--quiet", "--hard", baseline], project)
         run([".venv/bin/dvc", "exp", "remove", "--all-commits"], project)
         run([".venv/bin/dvc", "queue", "remove", "--all"], project)
         shutil.rmtree(project / "models/tune", ignore_errors=True)
+        shutil.rmtree(project / "models/registry", ignore_errors=True)
+        tags = run(["git", "tag", "--list", "model*"], project).stdout.split()
+        if tags:
+            run(["git", "tag", "--delete", *tags], project)
         run(["git", "update-ref", "-d", "HEAD"], project)  # back to "no commit yet"
         run(["make", "train"], project)  # DVC's run cache restores the original model

@@ -6,6 +6,7 @@ dataset and estimator params.yaml names.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +16,21 @@ import pytest
 from pydantic import ValidationError
 
 from {{ cookiecutter.module_name }}.config import (
+    ENV_PREFIX,
     ModelSettings,
     SearchDimension,
     Settings,
     TuneSettings,
+    load_settings,
 )
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
 from {{ cookiecutter.module_name }}.storage import read_json
 from {{ cookiecutter.module_name }}.training.train import TrainingError, run_train
-from {{ cookiecutter.module_name }}.training.tune import TuningError, run_tune
+from {{ cookiecutter.module_name }}.training.tune import (
+    TuningError,
+    run_tune,
+    study_name,
+)
 
 SPACE = {
     "C": SearchDimension(type="float", low=0.001, high=100.0, log=True),
@@ -76,6 +83,7 @@ def test_a_tiny_search_finishes_and_the_same_seed_gives_the_same_trials(
     assert result["enabled"]
     assert result["trials"] == 4
     assert set(result["params"]) == set(SPACE)
+    assert (first / "study.db").is_file()  # no tune.storage: the local SQLite file
     run_tune(synthetic_settings(settings, second))  # a fresh study in another database
     assert read_json(first / "best.json") == read_json(second / "best.json")
     assert (first / "trials.csv").read_bytes() == (second / "trials.csv").read_bytes()
@@ -94,13 +102,48 @@ def test_the_trained_model_uses_the_best_params_and_keeps_the_others(
     assert model["max_iter"] == 500  # model.params outside the search space stay as set
 
 
-def test_a_second_run_resumes_the_study(settings: Settings, tmp_path: Path) -> None:
-    run_tune(synthetic_settings(settings, tmp_path, trials=3))
-    before = pd.read_csv(tmp_path / "trials.csv")
-    result = run_tune(synthetic_settings(settings, tmp_path, trials=5))
-    after = pd.read_csv(tmp_path / "trials.csv")
-    assert result["trials"] == 5
-    pd.testing.assert_frame_equal(after.iloc[:3], before)  # the first three are kept, not rerun
+def test_a_second_run_resumes_the_study_from_the_storage_url(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """tune.storage, set as the docs say (an environment variable), holds the study, and a
+    second run (here from another machine's project) goes on with its trials.
+
+    A SQLite URL in a temporary folder stands in for the PostgreSQL database several
+    machines would share: both are a SQLAlchemy URL that Optuna's storage opens alike.
+    """
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    url = f"sqlite:///{shared / 'optuna.db'}"
+    variable = {f"{ENV_PREFIX}__TUNE__STORAGE": url}
+    storage = load_settings(settings.root / "params.yaml", environ=variable).tune.storage
+    assert storage == url
+    first, second = tmp_path / "first", tmp_path / "second"  # two machines' projects
+    first.mkdir()
+    second.mkdir()
+    run_tune(synthetic_settings(settings, first, trials=2, storage=storage))
+    result = run_tune(synthetic_settings(settings, second, trials=3, storage=storage))
+    assert result["trials"] == 3  # the second machine went on with the first one's 2 trials
+    before, after = pd.read_csv(first / "trials.csv"), pd.read_csv(second / "trials.csv")
+    pd.testing.assert_frame_equal(after.iloc[:2], before)  # kept, not rerun
+    assert (shared / "optuna.db").is_file()
+    assert not (first / "study.db").exists()
+    assert not (second / "study.db").exists()
+    # Where the study is kept is not part of its name: a copy of it resumes anywhere.
+    assert study_name(synthetic_settings(settings, first)) == result["study"]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("psycopg") is not None,
+    reason="psycopg is installed: the URL would reach for a server instead",
+)
+def test_a_database_without_its_driver_is_named_with_the_package_to_install(
+    settings: Settings, tmp_path: Path
+) -> None:
+    url = "postgresql+psycopg://optuna:s3cret@db.invalid/optuna"
+    with pytest.raises(TuningError, match=r"psycopg\[binary\]") as raised:
+        run_tune(synthetic_settings(settings, tmp_path, storage=url))
+    assert "s3cret" not in str(raised.value)
+    assert "optuna:***@db.invalid" in str(raised.value)
 
 
 def test_tuning_off_writes_an_empty_result_and_train_uses_model_params(

@@ -73,7 +73,8 @@ def study_name(settings: Settings) -> str:
     options = settings.tune
     decisive = {
         "model": settings.model.model_dump(mode="json"),
-        "search": options.model_dump(mode="json", exclude={"trials", "timeout", "jobs"}),
+        # Where the study is kept does not change its trials: not part of its name.
+        "search": options.model_dump(mode="json", exclude={"trials", "timeout", "jobs", "storage"}),
         "metric": tune_metric(settings),
         "train_data": sha256_file(settings.paths.train_data),
     }
@@ -122,12 +123,23 @@ def cross_validated(
 
 
 def _storage(url: str) -> Any:
+    """Optuna's storage for ``url``; a database whose driver is missing is named, password
+    hidden, with the package to install."""
     import optuna
+    from sqlalchemy.engine import make_url
 
-    if url.startswith("sqlite"):
-        engine = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
+    sqlite = url.startswith("sqlite")
+    engine = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}} if sqlite else None
+    try:
         return optuna.storages.RDBStorage(url, engine_kwargs=engine)
-    return optuna.storages.RDBStorage(url)
+    except ImportError as error:
+        missing = getattr(error.__cause__, "name", None) or str(error)
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise TuningError(
+            f"tune.storage {shown} needs a database driver that is not installed "
+            f"({missing}): install it into .venv (for postgresql+psycopg:// URLs, the "
+            "psycopg[binary] package), or unset tune.storage to use the local SQLite file"
+        ) from None
 
 
 def _search(settings: Settings, url: str, name: str, worker: int) -> None:
