@@ -122,7 +122,7 @@ def test_a_folder_without_data_files_is_an_error_naming_it(tmp_path: Path) -> No
 def test_a_json_request_gets_the_training_label(value: object) -> None:
     records = [{"x": 1.0, "code": value}, {"x": 1.0, "code": None}]
     typed = parse_records(records, SCHEMA, ServingSettings())
-    assert typed["code"].tolist() == ["2", MISSING_CATEGORY]
+    assert typed["code"] == ["2", MISSING_CATEGORY]
 
 
 @pytest.mark.parametrize("gaps", [False, True])

@@ -14,7 +14,10 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.module_name }}.config import Settings
-from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.prediction.model import (
+    LoadedModel,
+    typed_frame,
+)
 from {{ cookiecutter.module_name }}.serving.validation import (
     RequestError,
     parse_records,
@@ -125,6 +128,6 @@ def test_request_rows_are_typed_exactly_as_in_training(
     records = [example_record, dict.fromkeys(example_record)]
     for name in model.schema.categorical:
         records.append({**example_record, name: 3})  # an integer label becomes "3"
-    served = parse_records(records, model.schema, trained.serving)
+    served = typed_frame(parse_records(records, model.schema, trained.serving), model.schema)
     generic = model.schema.coerce_features(pd.DataFrame.from_records(records))
     pd.testing.assert_frame_equal(served, generic)

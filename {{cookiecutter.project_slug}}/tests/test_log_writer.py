@@ -35,11 +35,8 @@ from {{ cookiecutter.module_name }}.prediction_log.writer import (
     Writer,
 )
 from {{ cookiecutter.module_name }}.schema import FeatureSchema
-from {{ cookiecutter.module_name }}.serving.requests import (
-    records_adapter,
-)
 from {{ cookiecutter.module_name }}.serving.validation import (
-    to_frame,
+    record_reader,
 )
 
 
@@ -170,11 +167,8 @@ def test_the_writer_types_records_exactly_as_request_validation_does(
         {**example_record, categorical: "3.0"},  # and as the text a float column gives
         {**example_record, "not_a_feature": [1, 2]},  # an extra column, ignored
     ]
-    validated = to_frame(records_adapter(schema, "ignore").validate_python(records), schema)
-    expected = {
-        name: [None if value != value else value for value in validated[name].tolist()]
-        for name in schema.features
-    }
+    reader = record_reader(schema, "ignore")
+    expected = reader.columns(reader.adapter.validate_python(records))
     columns = record_shape(schema).columns(records)
     assert columns == expected
     assert all(type(value) is float for value in columns[numeric] if value is not None)

@@ -25,7 +25,10 @@ from {{ cookiecutter.module_name }}.prediction.loader import (
     ModelLoadError,
     load_model,
 )
-from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.prediction.model import (
+    LoadedModel,
+    typed_frame,
+)
 from {{ cookiecutter.module_name }}.schema import (
     MISSING_CATEGORY,
     FeatureSchema,
@@ -129,6 +132,28 @@ def test_missing_and_unseen_values_in_requests_agree(
     assert_same_predictions(
         onnx_model.predict(rows), sklearn_model.predict(rows), trained.inference
     )
+
+
+def test_a_request_reaches_the_copy_as_its_dataframe_would(
+    onnx_model: LoadedModel, trained: Settings, example_record: dict
+) -> None:
+    """The server's fast path (validated columns straight into the copy's input arrays)
+    gives the same arrays, so the same answers, as the DataFrame scikit-learn gets."""
+    schema = onnx_model.schema
+    records = [example_record, dict.fromkeys(example_record)]
+    records += [{**example_record, name: None} for name in schema.features]
+    for value in ("never-seen", 3, 3.0, "3.0"):  # an unseen level; integer labels: "3"
+        records.append({**example_record, **dict.fromkeys(schema.categorical, value)})
+    columns = parse_records(records, schema, trained.serving)
+    frame = typed_frame(columns, schema)
+    copy = onnx_model.runtime_choice.onnx
+    assert copy is not None
+    fast, slow = copy.inputs(columns), copy.inputs(frame)
+    assert fast.keys() == slow.keys()
+    for name, array in fast.items():
+        assert (array.dtype, array.shape) == (slow[name].dtype, slow[name].shape), name
+        np.testing.assert_array_equal(array, slow[name])
+    assert onnx_model.predict(columns) == onnx_model.predict(frame)
 
 
 def test_batch_scoring_uses_the_onnx_copy_and_agrees(

@@ -37,6 +37,7 @@ from {{ cookiecutter.module_name }}.prediction.loader import (
 )
 from {{ cookiecutter.module_name }}.prediction.model import (
     LoadedModel,
+    typed_frame,
 )
 from {{ cookiecutter.module_name }}.registry.gate import (
     Comparison,
@@ -53,6 +54,9 @@ from {{ cookiecutter.module_name }}.scoring import (
 )
 from {{ cookiecutter.module_name }}.serving.app import (
     create_app,
+)
+from {{ cookiecutter.module_name }}.serving.validation import (
+    parse_records,
 )
 from {{ cookiecutter.module_name }}.storage import (
     read_json,
@@ -181,6 +185,23 @@ def test_predict_answers_a_number_per_record_without_probabilities(
     scrape = client.get("/metrics").get_data(as_text=True)
     assert "predicted_value_bucket" in scrape
     assert "predictions_total{" not in scrape  # no series per predicted value
+
+
+def test_a_request_gets_the_same_values_from_its_columns_and_its_dataframe(
+    regression: Settings,
+) -> None:
+    """The server hands the ONNX copy a request's validated columns, not a DataFrame."""
+    if read_json(regression.paths.metadata)["onnx"]["status"] != "passed":
+        pytest.skip("this regressor's ONNX copy is not served")
+    onnx = load_model(regression.paths.model, regression.paths.metadata, runtime="onnx")
+    records = [
+        {"a": 1.0, "b": 0.0, "level": "p"},
+        {"a": None, "b": 0.5, "level": "new"},  # a missing number, an unseen level
+        {"a": 2, "b": None, "level": None},
+        {"a": 1, "b": 1, "level": 7},  # an integer label
+    ]
+    columns = parse_records(records, onnx.schema, regression.serving)
+    assert onnx.predict(columns) == onnx.predict(typed_frame(columns, onnx.schema))
 
 
 def test_the_onnx_copy_passes_a_value_gate_or_says_why(

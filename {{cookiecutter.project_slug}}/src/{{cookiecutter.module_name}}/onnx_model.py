@@ -16,7 +16,9 @@ session is opened.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +33,11 @@ ONNX_STRING = "tensor(string)"
 ONNX_CODES = "tensor(int64)"
 LEVELS_SUFFIX = "__levels"  # a categorical input's distinct labels ...
 CODES_SUFFIX = "__codes"  # ... and each row's position among them
+
+
+# Rows typed by ``FeatureSchema.coerce_features``, or the same values as columns of plain
+# lists (numbers or None, string labels): what request validation gives, no DataFrame built.
+Features = pd.DataFrame | Mapping[str, Sequence[Any]]
 
 
 class OnnxModelError(ValueError):
@@ -92,32 +99,36 @@ class OnnxModel:
                 f"{path} has outputs {sorted(outputs)}; expected {' and '.join(sorted(expected))}"
             )
 
-    def inputs(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
-        """The arrays the copy takes, from rows typed by ``coerce_features``."""
+    def inputs(self, features: Features) -> dict[str, np.ndarray]:
+        """The arrays the copy takes, one per input in its dtype, from typed rows or columns.
+
+        A request's columns go straight into the arrays: building a pandas DataFrame for
+        them and reading it back was half a served record's own time (benchmarks/serving.py).
+        """
         arrays = {
-            name: features[column].to_numpy(dtype=np.float32).reshape(-1, 1)
+            name: np.asarray(features[column], dtype=np.float32).reshape(-1, 1)
             for column, name in self.numeric_names.items()
         }
         for column, (labels, codes) in self.categorical_names.items():
             if codes is None:
-                arrays[labels] = features[column].to_numpy(dtype=object).reshape(-1, 1)
+                arrays[labels] = np.asarray(features[column], dtype=object).reshape(-1, 1)
             else:
                 arrays[labels], positions = level_codes(features[column])
                 arrays[codes] = positions.astype(np.int64).reshape(-1, 1)
         return arrays
 
-    def probabilities(self, features: pd.DataFrame) -> np.ndarray:
+    def probabilities(self, features: Features) -> np.ndarray:
         """Class probabilities only (rows x classes, float32): the copy then skips making
         a label string per row, a fifth of its time on a batch chunk."""
         (probabilities,) = self.session.run([PROBABILITIES_OUTPUT], self.inputs(features))
         return np.asarray(probabilities)
 
-    def values(self, features: pd.DataFrame) -> np.ndarray:
+    def values(self, features: Features) -> np.ndarray:
         """A regressor's predicted values, one per row (float32)."""
         (values,) = self.session.run([VALUE_OUTPUT], self.inputs(features))
         return np.asarray(values).reshape(-1)
 
-    def predict(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, features: Features) -> tuple[np.ndarray, np.ndarray]:
         """Labels (one per row) and class probabilities (rows x classes, float32); for a
         regressor, its values and no probabilities (rows x 0)."""
         if self.schema.is_regression:
@@ -129,7 +140,7 @@ class OnnxModel:
         return np.asarray(labels).reshape(-1), np.asarray(probabilities)
 
 
-def level_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def level_codes(column: pd.Series | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """A categorical column's labels (object array) and each row's code into them.
 
     A pandas categorical without gaps (``coerce_features(categories=True)``, as a batch
@@ -137,12 +148,13 @@ def level_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     it is, one label per row with the codes 0, 1, 2...: hashing the rows to find their
     distinct labels cost a served request more than converting its strings (measured:
     0.41 against 0.33 ms for 1,000 rows, 0.118 against 0.109 ms for one). So a gap is
-    never given another row's label, but the rows must come from ``coerce_features``: a
-    missing value that reaches the copy is scored as an unseen label, not as
-    ``MISSING_CATEGORY`` (as with copies exported before the codes).
+    never given another row's label, but the labels must be made already (by
+    ``coerce_features`` or request validation): a missing value that reaches the copy is
+    scored as an unseen label, not as ``MISSING_CATEGORY`` (as with copies exported before
+    the codes).
     """
-    if isinstance(column.dtype, pd.CategoricalDtype):
+    if isinstance(column, pd.Series) and isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
         if not (codes < 0).any():
             return column.cat.categories.to_numpy(dtype=object), codes
-    return column.to_numpy(dtype=object), np.arange(len(column))
+    return np.asarray(column, dtype=object), np.arange(len(column))

@@ -7,11 +7,15 @@ that predicts (the server, the batch scorer, the registry's gate) takes it from 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from {{ cookiecutter.module_name }}.onnx_model import (
+    Features,
+)
 from {{ cookiecutter.module_name }}.prediction.engine import (
     SKLEARN_ONLY,
     RuntimeChoice,
@@ -55,36 +59,45 @@ class LoadedModel:
         """``classification`` or ``regression``, as the metadata's schema names it."""
         return "regression" if self.schema.is_regression else "classification"
 
-    def predict(self, features: pd.DataFrame) -> list[dict[str, Any]]:
-        """Predict typed feature rows: one label and class probabilities per row, or a
-        regressor's number (a float, no probabilities)."""
+    @cached_property
+    def class_labels(self) -> list[str] | None:
+        """The classes, as the keys of each row's probabilities (None: no probabilities)."""
+        if self.schema.is_regression or not hasattr(self.pipeline, "predict_proba"):
+            return None
+        return [str(label) for label in self.pipeline.classes_]
+
+    def predict(self, features: Features) -> list[dict[str, Any]]:
+        """Predict typed feature rows (or a request's validated columns): one label and
+        class probabilities per row, or a regressor's number (a float, no probabilities)."""
         if self.schema.is_regression:
             return [{"prediction": value} for value in self.values(features).tolist()]
-        has_probabilities = hasattr(self.pipeline, "predict_proba")
+        classes = self.class_labels
         if self.runtime_choice.onnx is not None:
             labels, probabilities = self.runtime_choice.onnx.predict(features)
         else:
             estimator, transformed = self._final_step(features)
             labels = estimator.predict(transformed)
-            probabilities = estimator.predict_proba(transformed) if has_probabilities else None
-        result = [{"prediction": str(label)} for label in labels]
-        if has_probabilities and probabilities is not None:
-            classes = [str(label) for label in self.pipeline.classes_]
-            rounded = np.round(np.asarray(probabilities, dtype=np.float64), 6).tolist()
-            for row, values in zip(result, rounded, strict=True):
-                row["probabilities"] = dict(zip(classes, values, strict=True))
-        return result
+            probabilities = estimator.predict_proba(transformed) if classes else None
+        names = [str(label) for label in np.asarray(labels).tolist()]  # Python, not numpy
+        if not classes or probabilities is None:
+            return [{"prediction": name} for name in names]
+        rounded = np.round(np.asarray(probabilities, dtype=np.float64), 6).tolist()
+        return [
+            {"prediction": name, "probabilities": dict(zip(classes, values, strict=True))}
+            for name, values in zip(names, rounded, strict=True)
+        ]
 
-    def values(self, features: pd.DataFrame) -> np.ndarray:
+    def values(self, features: Features) -> np.ndarray:
         """A regressor's predicted values (float64), from the engine in use."""
         if self.runtime_choice.onnx is not None:
             return self.runtime_choice.onnx.values(features).astype(np.float64)
         estimator, transformed = self._final_step(features)
         return np.asarray(estimator.predict(transformed), dtype=np.float64).reshape(-1)
 
-    def _final_step(self, features: pd.DataFrame) -> tuple[Any, Any]:
+    def _final_step(self, features: Features) -> tuple[Any, Any]:
         """The final estimator and its input: a Pipeline's transforms run once, not once
         for labels and again for probabilities (they are most of a prediction's cost)."""
+        features = typed_frame(features, self.schema)
         steps = getattr(self.pipeline, "steps", None)
         if not steps or len(steps) < 2:
             return self.pipeline, features
@@ -96,3 +109,18 @@ class LoadedModel:
         if not finite.all():
             raise UnscorableRowsError(np.flatnonzero(~finite).tolist())
         return steps[-1][1], transformed
+
+
+def typed_frame(features: Features, schema: FeatureSchema) -> pd.DataFrame:
+    """The rows ``schema.coerce_features`` would give, from a request's validated columns
+    (numbers or None, string labels): scikit-learn takes a DataFrame. Frames pass as
+    they are."""
+    if isinstance(features, pd.DataFrame):
+        return features
+    columns: dict[str, Any] = {}
+    for name in schema.features:
+        if name in schema.numeric:
+            columns[name] = np.array(features[name], dtype="float64")  # None becomes NaN
+        else:  # a Series, not an array: pandas would infer its string dtype from an array
+            columns[name] = pd.Series(features[name], dtype=object)
+    return pd.DataFrame(columns)

@@ -67,8 +67,8 @@ class WriterSetup:
 class RecordShape:
     """What the writer needs of a model version's feature schema, as plain data: the
     worker validated every body it hands over, so the writer only picks each record's
-    values and types them as validation did (checked against ``validation.to_frame`` by
-    the tests), without pandas, pydantic or the settings."""
+    values and types them as validation did (checked against ``validation.parse_records``
+    by the tests), without pandas, pydantic or the settings."""
 
     features: tuple[str, ...]
     numeric: frozenset[str]

@@ -63,7 +63,7 @@ def read_json_body(limits: ServingSettings) -> Any:
             f"(got {request.mimetype or 'none'!r})",
         )
     body = read_body(limits.max_body_bytes)
-    if not body.strip():
+    if not body or body.isspace():  # isspace: no copy of a large body, unlike strip
         raise RequestError(400, "empty_body", "the request body is empty: send JSON records")
     try:
         return json.loads(body)
@@ -137,12 +137,7 @@ def predict() -> Any:
         raise RequestError(
             422, "unpredictable", f"the model cannot score these records: {error}"
         ) from None
-    extreme = [
-        index
-        for index, row in enumerate(predictions)
-        if not all(math.isfinite(p) for p in row.get("probabilities", {}).values())
-        or (isinstance(row["prediction"], float) and not math.isfinite(row["prediction"]))
-    ]
+    extreme = not_finite(predictions)
     if extreme:
         raise RequestError(
             422,
@@ -160,6 +155,17 @@ def predict() -> Any:
     response = jsonify(model_version=model.version, request_id=request_key, predictions=predictions)
     response.headers[REQUEST_ID_HEADER] = request_key
     return response
+
+
+def not_finite(predictions: list[dict[str, Any]]) -> list[int]:
+    """The rows whose probabilities or predicted value are not all finite. One sum per
+    row: NaN and infinity carry through it, and probabilities cannot overflow it."""
+    return [
+        index
+        for index, row in enumerate(predictions)
+        if not math.isfinite(sum(row.get("probabilities", {}).values()))
+        or (isinstance(row["prediction"], float) and not math.isfinite(row["prediction"]))
+    ]
 
 
 @api.get("/health/live")

@@ -89,6 +89,17 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self._series: dict[tuple[Any, ...], Any] = {}
+
+    def series(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once: prometheus_client checks the label
+        values and takes a lock on every call, a measurable share of a 1-record request.
+        Label values are bounded (routes, methods, statuses, classes), so is this."""
+        key = (id(metric), *labels)
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = metric.labels(*labels)
+        return found
 
     def count_predictions(self, predictions: list[dict[str, Any]]) -> None:
         """Add one to each predicted class's counter per record; a regressor's values
@@ -106,7 +117,7 @@ class Metrics:
                 self.predicted_values.observe(value)
             return
         for label, count in Tally(labels).items():
-            self.predictions.labels(label).inc(count)
+            self.series(self.predictions, label).inc(count)
 
     def count_log_error(self, reason: str, records: int) -> None:
         """Records answered but not written to the prediction log, and why."""
@@ -144,9 +155,9 @@ def install_metrics(app: Flask) -> Metrics:
         # The route's pattern, not the raw path: unknown URLs must not add label values.
         endpoint = request.url_rule.rule if request.url_rule else UNMATCHED
         method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
-        metrics.requests.labels(endpoint, method, str(response.status_code)).inc()
+        metrics.series(metrics.requests, endpoint, method, str(response.status_code)).inc()
         if started is not None:
-            metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+            metrics.series(metrics.latency, endpoint).observe(time.perf_counter() - started)
         if response.status_code >= 400:
             body = response.get_json(silent=True) if response.is_json else None
             error = body.get("error") if isinstance(body, dict) else None

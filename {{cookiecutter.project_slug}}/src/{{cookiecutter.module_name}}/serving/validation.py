@@ -1,20 +1,21 @@
-"""Turn a JSON request body into typed feature rows, or a 4xx error naming the problem."""
+"""Turn a JSON request body into typed feature columns, or a 4xx error naming the problem."""
 
 from __future__ import annotations
 
 import reprlib
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from {{ cookiecutter.module_name }}.config import ServingSettings
 from {{ cookiecutter.module_name }}.schema import (
     FeatureSchema,
     category_label,
 )
-from {{ cookiecutter.module_name }}.serving.requests import records_adapter
+from {{ cookiecutter.module_name }}.serving.requests import (
+    ExtraPolicy,
+    records_adapter,
+)
 
 # Problems listed in one error's detail; the rest are counted.
 MAX_PROBLEMS = 5
@@ -37,12 +38,17 @@ class RequestError(ValueError):
         return {"error": self.error, "detail": self.detail}
 
 
-def parse_records(payload: Any, schema: FeatureSchema, limits: ServingSettings) -> pd.DataFrame:
-    """Validate one record or a list of records; return them as typed feature rows.
+def parse_records(
+    payload: Any, schema: FeatureSchema, limits: ServingSettings
+) -> dict[str, list[Any]]:
+    """Validate one record or a list of records; return their values column by column.
 
     Checks, in order: shape (object or non-empty list), batch size, then every record
     against the request model built from the schema (required columns, extra columns per
     ``serving.extra_columns``, each value's type). Errors name the record and the column.
+    The columns hold what ``schema.coerce_features`` would give: numbers (None when
+    missing) and string labels (``MISSING_CATEGORY`` when missing); the model takes them
+    as they are (``LoadedModel.predict``).
     """
     records = [payload] if isinstance(payload, dict) else payload
     if not isinstance(records, list):
@@ -58,37 +64,51 @@ def parse_records(payload: Any, schema: FeatureSchema, limits: ServingSettings) 
             f"{len(records)} records sent; at most {limits.max_batch_size} per request "
             "(serving.max_batch_size)",
         )
+    reader = record_reader(schema, limits.extra_columns)
     try:
-        validated = records_adapter(schema, limits.extra_columns).validate_python(records)
+        validated = reader.adapter.validate_python(records)
     except ValidationError as error:
         raise describe(error, schema) from None
-    return to_frame(validated, schema)
+    return reader.columns(validated)
 
 
-def to_frame(records: list[Any], schema: FeatureSchema) -> pd.DataFrame:
-    """Validated records as the typed rows ``schema.coerce_features`` would give.
+class RecordReader:
+    """The request model of one schema and the columns of the records it validated.
 
-    The request model already guarantees each value's type, so this builds the columns
-    directly: several times faster than the generic path, for the same dtypes and labels.
+    Built once per schema and policy (``record_reader``), not per request.
     """
-    rows = [record.__dict__ for record in records]  # field values, without copying
-    columns: dict[str, Any] = {}
-    for index, name in enumerate(schema.features):
-        values = [row[f"f{index}"] for row in rows]
-        if name in schema.numeric:
-            columns[name] = np.array(
-                [np.nan if value is None else value for value in values], dtype="float64"
-            )
-        else:
-            # A Series, not an array: pandas would infer its string dtype from an array.
-            columns[name] = pd.Series(
-                [
-                    value if type(value) is str and "." not in value else category_label(value)
-                    for value in values
-                ],
-                dtype=object,
-            )
-    return pd.DataFrame(columns)
+
+    def __init__(self, schema: FeatureSchema, extra_columns: ExtraPolicy) -> None:
+        self.schema = schema  # kept alive: the cache below is keyed by its id
+        self.adapter: TypeAdapter[Any] = records_adapter(schema, extra_columns)
+        self.numeric, self.categorical = schema.numeric, schema.categorical
+
+    def columns(self, records: list[dict[str, Any]]) -> dict[str, list[Any]]:
+        """The validated records' values per column, in schema order: numbers as they are
+        (None when missing), categorical values as their labels (``category_label``;
+        plain text, the usual value, is its own label)."""
+        columns = {name: [record[name] for record in records] for name in self.numeric}
+        for name in self.categorical:
+            values = [record[name] for record in records]
+            columns[name] = [
+                value if type(value) is str and "." not in value else category_label(value)
+                for value in values
+            ]
+        return columns
+
+
+_READERS: dict[tuple[int, str], RecordReader] = {}
+
+
+def record_reader(schema: FeatureSchema, extra_columns: ExtraPolicy) -> RecordReader:
+    """The reader for ``schema`` (a served model's, the same object every request)."""
+    key = (id(schema), extra_columns)
+    reader = _READERS.get(key)
+    if reader is None or reader.schema is not schema:
+        if len(_READERS) >= 8:  # models swapped in over a long life: keep the last few
+            _READERS.clear()
+        reader = _READERS[key] = RecordReader(schema, extra_columns)
+    return reader
 
 
 def describe(error: ValidationError, schema: FeatureSchema) -> RequestError:
