@@ -4,14 +4,13 @@ served, promoted model with the project's whole `make test` green.
 The data are small copies committed under tests/data (sources and licences in
 tests/data/README.md): nothing is downloaded. Slow: each dataset gets a baked project of
 its own, set up with `make setup` as a new user would. The binary one is baked with the
-non-default answers (no CI, no Docker, no DVC remote, a proprietary licence) in a folder
-that is already a git repository, and also runs `make lint` and `make hooks`, so the
-whole user path runs on both ends of the options.
+non-default answers (no CI, no Docker, no DVC remote, a proprietary licence), is a git
+repository before `make setup`, and also runs `make lint` and `make hooks`, so the whole
+user path runs on both ends of the options.
 
-The three journeys run at the same time, one thread driving each project's `make`: most
-of a project's suite waits on servers and child processes, so on two cores the three
-take little longer than the slowest alone (under pytest-xdist its workers spread them
-instead). Each test reports its own journey, with the time of every step.
+The three are independent tests (no shared fixture), so pytest-xdist (`-n auto` in
+pyproject.toml) runs them on separate workers. Each reports its journey with the time of
+every step (`-rP` shows it; a failure shows the steps so far).
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,45 +160,14 @@ def _journey(dataset: Dataset, trip: Journey) -> Journey:
     return trip
 
 
-class Journeys:
-    """Each dataset's journey in a thread of its own, started once."""
-
-    def __init__(self, folders: pytest.TempPathFactory) -> None:
-        self.folders = folders
-        self.pool = ThreadPoolExecutor(max_workers=len(DATASETS))
-        self.started: dict[str, Future[Journey]] = {}
-
-    def start(self, name: str) -> Future[Journey]:
-        """Bake the project here (cookiecutter changes the working directory: one bake at
-        a time), then run the journey in its thread."""
-        if name not in self.started:
-            dataset = DATASETS[name]
-            project = bake(self.folders.mktemp(name), **dataset.answers)
-            if dataset.answers:  # already a git repository: make setup keeps it
-                run(["git", "init", "--quiet"], project)
-            self.started[name] = self.pool.submit(journey, dataset, project)
-        return self.started[name]
-
-
-@pytest.fixture(scope="module")
-def journeys(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Journeys]:
-    """The selected datasets' journeys, all started at once; under pytest-xdist, which
-    spreads the tests over its workers, each test starts only its own."""
-    started = Journeys(tmp_path_factory)
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        for item in request.session.items:
-            if item.module is request.module and hasattr(item, "callspec"):
-                started.start(item.callspec.params["name"])
-    yield started
-    started.pool.shutdown(wait=True)
-
-
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_adopt_train_test_promote_and_serve_a_real_dataset(
-    journeys: Journeys, name: str, record_property: Any
+    tmp_path: Path, name: str, record_property: Any
 ) -> None:
-    trip = journeys.start(name).result()
+    dataset = DATASETS[name]
+    project = bake(tmp_path, **dataset.answers)
+    if dataset.answers:  # already a git repository: make setup keeps it
+        run(["git", "init", "--quiet"], project)
+    trip = journey(dataset, project)
     record_property("steps", trip.report())
     print(f"{name}: {trip.report()}")
