@@ -58,7 +58,7 @@ DATASETS = {
 
 @dataclass
 class Journey:
-    """One dataset's steps: (step, seconds) in order, and the last step's output."""
+    """One dataset's project and the steps it went through: (step, seconds), in order."""
 
     project: Path
     steps: list[tuple[str, float]] = field(default_factory=list)
