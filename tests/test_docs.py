@@ -166,7 +166,7 @@ OPERATIONS_PAGES = ("monitoring", "registry", "batch")
 # Each make target those pages show -> the test file that runs it for real, and the text of
 # that run in it (so deleting the run fails here too).
 RUN_BY = {
-    "adopt": ("test_datasets.py", 'make(project, "adopt", f"DATA={data}"'),
+    "adopt": ("test_datasets.py", 'trip.make("adopt", f"DATA={data}"'),
     "demo": ("test_end_to_end.py", 'run(["make", "demo"]'),
     "drift": ("test_end_to_end.py", '["make", "drift", "NOTIFY=1", *logs]'),
     "drift-check": ("test_end_to_end.py", 'for target in ("drift-check", '),

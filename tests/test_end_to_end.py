@@ -27,11 +27,9 @@ from typing import IO, Any
 
 import pytest
 import yaml
-from helpers import AWKWARD, DEFAULT_MODULE, TEMPLATE, bake, free_port, run
+from helpers import AWKWARD, DEFAULT_MODULE, bake, free_port, run
 
 pytestmark = pytest.mark.slow
-
-RAW_PENGUINS = TEMPLATE / "tests/data/penguins_raw.csv"
 
 
 def http(
@@ -302,43 +300,6 @@ def test_demo_target_serves_and_stops(project: Path) -> None:
     assert "HTTP 200" in output
     assert '"model_version"' in output
     assert "make serve" in output
-
-
-def test_own_csv_needs_only_params_changes(tmp_path: Path) -> None:
-    """A different real CSV (other column names, binary target, gaps) trains and serves.
-
-    This bake also takes the non-default optional answers (no CI, no Docker, no DVC
-    remote, proprietary licence), so the full user path runs on both ends of the options.
-    """
-    other = bake(tmp_path, ci="none", docker="no", dvc_remote="none", license="Proprietary")
-    run(["git", "init", "--quiet"], other)
-    run(["make", "setup"], other)
-    shutil.copy(RAW_PENGUINS, other / "data/raw/penguins_raw.csv")
-    params = yaml.safe_load((other / "params.yaml").read_text(encoding="utf-8"))
-    params["paths"]["raw_data"] = "data/raw/penguins_raw.csv"
-    params["data"]["na_values"] = ["NA", "", "."]
-    params["schema"] = {
-        "target": "Sex",
-        "numeric": [
-            "Culmen Length (mm)",
-            "Culmen Depth (mm)",
-            "Flipper Length (mm)",
-            "Body Mass (g)",
-            "Delta 15 N (o/oo)",
-            "Delta 13 C (o/oo)",
-        ],
-        "categorical": ["Species", "Island", "Clutch Completion"],
-    }
-    (other / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
-    run(["make", "train"], other)
-    metadata = json.loads((other / "models/metadata.json").read_text(encoding="utf-8"))
-    assert metadata["classes"] == ["FEMALE", "MALE"]
-    run(["make", "test"], other)
-    run(["make", "lint"], other)
-    run(["git", "add", "--all"], other)
-    assert "Failed" not in run(["make", "hooks"], other).stdout
-    output = run(["make", "demo"], other, timeout=300).stdout
-    assert "HTTP 200" in output
 
 
 def test_awkward_answers_import_and_load_their_settings(project: Path, tmp_path: Path) -> None:

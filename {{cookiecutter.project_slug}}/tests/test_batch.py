@@ -44,6 +44,7 @@ from {{ cookiecutter.module_name }}.config import (
 )
 from {{ cookiecutter.module_name }}.prediction.loader import load_model
 from {{ cookiecutter.module_name }}.prediction.model import LoadedModel
+from {{ cookiecutter.module_name }}.schema import FeatureSchema
 from {{ cookiecutter.module_name }}.serving.validation import (
     RequestError,
     parse_records,
@@ -53,6 +54,7 @@ from {{ cookiecutter.module_name }}.training.data import (
     read_raw,
 )
 from {{ cookiecutter.module_name }}.training.train import build_pipeline
+from test_regression import synthetic_frame
 
 
 @pytest.fixture(scope="module")
@@ -500,6 +502,39 @@ def test_sklearn_scoring_is_exactly_predict_and_predict_proba(
         assert np.array_equal(column, probabilities[:, position].round(PROBABILITY_DECIMALS))
     if classes == 2:  # the one-score case: both labels must actually occur
         assert set(expected) == set(model.metadata["classes"])
+
+
+@pytest.mark.parametrize(
+    ("estimator", "params"),
+    [
+        ("sklearn.linear_model.Ridge", {}),
+        ("sklearn.tree.DecisionTreeRegressor", {"random_state": 0}),
+    ],
+    ids=["ridge", "tree"],
+)
+def test_sklearn_scoring_of_a_regressor_is_exactly_predict(
+    trained: Settings, estimator: str, params: dict
+) -> None:
+    """A regressor's prediction column equals ``pipeline.predict`` as float64, value for
+    value, on rows read as a CSV's text (synthetic data: any project has a regressor)."""
+    frame = synthetic_frame()
+    schema = FeatureSchema(
+        target="y", task="regression", numeric=("a", "b"), categorical=("level",)
+    )
+    options = trained.model.model_copy(update={"estimator": estimator, "params": params})
+    pipeline = build_pipeline(
+        trained.model_copy(update={"feature_schema": schema, "model": options})
+    )
+    pipeline.fit(schema.coerce_features(frame), frame["y"])
+    model = LoadedModel(pipeline=pipeline, metadata={"version": "test"}, schema=schema)
+    rows = pd.read_csv(io.StringIO(frame.drop(columns="y").to_csv(index=False)), dtype=str)
+    result = score_chunk(model, rows)
+    assert result.errors.empty
+    expected = np.asarray(pipeline.predict(schema.coerce_features(rows)), dtype=np.float64)
+    scored = result.predictions["prediction"].to_numpy()
+    assert scored.dtype == np.float64
+    assert np.array_equal(scored, expected)
+    assert len(np.unique(expected)) > 1  # a constant would pass whatever the rows were
 
 
 def test_onnx_scoring_gives_the_copys_own_labels(trained: Settings, raw: pd.DataFrame) -> None:

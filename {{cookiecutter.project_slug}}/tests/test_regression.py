@@ -274,6 +274,34 @@ def test_live_scores_of_a_regressor_use_regression_metrics(
     assert entry["degraded"] is degraded
 
 
+def test_live_scores_of_a_version_with_no_metadata_take_the_estimators_task(
+    regression: Settings,
+) -> None:
+    """A logged version whose metadata is gone is scored as params.yaml's estimator
+    trains (a regressor here, schema.task unset): numbers, regression metrics, no verdict."""
+    assert regression.feature_schema.task is None
+    predicted = np.linspace(-5.0, 10.0, 20)
+    meta = pd.DataFrame(
+        {
+            "time": pd.Timestamp("2026-01-01", tz="UTC"),
+            "request_id": [f"r{i}" for i in range(20)],
+            "record": 0,
+            "model_version": "gone0123abcd",
+            "prediction": [str(value) for value in predicted],
+        }
+    )
+    records = LoggedRecords(meta, pd.DataFrame(index=meta.index))
+    labels = pd.DataFrame(
+        {"request_id": meta["request_id"], "record": 0, "label": (predicted + 1.5).astype(str)}
+    )
+    report = live_scores(regression, labels, records)
+    entry = report["versions"]["gone0123abcd"]
+    assert entry["task"] == "regression"
+    assert entry["live"]["mean_absolute_error"] == pytest.approx(1.5)
+    assert entry["training"] == {}
+    assert report["compared"] == 0
+
+
 def test_metric_direction_comes_from_scikit_learn() -> None:
     assert all(greater_is_better(name) for name in CLASSIFICATION_METRICS)
     assert greater_is_better("r2")

@@ -8,6 +8,7 @@ says an error is better when lower), so a gate never has to be told.
 
 from __future__ import annotations
 
+import importlib
 from functools import cache
 from typing import Any
 
@@ -48,6 +49,25 @@ def task_of(estimator: Any) -> str | None:
     if is_regressor(estimator):
         return REGRESSION
     return None
+
+
+def estimator_class(path: str) -> type:
+    """The class a dotted path such as ``sklearn.linear_model.Ridge`` names; ImportError,
+    AttributeError or ValueError when it names none."""
+    module_name, _, class_name = path.rpartition(".")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def configured_task(estimator: str, declared: str | None = None) -> str | None:
+    """The task params.yaml asks for: ``schema.task`` when set (``train`` refuses one that
+    differs from the estimator's), else what ``model.estimator`` does; None when it names
+    no classifier or regressor. Training, adopt and monitoring all decide with this."""
+    if declared is not None:
+        return declared
+    try:
+        return task_of(estimator_class(estimator)())
+    except (ImportError, AttributeError, ValueError, TypeError):
+        return None
 
 
 @cache

@@ -32,6 +32,7 @@ from {{ cookiecutter.module_name }}.schema import category_labels
 from {{ cookiecutter.module_name }}.scoring import (
     CLASSIFICATION,
     REGRESSION,
+    configured_task,
     greater_is_better,
     improvement,
     score,
@@ -187,13 +188,13 @@ def _live(rows: pd.DataFrame, task: str, metric: str) -> dict[str, float]:
 
 
 def _training_metrics(settings: Settings, version: str) -> tuple[str, dict[str, float], str]:
-    """(the version's store name, its test-split metrics at training, its task); the name
-    as logged, no metrics and params.yaml's task (else classification) if its metadata is
-    gone."""
+    """(the version's store name, its test-split metrics at training, its task); if its
+    metadata is gone: the name as logged, no metrics and the task params.yaml trains."""
     try:
         metadata, _ = version_metadata(settings, version)
     except MonitoringError:
-        return version, {}, settings.feature_schema.task or CLASSIFICATION
+        task = configured_task(settings.model.estimator, settings.feature_schema.task)
+        return version, {}, task or CLASSIFICATION
     metrics = dict((metadata.get("metrics") or {}).get("model") or {})
-    task = metadata.get("task") or CLASSIFICATION
+    task = metadata.get("task") or CLASSIFICATION  # metadata from before tasks: a classifier
     return str(metadata.get("version", version)), metrics, task

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import importlib
 import io
 import shutil
 import subprocess
@@ -20,12 +19,14 @@ from typing import Any
 
 import pandas as pd
 from ruamel.yaml import YAML
-from sklearn.base import is_regressor
 
 from {{ cookiecutter.module_name }}.config import (
     ConfigError,
     DataSettings,
     default_params_path,
+)
+from {{ cookiecutter.module_name }}.scoring import (
+    configured_task,
 )
 from {{ cookiecutter.module_name }}.storage import atomic_write
 from {{ cookiecutter.module_name }}.training.data import (
@@ -92,16 +93,6 @@ def read_dataset(path: Path, options: DataSettings) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
-def estimator_task(name: str) -> str | None:
-    """ "regression" or "classification" for an estimator's dotted name (None: unknown)."""
-    module, _, attribute = str(name).rpartition(".")
-    try:
-        estimator = getattr(importlib.import_module(module), attribute)()
-    except (ImportError, AttributeError, ValueError, TypeError):
-        return None
-    return "regression" if is_regressor(estimator) else "classification"
-
-
 def propose(params: Any, inference: Inference, raw_data: str) -> list[str]:
     """Change the round-trip ``params`` in place for ``inference``; return notes on the model."""
     params["paths"]["raw_data"] = raw_data
@@ -118,7 +109,7 @@ def propose(params: Any, inference: Inference, raw_data: str) -> list[str]:
     model, evaluate = params["model"], params["evaluate"]
     defaults = DEFAULTS[inference.task]
     notes = []
-    if estimator_task(model["estimator"]) == inference.task:
+    if configured_task(str(model["estimator"])) == inference.task:
         notes.append(f"model: {model['estimator']} (kept: it fits a {inference.task})")
     else:
         notes.append(f"model: {defaults['estimator']} (a {inference.task} needs one)")

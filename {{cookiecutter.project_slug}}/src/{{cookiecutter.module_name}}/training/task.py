@@ -8,8 +8,6 @@ says what to change in params.yaml, before any fitting.
 
 from __future__ import annotations
 
-import importlib
-
 import pandas as pd
 from sklearn.base import BaseEstimator
 
@@ -24,6 +22,7 @@ from {{ cookiecutter.module_name }}.scoring import (
     REGRESSION,
     MetricError,
     check_metric,
+    estimator_class,
     task_of,
 )
 
@@ -47,16 +46,15 @@ class TaskError(TrainingError):
 
 def build_estimator(options: ModelSettings) -> BaseEstimator:
     """Instantiate ``model.estimator`` (a dotted path) with ``model.params``."""
-    module_name, _, class_name = options.estimator.rpartition(".")
     try:
-        estimator_class = getattr(importlib.import_module(module_name), class_name)
+        chosen = estimator_class(options.estimator)
     except (ImportError, AttributeError, ValueError):
         raise TrainingError(
             f"model.estimator {options.estimator!r} cannot be imported: give a dotted path "
             "such as sklearn.ensemble.RandomForestClassifier or sklearn.linear_model.Ridge"
         ) from None
     try:
-        estimator = estimator_class(**options.params)
+        estimator = chosen(**options.params)
     except TypeError as error:
         raise TrainingError(f"model.params do not fit {options.estimator}: {error}") from None
     return estimator
