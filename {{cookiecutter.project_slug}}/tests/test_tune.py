@@ -7,6 +7,7 @@ dataset and estimator params.yaml names.
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from {{ cookiecutter.module_name }}.training.tune import (
     run_tune,
     study_name,
 )
+from {{ cookiecutter.module_name }}.training.tune_steps import log_trial_steps
 
 SPACE = {
     "C": SearchDimension(type="float", low=0.001, high=100.0, log=True),
@@ -126,6 +128,22 @@ def test_each_trial_is_one_dvclive_step_with_the_values_of_trials_csv(
     assert summary["step"] == trials["trial"].iloc[-1]
     assert summary["best"] == pytest.approx(trials["best"].iloc[-1], abs=1e-9)
     assert not list((tmp_path / "live").glob("report.*"))  # no report, nothing to diff
+
+
+def test_steps_are_written_in_a_repository_without_a_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subprocess.run(["git", "init", "--quiet", str(tmp_path)], check=True)  # a fresh project
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DVC_STUDIO_TOKEN", "not-a-token")  # Studio stays off all the same
+    table = pd.DataFrame(
+        {"trial": [0, 1], "state": ["complete", "fail"], "value": [0.5, None], "best": [0.5, 0.5]}
+    )
+    log_trial_steps(table, "r2", tmp_path / "live")
+    values = pd.read_csv(tmp_path / "live" / "plots" / "metrics" / "r2.tsv", sep="\t")
+    assert list(values["step"]) == [0]  # the failed trial has no value
+    assert read_json(tmp_path / "live" / "metrics.json") == {"r2": 0.5, "best": 0.5, "step": 1}
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".git", "live"]  # no .dvc
 
 
 def test_the_trained_model_uses_the_best_params_and_keeps_the_others(

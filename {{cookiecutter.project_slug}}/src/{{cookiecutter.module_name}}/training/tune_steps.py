@@ -3,9 +3,9 @@
 Written from the trials table once the study ends, in the main process: parallel trials run
 in other processes, and one writer keeps the steps in trial order. Step ``n`` is trial
 ``n``; a trial that failed has no value, so its step is missing from the value's plot.
-Nothing here reaches the network (DVC Studio is kept offline) and nothing differs between
-two runs with the same seed: no timestamps, no report, no dvc.yaml edits (the ``tune``
-stage declares the folder).
+DVCLive's own git and DVC hooks are off, nothing here reaches the network (DVC Studio is
+kept offline) and nothing differs between two runs with the same seed: no timestamps, no
+report, no dvc.yaml edits (the ``tune`` stage declares the folder).
 """
 
 from __future__ import annotations
@@ -65,9 +65,17 @@ def log_trial_steps(table: pd.DataFrame, metric: str, folder: Path) -> None:
     The folder's metrics.json is the last step's, plots/metrics/ holds every step."""
     from dvclive import Live
 
+    class StepsOnly(Live):
+        """DVCLive without its git and DVC hooks, which the stage does not need (no
+        experiment to save, no dvc.yaml to write) and which fail in a repository with no
+        commit yet (a fresh project's first ``make train``)."""
+
+        def _init_dvc(self) -> None:
+            return None
+
     folder.mkdir(parents=True, exist_ok=True)
     options = {"report": None, "save_dvc_exp": False, "dvcyaml": False, "monitor_system": False}
-    with _offline(), Live(str(folder), **options) as live:
+    with _offline(), StepsOnly(str(folder), **options) as live:
         for row in table.round(6).to_dict("records"):
             live.step = int(row["trial"])
             for name, value in row.items():
