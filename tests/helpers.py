@@ -216,6 +216,7 @@ def expected_tree(
                 "training/task",
                 "training/train",
                 "training/tune",
+                "training/tune_steps",
             )
         ],
         *[

@@ -120,7 +120,7 @@ def test_serve_requirements_exclude_training_tools(default_project: Path) -> Non
         if "==" in line and not line.startswith(" ")
     }
     assert {"flask", "gunicorn", "scikit-learn", "skops"} <= pinned
-    assert not pinned & {"dvc", "gto", "pytest", "ruff", "import-linter"}
+    assert not pinned & {"dvc", "gto", "pytest", "ruff", "import-linter", "optuna", "dvclive"}
     for name in ("serve", "train", "dev"):
         text = (default_project / f"requirements/{name}.txt").read_text(encoding="utf-8")
         requirements = [line for line in text.splitlines() if line and line[0].isalpha()]

@@ -69,6 +69,15 @@ def experiments(project: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by its relative path, with its content."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -120,6 +129,8 @@ def test_experiments_run_queue_compare_apply_tune_and_register_through_make(
         assert (best["enabled"], best["trials"]) == (True, 2)
         trials = (project / "reports/tune/trials.csv").read_bytes()
         assert len(trials.splitlines()) == 1 + 2  # one row per trial: a DVC plot
+        live = folder_bytes(project / "reports/tune/live")  # each trial as a DVCLive step
+        assert len(live[f"plots/metrics/{best['metric']}.tsv"].splitlines()) == 1 + 2
         metadata = read_json(project / "models/metadata.json")
         fitted = metadata["params"]["model"]["params"]
         assert {name: fitted[name] for name in best["params"]} == best["params"]
@@ -131,6 +142,11 @@ def test_experiments_run_queue_compare_apply_tune_and_register_through_make(
         assert (project / "models/tune/study.db").is_file()
         assert read_json(project / "reports/tune/best.json") == best
         assert (project / "reports/tune/trials.csv").read_bytes() == trials
+        assert folder_bytes(project / "reports/tune/live") == live  # no timestamps
+        # docs/experiments.md: the trials, one plot per metric, in dvc_plots/index.html.
+        run([".venv/bin/dvc", "plots", "show", "reports/tune/live/plots/metrics"], project)
+        page = (project / "dvc_plots/index.html").read_text(encoding="utf-8")
+        assert f"reports/tune/live/plots/metrics/{best['metric']}.tsv" in page
 
         # Committed and registered: the version carries the applied params and its commit.
         run(["git", "add", "-A"], project)
@@ -143,11 +159,13 @@ def test_experiments_run_queue_compare_apply_tune_and_register_through_make(
         shown = run(["make", "metrics"], project).stdout  # what a newcomer reads next
         assert "reports/metrics.json" in shown
         assert "reports/tune/best.json" in shown
+        assert "reports/tune/live/metrics.json" in shown
     finally:
         run([*git, "reset", "--quiet", "--hard", baseline], project)
         run([".venv/bin/dvc", "exp", "remove", "--all-commits"], project)
         run([".venv/bin/dvc", "queue", "remove", "--all"], project)
         shutil.rmtree(project / "models/tune", ignore_errors=True)
+        shutil.rmtree(project / "dvc_plots", ignore_errors=True)
         shutil.rmtree(project / "models/registry", ignore_errors=True)
         tags = run(["git", "tag", "--list", "model*"], project).stdout.split()
         if tags:

@@ -7,6 +7,7 @@ dataset and estimator params.yaml names.
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from {{ cookiecutter.module_name }}.training.tune import (
     run_tune,
     study_name,
 )
+from {{ cookiecutter.module_name }}.training.tune_steps import log_trial_steps
 
 SPACE = {
     "C": SearchDimension(type="float", low=0.001, high=100.0, log=True),
@@ -70,6 +72,7 @@ def synthetic_settings(settings: Settings, folder: Path, **tune: Any) -> Setting
         tune_study=folder / "study.db",
         tune_best=folder / "best.json",
         tune_trials=folder / "trials.csv",
+        tune_live=folder / "live",
     )
 
 
@@ -87,9 +90,60 @@ def test_a_tiny_search_finishes_and_the_same_seed_gives_the_same_trials(
     run_tune(synthetic_settings(settings, second))  # a fresh study in another database
     assert read_json(first / "best.json") == read_json(second / "best.json")
     assert (first / "trials.csv").read_bytes() == (second / "trials.csv").read_bytes()
+    assert folder_bytes(first / "live") == folder_bytes(second / "live")  # no timestamps
     trials = pd.read_csv(first / "trials.csv")
     assert list(trials["trial"]) == [0, 1, 2, 3]
     assert trials["best"].iloc[-1] == pytest.approx(result["best_value"], abs=1e-6)
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by its relative path, with its content."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_each_trial_is_one_dvclive_step_with_the_values_of_trials_csv(
+    settings: Settings, tmp_path: Path
+) -> None:
+    tuned = synthetic_settings(settings, tmp_path, trials=3)
+    run_tune(tuned)
+    trials = pd.read_csv(tmp_path / "trials.csv")
+    steps = tmp_path / "live" / "plots" / "metrics"
+    assert sorted(path.name for path in steps.rglob("*.tsv")) == [
+        "C.tsv",
+        "best.tsv",
+        "f1_macro.tsv",
+        "fit_intercept.tsv",
+    ]
+    values = pd.read_csv(steps / "f1_macro.tsv", sep="\t")
+    assert list(values.columns) == ["step", "f1_macro"]  # no timestamp column
+    assert list(values["step"]) == list(trials["trial"])
+    assert list(values["f1_macro"]) == pytest.approx(list(trials["value"]), abs=1e-9)
+    param = pd.read_csv(steps / "params" / "C.tsv", sep="\t")
+    assert list(param["C"]) == pytest.approx(list(trials["params.C"]), abs=1e-9)
+    summary = read_json(tmp_path / "live" / "metrics.json")
+    assert summary["step"] == trials["trial"].iloc[-1]
+    assert summary["best"] == pytest.approx(trials["best"].iloc[-1], abs=1e-9)
+    assert not list((tmp_path / "live").glob("report.*"))  # no report, nothing to diff
+
+
+def test_steps_are_written_in_a_repository_without_a_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subprocess.run(["git", "init", "--quiet", str(tmp_path)], check=True)  # a fresh project
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DVC_STUDIO_TOKEN", "not-a-token")  # Studio stays off all the same
+    table = pd.DataFrame(
+        {"trial": [0, 1], "state": ["complete", "fail"], "value": [0.5, None], "best": [0.5, 0.5]}
+    )
+    log_trial_steps(table, "r2", tmp_path / "live")
+    values = pd.read_csv(tmp_path / "live" / "plots" / "metrics" / "r2.tsv", sep="\t")
+    assert list(values["step"]) == [0]  # the failed trial has no value
+    assert read_json(tmp_path / "live" / "metrics.json") == {"r2": 0.5, "best": 0.5, "step": 1}
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".git", "live"]  # no .dvc
 
 
 def test_the_trained_model_uses_the_best_params_and_keeps_the_others(
@@ -152,6 +206,9 @@ def test_tuning_off_writes_an_empty_result_and_train_uses_model_params(
     off = synthetic_settings(settings, tmp_path, trials=0)
     assert run_tune(off) == {"enabled": False, "params": {}}
     assert not (tmp_path / "study.db").exists()
+    steps = tmp_path / "live" / "plots" / "metrics"
+    assert [path.name for path in steps.iterdir()] == ["best.tsv"]  # header only, no step
+    assert pd.read_csv(steps / "best.tsv", sep="\t").empty
     model = run_train(off).named_steps["model"].get_params()
     assert (model["C"], model["max_iter"]) == (1.0, 500)
 

@@ -89,6 +89,7 @@ class PathSettings(_Section):
     tune_study: Path = Path("models/tune/study.db")
     tune_best: Path = Path("reports/tune/best.json")
     tune_trials: Path = Path("reports/tune/trials.csv")
+    tune_live: Path = Path("reports/tune/live")
 
     _registry_url: str | None = PrivateAttr(default=None)
 

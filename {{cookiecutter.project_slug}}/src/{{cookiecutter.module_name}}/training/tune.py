@@ -45,6 +45,7 @@ from {{ cookiecutter.module_name }}.training.train import (
     training_task,
     with_model_params,
 )
+from {{ cookiecutter.module_name }}.training.tune_steps import log_trial_steps
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,9 @@ def run_tune(settings: Settings) -> dict[str, Any]:
     if options.trials == 0:
         result: dict[str, Any] = {"enabled": False, "params": {}}
         write_json(paths.tune_best, result)
-        write_trials(pd.DataFrame(columns=["trial", "state", "value", "best"]), paths.tune_trials)
+        empty = pd.DataFrame(columns=["trial", "state", "value", "best"])
+        write_trials(empty, paths.tune_trials)
+        log_trial_steps(empty, tune_metric(settings), paths.tune_live)
         log.info("tune: off (tune.trials is 0); train uses model.params")
         return result
     import optuna
@@ -207,7 +210,8 @@ def run_tune(settings: Settings) -> dict[str, Any]:
 
 
 def write_results(settings: Settings, study: Any, metric: str) -> dict[str, Any]:
-    """The best params (reports: best.json) and every trial in order (trials.csv)."""
+    """The best params (reports: best.json), every trial in order (trials.csv) and each
+    trial as a DVCLive step (paths.tune_live)."""
     from optuna.trial import TrialState
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -218,6 +222,7 @@ def write_results(settings: Settings, study: Any, metric: str) -> dict[str, Any]
         )
     table = trials_table(study.get_trials(deepcopy=False), study.direction.name.lower())
     write_trials(table, settings.paths.tune_trials)
+    log_trial_steps(table, metric, settings.paths.tune_live)
     best = study.best_trial
     result = {
         "enabled": True,
