@@ -114,7 +114,7 @@ class OnnxModel:
                 arrays[labels] = np.asarray(features[column], dtype=object).reshape(-1, 1)
             else:
                 arrays[labels], positions = level_codes(features[column])
-                arrays[codes] = positions.astype(np.int64).reshape(-1, 1)
+                arrays[codes] = positions.astype(np.int64, copy=False).reshape(-1, 1)
         return arrays
 
     def probabilities(self, features: Features) -> np.ndarray:
@@ -157,4 +157,4 @@ def level_codes(column: pd.Series | Sequence[str]) -> tuple[np.ndarray, np.ndarr
         codes = column.cat.codes.to_numpy()
         if not (codes < 0).any():
             return column.cat.categories.to_numpy(dtype=object), codes
-    return np.asarray(column, dtype=object), np.arange(len(column))
+    return np.asarray(column, dtype=object), np.arange(len(column), dtype=np.int64)

@@ -78,13 +78,21 @@ class LoadedModel:
             estimator, transformed = self._final_step(features)
             labels = estimator.predict(transformed)
             probabilities = estimator.predict_proba(transformed) if classes else None
-        names = [str(label) for label in np.asarray(labels).tolist()]  # Python, not numpy
+        names = list(map(str, np.asarray(labels).tolist()))  # Python, not numpy
         if not classes or probabilities is None:
             return [{"prediction": name} for name in names]
-        rounded = np.round(np.asarray(probabilities, dtype=np.float64), 6).tolist()
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        if probabilities.shape != (len(names), len(classes)):
+            raise ValueError(
+                f"the model gave probabilities of shape {probabilities.shape} for "
+                f"{len(names)} rows and {len(classes)} classes"
+            )
+        # The shape is checked once above, not per row by zip(strict=True): a tenth of
+        # the answer's time for 100 records.
+        rounded = probabilities.round(6).tolist()
         return [
-            {"prediction": name, "probabilities": dict(zip(classes, values, strict=True))}
-            for name, values in zip(names, rounded, strict=True)
+            {"prediction": name, "probabilities": dict(zip(classes, values, strict=False))}
+            for name, values in zip(names, rounded, strict=False)
         ]
 
     def values(self, features: Features) -> np.ndarray:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
 import os
 import select
@@ -36,6 +35,7 @@ from {{ cookiecutter.module_name }}.prediction_log.line_format import (
 from {{ cookiecutter.module_name }}.prediction_log.protocol import (
     RecordShape,
     WriterSetup,
+    parse_json,
     unpack,
 )
 
@@ -129,7 +129,7 @@ class Writer:
         """(request, time, its records' columns, labels), or None (counted) if the body
         is not one validated record per label (the worker answered it: a bug)."""
         try:
-            payload = json.loads(body)
+            payload = parse_json(body)
             rows = [payload] if isinstance(payload, dict) else payload
             if not isinstance(rows, list) or len(rows) != len(labels):
                 raise ValueError(f"{len(labels)} label(s) for the body's records")

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+import orjson
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from {{ cookiecutter.module_name }}.config import (
     ServingSettings,
-    Settings,
 )
 from {{ cookiecutter.module_name }}.prediction.model import (
     LoadedModel,
@@ -24,6 +23,9 @@ from {{ cookiecutter.module_name }}.prediction_log.client import (
 from {{ cookiecutter.module_name }}.prediction_log.line_format import (
     REQUEST_ID_HEADER,
     request_id,
+)
+from {{ cookiecutter.module_name }}.prediction_log.protocol import (
+    parse_json,
 )
 from {{ cookiecutter.module_name }}.serving.metadata import (
     full_metadata,
@@ -52,9 +54,9 @@ def current_model() -> LoadedModel:
     return model
 
 
-def read_json_body(limits: ServingSettings) -> Any:
-    """The request's JSON payload; 415 for another content type, 413 when over the
-    size limit, 400 when unreadable."""
+def read_json_body(limits: ServingSettings) -> tuple[Any, bytes]:
+    """The request's JSON payload and its raw body; 415 for another content type, 413
+    when over the size limit, 400 when unreadable."""
     if not request.is_json:
         raise RequestError(
             415,
@@ -66,7 +68,7 @@ def read_json_body(limits: ServingSettings) -> Any:
     if not body or body.isspace():  # isspace: no copy of a large body, unlike strip
         raise RequestError(400, "empty_body", "the request body is empty: send JSON records")
     try:
-        return json.loads(body)
+        return parse_json(body), body
     except (ValueError, UnicodeDecodeError) as error:
         raise RequestError(400, "malformed_json", f"the body is not valid JSON: {error}") from None
     except RecursionError:  # json's decoder recurses once per level of nesting
@@ -122,8 +124,10 @@ def predict() -> Any:
     is how true labels are joined later (``make scores``).
     """
     model = current_model()
-    settings: Settings = current_app.config["SETTINGS"]
-    features = parse_records(read_json_body(settings.serving), model.schema, settings.serving)
+    extensions = current_app.extensions
+    limits: ServingSettings = current_app.config["SETTINGS"].serving
+    payload, body = read_json_body(limits)
+    features = parse_records(payload, model.schema, limits)
     try:
         predictions = model.predict(features)
     except UnscorableRowsError as error:
@@ -145,16 +149,24 @@ def predict() -> Any:
             f"record(s) {extreme[:10]}: values too extreme for the model to give "
             "probabilities or a finite value; check their magnitudes",
         )
-    current_app.extensions["metrics"].count_predictions(predictions)
+    extensions["metrics"].count_predictions(predictions)
     request_key = request_id(request.headers.get(REQUEST_ID_HEADER))
-    prediction_log: PredictionLogClient | None = current_app.extensions.get("prediction_log")
+    prediction_log: PredictionLogClient | None = extensions.get("prediction_log")
     if prediction_log is not None:  # queued, never raises: a full disk is counted, not answered
         labels = [row["prediction"] for row in predictions]
-        body = request.get_data(cache=True)  # the writer process re-reads the records
+        # The writer process re-reads the records from the body.
         prediction_log.submit(request_key, model.version, model.schema, body, labels)
-    response = jsonify(model_version=model.version, request_id=request_key, predictions=predictions)
+    answer = {"model_version": model.version, "request_id": request_key, "predictions": predictions}
+    response = json_response(answer)
     response.headers[REQUEST_ID_HEADER] = request_key
     return response
+
+
+def json_response(answer: dict[str, Any]) -> Response:
+    """``answer`` as a JSON response, encoded by orjson: a tenth of ``jsonify``'s time
+    for 100 records (benchmarks/serving.py). The answer holds only strings, numbers,
+    lists and dicts with string keys, and no NaN (``not_finite`` refused those rows)."""
+    return current_app.response_class(orjson.dumps(answer), content_type="application/json")
 
 
 def not_finite(predictions: list[dict[str, Any]]) -> list[int]:

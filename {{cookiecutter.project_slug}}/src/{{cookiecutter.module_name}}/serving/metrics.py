@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter as Tally
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -116,7 +115,10 @@ class Metrics:
             for value in labels:
                 self.predicted_values.observe(value)
             return
-        for label, count in Tally(labels).items():
+        counts: dict[str, int] = {}  # a dict, not a Counter: cheaper for one record
+        for label in labels:
+            counts[label] = counts.get(label, 0) + 1
+        for label, count in counts.items():
             self.series(self.predictions, label).inc(count)
 
     def count_log_error(self, reason: str, records: int) -> None:
@@ -153,12 +155,14 @@ def install_metrics(app: Flask) -> Metrics:
     def record(response: Response) -> Response:
         started = g.pop("metrics_started", None)
         # The route's pattern, not the raw path: unknown URLs must not add label values.
-        endpoint = request.url_rule.rule if request.url_rule else UNMATCHED
-        method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
-        metrics.series(metrics.requests, endpoint, method, str(response.status_code)).inc()
+        rule, method, status = request.url_rule, request.method, response.status_code
+        endpoint = rule.rule if rule is not None else UNMATCHED
+        if method not in KNOWN_METHODS:
+            method = OTHER_METHOD
+        metrics.series(metrics.requests, endpoint, method, str(status)).inc()
         if started is not None:
             metrics.series(metrics.latency, endpoint).observe(time.perf_counter() - started)
-        if response.status_code >= 400:
+        if status >= 400:
             body = response.get_json(silent=True) if response.is_json else None
             error = body.get("error") if isinstance(body, dict) else None
             metrics.errors.labels(endpoint, str(error or response.status_code)).inc()
