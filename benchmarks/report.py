@@ -70,7 +70,8 @@ def build_report(
         },
         "settings": {
             "workers": args["workers"],
-            "worker_class": "sync",
+            "worker_class": "gthread" if args.get("threads", 1) > 1 else "sync",
+            "threads": args.get("threads", 1),
             "connections": args["connections"],
             "seconds_per_run": args["seconds"],
             "rounds": args["rounds"],
@@ -100,7 +101,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"**{verdict}**",
         "",
-        "| case | project / hello (target) | project / bare | runs so far (min - max) |",
+        "| case | project / hello (target) | project / bare | runs of this commit (min - max) |",
         "|---|---:|---:|---:|",
         *(
             f"| {case} | **{cases[case]['ratio_to_ceiling']['project']:.2f}x** "
@@ -115,7 +116,8 @@ def markdown(report: dict[str, Any]) -> str:
         "app order rotating; medians over rounds. "
         f"{machine['cpus']} CPUs (shared with other work: load average "
         f"{machine['load_average_at_start'][0]} at the start, "
-        f"{machine['load_average_at_end'][0]} at the end), Python {machine['python']}.",
+        f"{machine['load_average_at_end'][0]} at the end), Python {machine['python']}; "
+        f"template commit {report.get('commit', 'unknown')}.",
         "",
         "The **hello** app is the ceiling: Flask parsing the JSON body and answering a constant"
         " of the project's shape, no other work. The **bare** app is the thinnest Flask app"
@@ -123,7 +125,7 @@ def markdown(report: dict[str, Any]) -> str:
         " **project** app is the generated service on its default runtime (schema validation,"
         " probabilities, Prometheus metrics, prediction log).",
         "",
-        "| case | app | requests/s | p50 ms | p99 ms | worker CPU ms / request |"
+        "| case | app | requests/s | p50 ms | p99 ms | server CPU ms / request |"
         " throughput / hello | CPU per request / hello |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -140,7 +142,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "Throughput is what the targets are about; on a"
         " machine shared with other work it moves with their load, so the CPU time the"
-        " workers spend per request (from /proc) is given too: it depends much less on them.",
+        " server spends per request (from /proc: its workers and their children, the"
+        " project's prediction log writers included) is given too: it depends much less on"
+        " them.",
     ]
     per_row = report["per_row_1000"]
     lines += [
@@ -179,9 +183,13 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def spread(report: dict[str, Any], case: str) -> str:
-    """The lowest and highest project / hello ratio over every recorded run."""
+    """The lowest and highest project / hello ratio over the recorded runs of this commit."""
     key = f"{case}, project / hello"
-    values = [run[key] for run in report.get("runs", []) if key in run]
+    values = [
+        run[key]
+        for run in report.get("runs", [])
+        if key in run and run.get("commit") == report.get("commit")
+    ]
     if not values:
         return "first run"
-    return f"{min(values):.2f}x - {max(values):.2f}x ({len(values)} runs)"
+    return f"{min(values):.2f}x - {max(values):.2f}x ({len(values)} runs of this commit)"

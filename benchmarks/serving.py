@@ -66,13 +66,17 @@ def bake_project(folder: Path) -> Path:
     return project
 
 
-def start(project: Path, app: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    """Start one app under gunicorn with the project's config; wait until it answers."""
+def start(
+    project: Path, app: str, workers: int, threads: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start one app under gunicorn with the project's config; wait until it answers.
+    ``threads`` above 1 makes the config choose gunicorn's threaded worker (gthread)."""
     port = free_port()
     env = {
         **os.environ,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": str(workers),
+        "GUNICORN_THREADS": str(threads),
         "GUNICORN_ACCESSLOG": "",
         "BENCH_MODULE": MODULE,
     }
@@ -116,12 +120,24 @@ def wait_until_up(process: subprocess.Popen[bytes], base: str, app: str) -> None
 
 
 def workers_cpu_seconds(master: int) -> float:
-    """CPU time (user + system) used so far by the gunicorn master's worker processes.
+    """CPU time (user + system) used so far by the gunicorn master's descendants: its
+    workers and their children (the project's prediction log writers, a few percent of a
+    single record's cost and a third of a 100-record request's).
 
     Unlike throughput, CPU per request does not depend on how much of the machine other
     programs take: it is the robust measure of the service's own cost (Linux /proc only).
+    Processes that ended during the round are not counted (gunicorn restarts none here).
     """
-    return sum(cpu for parent, cpu in process_table().values() if parent == master)
+    table = process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    total, frontier = 0.0, list(children.get(master, []))
+    while frontier:
+        pid = frontier.pop()
+        total += table[pid][1]
+        frontier += children.get(pid, [])
+    return total
 
 
 def process_table() -> dict[int, tuple[int, float]]:
@@ -195,6 +211,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, help="a baked and trained project")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per worker for every app: above 1, gthread workers (keep-alive)",
+    )
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5.0, help="per round, app and case")
     parser.add_argument("--rounds", type=int, default=7)
@@ -220,7 +242,7 @@ def run_benchmark(
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {c: {a: [] for a in APPS} for c in CASES}
     try:
         for app in APPS:
-            servers[app] = start(project, app, args.workers)
+            servers[app] = start(project, app, args.workers, args.threads)
         for round_number in range(args.rounds):
             shift = round_number % len(APPS)
             order = APPS[shift:] + APPS[:shift]
@@ -248,10 +270,14 @@ def run_benchmark(
         key: statistics.median(run[key] for run in inprocess_runs) for key in inprocess_runs[0]
     }
     report = build_report(vars(args), runs, statistics.median(served), inprocess, load_before)
+    report["commit"] = template_commit()
     RESULTS.mkdir(exist_ok=True)
-    report["runs"] = record_run(report, RESULTS / "serving_runs.json")
-    (RESULTS / "serving.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (RESULTS / "serving.md").write_text(markdown(report), encoding="utf-8")
+    # The default (sync workers) keeps the run history; a threaded run is a side measurement.
+    name = "serving" if args.threads == 1 else "serving_gthread"
+    if args.threads == 1:
+        report["runs"] = record_run(report, RESULTS / "serving_runs.json")
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / f"{name}.md").write_text(markdown(report), encoding="utf-8")
     print(markdown(report))
 
 
@@ -261,6 +287,7 @@ def record_run(report: dict[str, Any], history: Path) -> list[dict[str, Any]]:
     runs.append(
         {
             "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+            "commit": report["commit"],
             "load_average_at_start": report["machine"]["load_average_at_start"][0],
             "load_average_at_end": report["machine"]["load_average_at_end"][0],
             **{
@@ -271,6 +298,19 @@ def record_run(report: dict[str, Any], history: Path) -> list[dict[str, Any]]:
     )
     history.write_text(json.dumps(runs, indent=2) + "\n", encoding="utf-8")
     return runs
+
+
+def template_commit() -> str:
+    """The template's commit the run measured (``+changes`` when its files differ from it):
+    the spread in serving.md is taken over the runs of one commit."""
+
+    def git(*command: str) -> str:
+        return subprocess.run(
+            ["git", *command], cwd=TEMPLATE, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    changed = git("status", "--porcelain", "--untracked-files=no")
+    return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
 
 
 def in_process(project: Path, body: Path, repeats: int) -> dict[str, float]:

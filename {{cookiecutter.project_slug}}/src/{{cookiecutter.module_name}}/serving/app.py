@@ -85,7 +85,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RequestError)
     def client_error(error: RequestError) -> Any:
-        return jsonify(error.to_json()), error.status
+        return jsonify(error.to_json()), error.status, error.headers
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:

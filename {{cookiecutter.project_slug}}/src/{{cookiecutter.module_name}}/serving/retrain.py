@@ -51,19 +51,14 @@ def require_token(feature: str = "retraining", disabled: str = "retrain_disabled
     scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not sent.strip():
         raise RequestError(
-            401, "unauthorized", "send the retrain token as 'Authorization: Bearer <token>'"
+            401,
+            "unauthorized",
+            "send the retrain token as 'Authorization: Bearer <token>'",
+            # Which authentication scheme to use (RFC 9110), on every route the token guards.
+            {"WWW-Authenticate": 'Bearer realm="retrain"'},
         )
     if not hmac.compare_digest(sent.strip().encode(), expected.encode()):
         raise RequestError(403, "forbidden", f"the bearer token does not match {TOKEN_ENV}")
-
-
-@retrain.after_app_request
-def ask_for_bearer(response: Any) -> Any:
-    """A 401 says which authentication scheme to use (RFC 9110); the token also guards
-    ``/metadata?full=1``, so this applies to every route."""
-    if response.status_code == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="retrain"'
-    return response
 
 
 @retrain.post("/retrain")

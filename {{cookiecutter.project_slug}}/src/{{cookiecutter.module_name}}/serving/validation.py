@@ -27,11 +27,14 @@ SHORT.maxlevel, SHORT.maxstring, SHORT.maxother, SHORT.maxlist, SHORT.maxdict = 
 class RequestError(ValueError):
     """A client error: HTTP status, a short error name and a detail for the caller."""
 
-    def __init__(self, status: int, error: str, detail: str) -> None:
+    def __init__(
+        self, status: int, error: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.error = error
         self.detail = detail
+        self.headers = headers or {}
 
     def to_json(self) -> dict[str, str]:
         """The body of the error response."""
