@@ -110,7 +110,9 @@ def markdown(report: dict[str, Any]) -> str:
             for case in TARGETS
         ),
         "",
-        f"gunicorn, {settings['workers']} {settings['worker_class']} workers, loopback; "
+        f"gunicorn, {settings['workers']} {settings['worker_class']} workers"
+        + (f" of {settings['threads']} threads" if settings.get("threads", 1) > 1 else "")
+        + ", loopback; "
         f"{settings['connections']} closed-loop connections from a separate process; "
         f"{settings['rounds']} rounds of {settings['seconds_per_run']:g} s per app and case, "
         "app order rotating; medians over rounds. "
@@ -192,4 +194,5 @@ def spread(report: dict[str, Any], case: str) -> str:
     ]
     if not values:
         return "first run"
-    return f"{min(values):.2f}x - {max(values):.2f}x ({len(values)} runs of this commit)"
+    runs = "1 run" if len(values) == 1 else f"{len(values)} runs"
+    return f"{min(values):.2f}x - {max(values):.2f}x ({runs} of this commit)"

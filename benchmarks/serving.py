@@ -301,15 +301,18 @@ def record_run(report: dict[str, Any], history: Path) -> list[dict[str, Any]]:
 
 
 def template_commit() -> str:
-    """The template's commit the run measured (``+changes`` when its files differ from it):
-    the spread in serving.md is taken over the runs of one commit."""
+    """The template's commit the run measured (``+changes`` when its files other than the
+    results differ from it): the spread in serving.md is taken over the runs of one commit."""
 
     def git(*command: str) -> str:
         return subprocess.run(
             ["git", *command], cwd=TEMPLATE, capture_output=True, text=True, check=True
         ).stdout.strip()
 
-    changed = git("status", "--porcelain", "--untracked-files=no")
+    # Not the results: every run rewrites them.
+    changed = git(
+        "status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results"
+    )
     return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
 
 

@@ -42,8 +42,8 @@ WHOLE_FLOAT_TEXT = re.compile(r"([+-]?[0-9]+)\.0+")
 def parse_json(body: bytes) -> Any:
     """A request body's JSON value, read the same way by the server and by the writer.
 
-    orjson reads it: a third of the standard library's time on a 100-record body
-    (benchmarks/serving.py). What orjson refuses, the standard library reads again, as
+    orjson reads it: a quarter of the standard library's time on a 100-record body
+    (the template's benchmarks/json_codec.py). What orjson refuses, the standard library reads again, as
     the server did before: NaN and Infinity literals, lone surrogates, UTF-16 and UTF-32.
     So such a body gets the same answer as ever (validation refuses the value and names
     its column), and a malformed one the standard library's error message: ValueError

@@ -164,7 +164,7 @@ def predict() -> Any:
 
 def json_response(answer: dict[str, Any]) -> Response:
     """``answer`` as a JSON response, encoded by orjson: a tenth of ``jsonify``'s time
-    for 100 records (benchmarks/serving.py). The answer holds only strings, numbers,
+    for 100 records (the template's benchmarks/json_codec.py). The answer holds only strings, numbers,
     lists and dicts with string keys, and no NaN (``not_finite`` refused those rows)."""
     return current_app.response_class(orjson.dumps(answer), content_type="application/json")
 
