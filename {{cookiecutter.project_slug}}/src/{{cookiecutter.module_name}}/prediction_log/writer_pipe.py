@@ -80,20 +80,6 @@ class WriterPipe:
             if self.dead:
                 self._count_lost(records)
                 return False
-            if not self.backlog:  # the usual case: the whole frame fits in the pipe
-                try:
-                    sent = os.write(self.fd, frame)
-                except BlockingIOError:
-                    sent = 0
-                except OSError:  # the writer died (broken pipe) or its input was closed
-                    self._die()
-                    self._count_lost(records)
-                    return False
-                if sent == len(frame):
-                    self.in_flight += records
-                    return True
-                self.backlog.append((memoryview(frame)[sent:], records))
-                return True
             if len(self.backlog) >= self.queue_size:
                 raise queue.Full
             self.backlog.append((memoryview(frame), records))
