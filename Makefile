@@ -53,7 +53,7 @@ lint: venv ## Lint the template's own code and run its hooks (baked projects are
 	$(BIN)/ruff format --check .
 	$(BIN)/pre-commit run --all-files
 
-bench: venv ## Serving benchmark (bakes into build/bench; ~6 min): writes benchmarks/results/
+bench: venv ## Serving benchmark (bakes into build/bench; ~10 min): writes benchmarks/results/
 	$(BIN)/python benchmarks/serving.py
 
 lock: $(BIN)/uv ## Re-pin requirements/*.txt with hashes

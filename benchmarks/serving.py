@@ -1,9 +1,11 @@
 """Serving benchmark: the project's app against the ceiling of its stack, in the same run.
 
-Three apps run under gunicorn with the baked project's gunicorn.conf.py (sync workers) on
+Five apps run under gunicorn with the baked project's gunicorn.conf.py (sync workers) on
 the loopback interface: ``hello`` (Flask parsing the body and answering a constant of the
-same shape: the most this stack serves), ``bare`` (the thinnest Flask app calling the
-pipeline's ``predict``) and ``project`` (the generated service, on its default runtime).
+same shape: the most this stack serves), ``core`` (the project's validation and model,
+nothing else: the most the project's essential work allows), ``project`` (the generated
+service, on its default runtime), ``project-log-off`` (the same without its prediction
+log) and ``bare`` (the thinnest Flask app calling the pipeline's scikit-learn ``predict``).
 A separate process (loadgen.py) drives each with closed-loop connections for a fixed time.
 Rounds rotate the order of the apps so that a change in the machine's load hits all alike.
 Also measured: the per-row cost of one 1,000-row request against in-process predictions
@@ -13,7 +15,7 @@ so the spread across runs is on record.
     .venv/bin/python benchmarks/serving.py                  # bakes into build/bench
     .venv/bin/python benchmarks/serving.py --project PATH   # a baked, trained project
 
-Writes benchmarks/results/serving.json and serving.md. Takes about six minutes.
+Writes benchmarks/results/serving.json and serving.md. Takes about ten minutes.
 """
 
 from __future__ import annotations
@@ -80,7 +82,13 @@ def start(
         "GUNICORN_ACCESSLOG": "",
         "BENCH_MODULE": MODULE,
     }
-    targets = {"hello": "hello_app:create_app()", "bare": "bare_app:create_app()"}
+    if app == "project-log-off":  # the project's own setting, through its environment
+        env[f"{MODULE.upper()}__MONITORING__LOG__ENABLED"] = "false"
+    targets = {
+        "hello": "hello_app:create_app()",
+        "core": "core_app:create_app()",
+        "bare": "bare_app:create_app()",
+    }
     target = targets.get(app, f"{MODULE}.serving.app:create_app()")
     command = [str(project / ".venv/bin/gunicorn"), "--config", "gunicorn.conf.py"]
     if app in targets:
@@ -291,8 +299,9 @@ def record_run(report: dict[str, Any], history: Path) -> list[dict[str, Any]]:
             "load_average_at_start": report["machine"]["load_average_at_start"][0],
             "load_average_at_end": report["machine"]["load_average_at_end"][0],
             **{
-                f"{case}, project / hello": result["ratio_to_ceiling"]["project"]
+                f"{case}, {app} / hello": result["ratio_to_ceiling"][app]
                 for case, result in report["cases"].items()
+                for app in ("project", "core")
             },
         }
     )
