@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,6 +21,10 @@ from {{ cookiecutter.module_name }}.config import (
 from {{ cookiecutter.module_name }}.prediction_log import client as log_client
 from {{ cookiecutter.module_name }}.prediction_log.appender import (
     PredictionLog,
+)
+from {{ cookiecutter.module_name }}.prediction_log.line_format import (
+    LineEncoder,
+    hash_value,
 )
 from {{ cookiecutter.module_name }}.prediction_log.rotating_file import (
     log_files,
@@ -218,3 +223,48 @@ def test_a_counter_that_fails_does_not_fail_the_logging_call(tmp_path: Path) -> 
 
     log = PredictionLog(tmp_path / "p.jsonl", max_bytes=1024, backups=1, on_error=broken_counter)
     assert not log.log("big", "v1", pd.DataFrame({"text": ["x" * 2000]}), ["a"])
+
+
+def test_lines_hold_any_value_as_json_reads_it_back() -> None:
+    """Text JSON must escape, numbers that are not finite (null), a number beyond 64 bits
+    (the standard library's fallback), numpy scalars, hashed and excluded columns."""
+    tricky = ['quote " and \\ backslash', "line\nbreak\ttab\x01", "é 漢字 🐧", "\u2028"]
+    big = 2**70
+    columns = {
+        "text": tricky,
+        "number": [float("nan"), float("inf"), 1e-7, np.float64(2.5)],
+        "whole": [1, big, -3, None],
+        "secret": ["a", "a", None, "b"],
+        "dropped": [1, 2, 3, 4],
+    }
+    stamp = pd.Timestamp("2026-01-02T03:04:05.678", tz="UTC").to_pydatetime()
+    requests = [("first", stamp, 3), ("second", None, 1)]
+    encoder = LineEncoder(exclude=["dropped"], hashed=["secret"], salt="s")
+    lines = encoder.lines("v1", columns, requests, ["x", "y", "é", "z"])
+
+    assert len(lines) == 4
+    assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in lines)
+    records = [json.loads(line) for line in lines]
+    assert [list(record) for record in records] == [
+        ["time", "request_id", "model_version", "record", "prediction", "features"]
+    ] * 4
+    assert [record["request_id"] for record in records] == ["first"] * 3 + ["second"]
+    assert [record["record"] for record in records] == [0, 1, 2, 0]
+    assert records[0]["time"] == "2026-01-02T03:04:05.678+00:00"
+    assert [record["prediction"] for record in records] == ["x", "y", "é", "z"]
+    features = [record["features"] for record in records]
+    assert [row["text"] for row in features] == tricky
+    assert [row["number"] for row in features] == [None, None, 1e-7, 2.5]
+    assert [row["whole"] for row in features] == [1, big, -3, None]
+    assert [row["secret"] for row in features] == [
+        hash_value("a", "s"),
+        hash_value("a", "s"),
+        None,
+        hash_value("b", "s"),
+    ]
+    assert all("dropped" not in row for row in features)
+
+
+def test_lines_need_one_label_per_record() -> None:
+    with pytest.raises(ValueError, match="do not match"):
+        LineEncoder().lines("v1", {"a": [1, 2]}, [("r", None, 2)], ["only one"])
