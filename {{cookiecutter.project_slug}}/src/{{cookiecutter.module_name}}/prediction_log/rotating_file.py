@@ -54,7 +54,14 @@ class RotatingFile:
 
         Returns how many lines were dropped for being larger than a whole file.
         """
+        lines = list(lines)
         with self._thread_lock, _FileLock(self.lock_path):
+            # The usual burst fits whole (so none of its lines is too large): one append,
+            # the one the loop below would make, without its Python step per line.
+            if sum(map(len, lines)) <= self.max_bytes:
+                if lines:
+                    self._append(b"".join(lines))
+                return 0
             chunk: list[bytes] = []
             size = dropped = 0
             for line in lines:
