@@ -94,10 +94,14 @@ class LineEncoder:
                     ',"record":',
                 ]
             )
+            # Braces joined with "+", not doubled in the f-string: the template's Jinja
+            # would read two opening ones as an expression.
             lines += [
                 (
                     f'{head}{index},"prediction":{encoded_labels[labels[start + index]]},'
-                    f'"features":{{{rows[start + index]}}}}}\n'
+                    + '"features":{'
+                    + rows[start + index]
+                    + "}}\n"
                 ).encode()
                 for index in range(count)
             ]
